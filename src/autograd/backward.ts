@@ -1,0 +1,73 @@
+/** The backward pass: topological order over the tape, gradient accumulation into leaves' `.grad`. */
+import type { Tensor } from '../tensor/tensor';
+import type { Node } from './node';
+import { noGrad } from './grad-mode';
+import { fmtShape, sameShape } from '../tensor/shape';
+import { keep } from '../tensor/scope';
+
+export interface BackwardOptions {
+  retainGraph?: boolean;
+}
+
+export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) throw new Error('backward: tensor does not require grad and has no gradFn');
+  if (!sameShape(grad.shape, root.shape)) {
+    throw new Error(`backward: gradient of shape ${fmtShape(grad.shape)} does not match the tensor's shape ${fmtShape(root.shape)}`);
+  }
+  // order nodes so each runs after every node that feeds it a gradient
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const visit = (start: Node) => {
+    const stack: [Node, number][] = [[start, 0]];
+    seen.add(start);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const [node, k] = top;
+      if (k < node.inputs.length) {
+        top[1]++;
+        const next = node.inputs[k]?.gradFn;
+        if (next && !seen.has(next)) {
+          seen.add(next);
+          stack.push([next, 0]);
+        }
+      } else {
+        stack.pop();
+        order.push(node);
+      }
+    }
+  };
+  noGrad(() => {
+    if (!root.gradFn) {
+      accumulate(root, grad);
+      return;
+    }
+    visit(root.gradFn);
+    const grads = new Map<Node, Tensor>([[root.gradFn, grad]]);
+    for (let n = order.length - 1; n >= 0; n--) {
+      const node = order[n];
+      const g = grads.get(node);
+      grads.delete(node);
+      if (!g) continue;
+      const inputGrads = node.apply(g);
+      node.inputs.forEach((input, k) => {
+        const gi = inputGrads[k];
+        if (!input || !gi) return;
+        if (!sameShape(gi.shape, input.shape)) {
+          throw new Error(`internal: ${node.name} produced a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(input.shape)}`);
+        }
+        if (input.gradFn) {
+          const prev = grads.get(input.gradFn);
+          grads.set(input.gradFn, prev ? prev.add(gi) : gi);
+        } else {
+          accumulate(input, gi);
+        }
+      });
+      if (!opts.retainGraph) node.release();
+    }
+  });
+}
+
+function accumulate(leaf: Tensor, g: Tensor): void {
+  // a fresh tensor: one gradient may reach two leaves, and `.grad` is theirs to change in place
+  leaf.grad = keep(leaf.grad ? leaf.grad.add(g) : g.clone());
+}

@@ -1,0 +1,61 @@
+/**
+ * A node of the reverse-mode tape: the op that made a tensor, its differentiable inputs, and the
+ * rule that maps the output's gradient to the inputs' gradients. Ops create nodes through `record`,
+ * right beside their forward kernel, so an op and its gradient are defined in one place.
+ */
+import type { Tensor } from '../tensor/tensor';
+import { isGradEnabled } from './grad-mode';
+import { fmtShape } from '../tensor/shape';
+
+export type GradRule = (grad: Tensor) => (Tensor | null | undefined)[];
+
+interface Saved {
+  tensor: Tensor;
+  version: number;
+}
+
+export class Node {
+  private saved: Saved[];
+  constructor(
+    readonly name: string,
+    readonly inputs: (Tensor | null)[],
+    private rule: GradRule | null,
+    saved: Tensor[],
+  ) {
+    this.saved = saved.map((tensor) => ({ tensor, version: tensor.storage.version }));
+  }
+
+  /** Runs the rule after checking nothing it saved was modified in place since. */
+  apply(grad: Tensor): (Tensor | null | undefined)[] {
+    if (!this.rule) {
+      throw new Error(`${this.name}: trying to backward through the graph a second time (its saved values were freed); call backward({ retainGraph: true }) the first time`);
+    }
+    for (const s of this.saved) {
+      if (s.tensor.storage.version !== s.version) {
+        throw new Error(
+          `${this.name}: one of the tensors needed for gradient computation has been modified by an in-place operation: ` +
+            `a tensor of shape ${fmtShape(s.tensor.shape)} is at version ${s.tensor.storage.version}; expected version ${s.version}`,
+        );
+      }
+    }
+    return this.rule(grad);
+  }
+
+  release(): void {
+    this.rule = null;
+    this.saved = [];
+  }
+}
+
+/**
+ * Attaches a node to `out` when grad mode is on and any input requires grad.
+ * `saved` lists the tensors the rule reads, for the in-place version check.
+ */
+export function record(out: Tensor, name: string, inputs: (Tensor | null | undefined)[], rule: GradRule, saved: Tensor[] = []): Tensor {
+  if (!isGradEnabled()) return out;
+  const live = inputs.map((t) => (t && t.requiresGrad ? t : null));
+  if (!live.some((t) => t)) return out;
+  out.gradFn = new Node(name, live, rule, saved);
+  out.requiresGrad = true;
+  return out;
+}

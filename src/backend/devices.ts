@@ -1,0 +1,61 @@
+/** Which devices work here, which one 'auto' means, and the one Backend per device. */
+import { Backend, probeDevice } from './gpujs-backend';
+import { DEVICE_NAMES, DeviceName, DeviceSpec, isDeviceName } from './device';
+
+const backends = new Map<DeviceName, Backend>();
+const probes = new Map<DeviceName, ReturnType<typeof probeDevice>>();
+let defaultDevice: DeviceName | null = null;
+
+export function probe(device: DeviceName) {
+  let p = probes.get(device);
+  if (!p) probes.set(device, (p = probeDevice(device)));
+  return p;
+}
+
+/** Software GL (Mesa llvmpipe, SwiftShader) is slower than webasm's SIMD: rank it below. */
+function isSoftwareRenderer(renderer: string | undefined): boolean {
+  return !renderer || /llvmpipe|softpipe|swiftshader|software/i.test(renderer);
+}
+
+/** The best working device: a real GPU through headless-gl, else webasm, else software GL, else cpu. */
+export function autoDevice(): DeviceName {
+  const env = process.env.TSNN_DEVICE;
+  if (env && env !== 'auto') return resolveDevice(env as DeviceSpec);
+  const gl = probe('gpu');
+  if (gl.ok && !isSoftwareRenderer(gl.renderer)) return 'gpu';
+  if (probe('webasm').ok) return 'webasm';
+  if (gl.ok) return 'gpu';
+  return 'cpu';
+}
+
+export function resolveDevice(spec: DeviceSpec | undefined): DeviceName {
+  if (spec === undefined) return getDefaultDevice();
+  if (spec === 'auto') return autoDevice();
+  if (!isDeviceName(spec)) {
+    throw new Error(`unknown device '${String(spec)}': expected one of ${[...DEVICE_NAMES, 'auto'].map((d) => `'${d}'`).join(', ')}`);
+  }
+  const p = probe(spec);
+  if (!p.ok) throw new Error(`device '${spec}' is not available here: ${p.why}`);
+  return spec;
+}
+
+export function getDefaultDevice(): DeviceName {
+  if (defaultDevice === null) defaultDevice = autoDevice();
+  return defaultDevice;
+}
+
+export function setDefaultDevice(spec: DeviceSpec): DeviceName {
+  defaultDevice = resolveDevice(spec);
+  return defaultDevice;
+}
+
+export function backendFor(device: DeviceName): Backend {
+  let b = backends.get(device);
+  if (!b) backends.set(device, (b = new Backend(device)));
+  return b;
+}
+
+/** What each device does here, for `tsnn` diagnostics, the README and test headers. */
+export function deviceReport(): { device: DeviceName; ok: boolean; why?: string; renderer?: string }[] {
+  return DEVICE_NAMES.map((device) => ({ device, ...probe(device) }));
+}

@@ -1,0 +1,143 @@
+/**
+ * Builds gpu.js kernel sources. Every op's forward (and, through ops, every backward) is written
+ * against this one builder, so a kernel is defined once and gpu.js transpiles it for each backend
+ * (JS for cpu, WebAssembly+SIMD for webasm, GLSL for headless-gl, WGSL for webgpu).
+ *
+ * A kernel has a flat 1-D output of numel(outShape) cells; `this.thread.x` is the row-major index.
+ * Inputs are strided views: a read bakes in shape/strides/offset, so transposes, slices and
+ * broadcasts cost nothing. Scalars travel as kernel arguments, so a changing learning rate
+ * does not recompile.
+ */
+import type { DeviceBuffer, KernelSpec } from './gpujs-backend';
+import { numelOf, Shape } from '../tensor/shape';
+
+export interface StridedRef {
+  buffer: DeviceBuffer;
+  shape: Shape;
+  strides: readonly number[];
+  offset: number;
+}
+
+/** A float literal that every kernel language reads as a float. */
+export function lit(v: number): string {
+  if (Number.isNaN(v)) return '(0.0 / 0.0)';
+  if (v === Infinity) return '1e38 * 10.0';
+  if (v === -Infinity) return '-1e38 * 10.0';
+  const s = String(v);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+export class KernelBuilder {
+  private readonly buffers: DeviceBuffer[] = [];
+  private readonly inputNames = new Map<DeviceBuffer, string>();
+  private readonly scalarValues: number[] = [];
+  private readonly lines: string[] = [];
+  private counter = 0;
+  private outVars: string[] | null = null;
+  private loopMax = 0;
+  readonly outSize: number;
+
+  constructor(readonly outShape: Shape) {
+    this.outSize = numelOf(outShape);
+    this.lines.push('const i = this.thread.x;');
+  }
+
+  fresh(prefix = 'v'): string {
+    return `${prefix}${this.counter++}`;
+  }
+
+  emit(line: string): void {
+    this.lines.push(line);
+  }
+
+  let(expr: string, prefix = 'v'): string {
+    const name = this.fresh(prefix);
+    this.lines.push(`let ${name} = ${expr};`);
+    return name;
+  }
+
+  scalar(v: number): string {
+    this.scalarValues.push(v);
+    return `s${this.scalarValues.length - 1}`;
+  }
+
+  private bufferName(buf: DeviceBuffer): string {
+    let n = this.inputNames.get(buf);
+    if (!n) {
+      n = `in${this.buffers.length}`;
+      this.buffers.push(buf);
+      this.inputNames.set(buf, n);
+    }
+    return n;
+  }
+
+  /** Splits a flat row-major index into one variable per dim of `dims`. */
+  decompose(flat: string, dims: Shape): string[] {
+    const vars: string[] = new Array(dims.length);
+    let stride = 1;
+    for (let d = dims.length - 1; d >= 0; d--) {
+      const name = this.fresh('d');
+      const q = stride === 1 ? flat : `Math.floor(${flat} / ${stride})`;
+      vars[d] = d === 0 ? this.declare(name, q) : this.declare(name, `${q} % ${dims[d]}`);
+      stride *= dims[d];
+    }
+    return vars;
+  }
+
+  private declare(name: string, expr: string): string {
+    this.lines.push(`const ${name} = ${expr};`);
+    return name;
+  }
+
+  /** The output's multi-index variables (declared once). */
+  outIndex(): string[] {
+    if (!this.outVars) this.outVars = this.decompose('i', this.outShape);
+    return this.outVars;
+  }
+
+  /** Element of `ref` at one index expression per dim. */
+  at(ref: StridedRef, idx: readonly string[]): string {
+    const name = this.bufferName(ref.buffer);
+    const terms: string[] = [];
+    if (ref.offset) terms.push(String(ref.offset));
+    idx.forEach((e, d) => {
+      const s = ref.strides[d];
+      if (s !== 0 && ref.shape[d] !== 1) terms.push(s === 1 ? e : `${e} * ${s}`);
+    });
+    return `${name}[${terms.length ? terms.join(' + ') : '0'}]`;
+  }
+
+  /** Element of `ref` broadcast (NumPy rules) to the output shape at the current output cell. */
+  read(ref: StridedRef): string {
+    if (isContiguous(ref) && ref.shape.length === this.outShape.length && numelOf(ref.shape) === this.outSize) {
+      return `${this.bufferName(ref.buffer)}[${ref.offset ? `${ref.offset} + i` : 'i'}]`;
+    }
+    const out = this.outIndex();
+    const lead = this.outShape.length - ref.shape.length;
+    return this.at(ref, ref.shape.map((_, d) => out[d + lead]));
+  }
+
+  /** `for (let r = 0; r < count; r++) { body(r) }` */
+  loop(count: number, body: (r: string) => void): void {
+    const r = this.fresh('r');
+    this.loopMax = Math.max(this.loopMax, count);
+    this.lines.push(`for (let ${r} = 0; ${r} < ${count}; ${r}++) {`);
+    body(r);
+    this.lines.push('}');
+  }
+
+  build(result: string): KernelSpec {
+    const params = [...this.buffers.map((_, k) => `in${k}`), ...this.scalarValues.map((_, k) => `s${k}`)];
+    const source = `function(${params.join(', ')}) {\n${this.lines.join('\n')}\nreturn ${result};\n}`;
+    return { source, outSize: this.outSize, inputs: this.buffers, scalars: this.scalarValues, loopMax: this.loopMax };
+  }
+}
+
+export function isContiguous(ref: { shape: Shape; strides: readonly number[] }): boolean {
+  let s = 1;
+  for (let d = ref.shape.length - 1; d >= 0; d--) {
+    if (ref.shape[d] !== 1 && ref.strides[d] !== s) return false;
+    s *= ref.shape[d];
+  }
+  return true;
+}

@@ -1,0 +1,16 @@
+/** tsnn: PyTorch's nn.Module system in TypeScript. Everything users need is exported from here. */
+export { Tensor } from './tensor/tensor';
+export type { TensorLike, NestedArray } from './tensor/tensor';
+export { tensor, zeros, ones, full, rand, randn, arange, eye, zerosLike, onesLike, fullLike, uniform } from './tensor/creation';
+export type { TensorOptions } from './tensor/creation';
+export { manualSeed, randperm } from './tensor/random';
+export { tidy, keep } from './tensor/scope';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
+export { getDefaultDevice, setDefaultDevice, deviceReport, backendFor } from './backend/devices';
+export type { DeviceName, DeviceSpec } from './backend/device';
+export * as ops from './ops';
+export {
+  add, sub, mul, div, neg, pow, exp, log, sqrt, abs, relu, sigmoid, tanh, gelu, matmul, sum, mean, max, min, argmax,
+  softmax, logSoftmax, reshape, view, flatten, permute, transpose, unsqueeze, squeeze, cat, stack, slice, narrow,
+  indexSelect, gather, where, eq, gt, lt, ge, le, ne, clamp, maximum, minimum, expand, oneHot, variance,
+} from './ops';

@@ -1,0 +1,58 @@
+/**
+ * The registration table: which properties of a Module class are sub-modules, parameters and buffers.
+ *
+ * Two writers fill it, with identical results:
+ *  - the tsnn compiler transformer (transformer/) emits `static __tsnnFields = [...]` on the class and
+ *    removes the decorators, so registration costs nothing at run time;
+ *  - the runtime decorators (decorators.ts) record the same entries when code was compiled by plain tsc.
+ * Module reads the merged table (base classes first) through `fieldsOf`.
+ */
+export type FieldKind = 'child' | 'param' | 'buffer';
+
+export interface FieldEntry {
+  name: string;
+  kind: FieldKind;
+  /** buffers only: included in stateDict (default true) */
+  persistent?: boolean;
+}
+
+/** Static property written by the transformer: an array of FieldEntry in declaration order. */
+export const STATIC_TABLE_KEY = '__tsnnFields';
+/** Where the runtime decorators record entries (own property of the class constructor). */
+export const RUNTIME_TABLE = Symbol.for('tsnn.runtimeFields');
+
+type Ctor = { [STATIC_TABLE_KEY]?: FieldEntry[]; [RUNTIME_TABLE]?: FieldEntry[] } & Function;
+
+const merged = new WeakMap<Function, Map<string, FieldEntry>>();
+
+function ownEntries(ctor: Ctor): FieldEntry[] {
+  const out: FieldEntry[] = [];
+  if (Object.prototype.hasOwnProperty.call(ctor, STATIC_TABLE_KEY)) out.push(...(ctor[STATIC_TABLE_KEY] ?? []));
+  if (Object.prototype.hasOwnProperty.call(ctor, RUNTIME_TABLE)) out.push(...(ctor[RUNTIME_TABLE] ?? []));
+  return out;
+}
+
+/** The class's fields, base classes first, each name once (a subclass redeclaring a field wins). */
+export function fieldsOf(ctor: Function): Map<string, FieldEntry> {
+  const hit = merged.get(ctor);
+  if (hit) return hit;
+  const chain: Ctor[] = [];
+  for (let c: any = ctor; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) chain.unshift(c);
+  const table = new Map<string, FieldEntry>();
+  for (const c of chain) for (const e of ownEntries(c)) table.set(e.name, e);
+  merged.set(ctor, table);
+  return table;
+}
+
+/** Used by the runtime decorators; invalidates the merged cache. */
+export function recordField(ctor: Function, entry: FieldEntry): void {
+  const c = ctor as Ctor;
+  if (!Object.prototype.hasOwnProperty.call(c, RUNTIME_TABLE)) {
+    Object.defineProperty(c, RUNTIME_TABLE, { value: [], enumerable: false, configurable: true });
+  }
+  const list = c[RUNTIME_TABLE]!;
+  const at = list.findIndex((e) => e.name === entry.name);
+  if (at >= 0) list[at] = entry;
+  else list.push(entry);
+  merged.delete(ctor);
+}

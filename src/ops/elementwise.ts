@@ -1,0 +1,132 @@
+/**
+ * Elementwise ops. Each is one definition: its kernel expression (gpu.js kernel language, shared by
+ * every backend) and its gradient rule, written with other ops. Binary ops broadcast NumPy-style and
+ * reduce gradients back to each input's shape.
+ */
+import { Tensor, TensorLike } from '../tensor/tensor';
+import { record } from '../autograd/node';
+import { mapKernel } from './kernel';
+import { lit } from '../backend/kernel-builder';
+import { sumTo } from './reduce';
+import type { KernelBuilder } from '../backend/kernel-builder';
+
+type Expr1 = (x: string, kb: KernelBuilder) => string;
+type Expr2 = (a: string, b: string, kb: KernelBuilder) => string;
+
+function checkOperand(op: string, x: unknown): void {
+  if (!(x instanceof Tensor) && (typeof x !== 'number')) {
+    throw new Error(`${op}: expected a Tensor or a number, got ${x === null ? 'null' : typeof x}`);
+  }
+}
+
+/** Defines a differentiable unary op. `grad(g, x, y)` maps the output grad to the input grad. */
+export function unary(name: string, expr: Expr1, grad?: (g: Tensor, x: Tensor, y: Tensor) => Tensor) {
+  return (x: Tensor): Tensor => {
+    checkOperand(name, x);
+    const y = mapKernel(name, [x], ([v], kb) => expr(v, kb));
+    return grad ? record(y, name, [x], (g) => [grad(g, x, y)], [x]) : y;
+  };
+}
+
+/** Defines a differentiable binary op; either side may be a plain number. */
+export function binary(name: string, expr: Expr2, grad?: (g: Tensor, a: TensorLike, b: TensorLike, y: Tensor) => [Tensor | null, Tensor | null]) {
+  return (a: TensorLike, b: TensorLike): Tensor => {
+    checkOperand(name, a);
+    checkOperand(name, b);
+    if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${name}: at least one operand must be a Tensor`);
+    const y = mapKernel(name, [a, b], ([x0, x1], kb) => expr(x0, x1, kb));
+    if (!grad) return y;
+    const ins = [a instanceof Tensor ? a : null, b instanceof Tensor ? b : null];
+    return record(y, name, ins, (g) => {
+      const [ga, gb] = grad(g, a, b, y);
+      return [ga && ins[0] ? sumTo(ga, ins[0].shape) : null, gb && ins[1] ? sumTo(gb, ins[1].shape) : null];
+    }, ins.filter((t): t is Tensor => t !== null));
+  };
+}
+
+const cmp = (op: string) => binary(op.replace(/\W/g, ''), (a, b) => `(${a} ${op} ${b} ? 1.0 : 0.0)`);
+
+// ---- arithmetic ---------------------------------------------------------------------------------
+export const add = binary('add', (a, b) => `(${a} + ${b})`, (g) => [g, g]);
+export const sub = binary('sub', (a, b) => `(${a} - ${b})`, (g) => [g, neg(g)]);
+export const mul = binary('mul', (a, b) => `(${a} * ${b})`, (g, a, b) => [mul(g, b), mul(g, a)]);
+export const div = binary('div', (a, b) => `(${a} / ${b})`, (g, a, b, y) => [div(g, b), neg(div(mul(g, y), b))]);
+export const pow = binary('pow', (a, b) => `Math.pow(${a}, ${b})`, (g, a, b, y) => [
+  mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))),
+  mul(g, mul(y, a instanceof Tensor ? log(a) : Math.log(a))),
+]);
+export const maximum = binary('maximum', (a, b) => `Math.max(${a}, ${b})`, (g, a, b) => {
+  const ta = mapKernel('maximum', [a, b], ([x, y]) => `(${x} > ${y} ? 1.0 : (${x} == ${y} ? 0.5 : 0.0))`);
+  return [mul(g, ta), mul(g, sub(1, ta))];
+});
+export const minimum = binary('minimum', (a, b) => `Math.min(${a}, ${b})`, (g, a, b) => {
+  const ta = mapKernel('minimum', [a, b], ([x, y]) => `(${x} < ${y} ? 1.0 : (${x} == ${y} ? 0.5 : 0.0))`);
+  return [mul(g, ta), mul(g, sub(1, ta))];
+});
+
+// ---- comparisons (no gradient; 1.0 / 0.0 masks) -----------------------------------------------------
+export const eq = cmp('==');
+export const ne = cmp('!=');
+export const gt = cmp('>');
+export const ge = cmp('>=');
+export const lt = cmp('<');
+export const le = cmp('<=');
+
+// ---- unary ------------------------------------------------------------------------------------------
+export const neg = unary('neg', (x) => `(-${x})`, (g) => neg(g));
+export const exp = unary('exp', (x) => `Math.exp(${x})`, (g, _x, y) => mul(g, y));
+export const log = unary('log', (x) => `Math.log(${x})`, (g, x) => div(g, x));
+export const sqrt = unary('sqrt', (x) => `Math.sqrt(${x})`, (g, _x, y) => div(g, mul(y, 2)));
+export const rsqrt = unary('rsqrt', (x) => `(1.0 / Math.sqrt(${x}))`, (g, _x, y) => mul(g, mul(pow(y, 3), -0.5)));
+export const abs = unary('abs', (x) => `Math.abs(${x})`, (g, x) => mul(g, sign(x)));
+export const sign = unary('sign', (x) => `(${x} > 0.0 ? 1.0 : (${x} < 0.0 ? -1.0 : 0.0))`, (g) => mul(g, 0));
+export const square = unary('square', (x) => `(${x} * ${x})`, (g, x) => mul(g, mul(x, 2)));
+export const sin = unary('sin', (x) => `Math.sin(${x})`, (g, x) => mul(g, cos(x)));
+export const cos = unary('cos', (x) => `Math.cos(${x})`, (g, x) => neg(mul(g, sin(x))));
+export const relu = unary('relu', (x) => `Math.max(${x}, 0.0)`, (g, x) => mul(g, gt(x, 0)));
+export const sigmoid = unary('sigmoid', (x) => `(1.0 / (1.0 + Math.exp(-${x})))`, (g, _x, y) => mul(g, mul(y, sub(1, y))));
+export const tanh = unary('tanh', (x) => `Math.tanh(${x})`, (g, _x, y) => mul(g, sub(1, mul(y, y))));
+
+/** erf(x) by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): no kernel language has erf. */
+function erf(x: string, kb: KernelBuilder): string {
+  const ax = kb.let(`Math.abs(${x})`);
+  const t = kb.let(`1.0 / (1.0 + 0.3275911 * ${ax})`);
+  const poly = `((((1.061405429 * ${t} - 1.453152027) * ${t} + 1.421413741) * ${t} - 0.284496736) * ${t} + 0.254829592) * ${t}`;
+  const e = kb.let(`1.0 - ${poly} * Math.exp(-${ax} * ${ax})`);
+  return `(${x} >= 0.0 ? ${e} : -${e})`;
+}
+const SQRT1_2 = lit(Math.SQRT1_2);
+const INV_SQRT_2PI = lit(1 / Math.sqrt(2 * Math.PI));
+const GELU_K = lit(Math.sqrt(2 / Math.PI));
+
+const geluExact = unary('gelu', (x, kb) => `(0.5 * ${x} * (1.0 + ${erf(`(${x} * ${SQRT1_2})`, kb)}))`, (g, x) =>
+  mul(g, mapKernel('gelu_backward', [x], ([v], kb) => `(0.5 * (1.0 + ${erf(`(${v} * ${SQRT1_2})`, kb)}) + ${v} * ${INV_SQRT_2PI} * Math.exp(-0.5 * ${v} * ${v}))`)),
+);
+const geluTanh = unary('gelu', (x) => `(0.5 * ${x} * (1.0 + Math.tanh(${GELU_K} * (${x} + 0.044715 * ${x} * ${x} * ${x}))))`, (g, x) =>
+  mul(g, mapKernel('gelu_backward', [x], ([v], kb) => {
+    const th = kb.let(`Math.tanh(${GELU_K} * (${v} + 0.044715 * ${v} * ${v} * ${v}))`);
+    return `(0.5 * (1.0 + ${th}) + 0.5 * ${v} * (1.0 - ${th} * ${th}) * ${GELU_K} * (1.0 + 0.134145 * ${v} * ${v}))`;
+  })),
+);
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  return approximate === 'tanh' ? geluTanh(x) : geluExact(x);
+}
+
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  const lo = min ?? -Infinity;
+  const hi = max ?? Infinity;
+  if (lo > hi) throw new Error(`clamp: min ${lo} is greater than max ${hi}`);
+  const y = mapKernel('clamp', [x, lo, hi], ([v, a, b]) => `Math.min(Math.max(${v}, ${a}), ${b})`);
+  return record(y, 'clamp', [x], (g) => [mul(g, mapKernel('clamp_backward', [x, lo, hi], ([v, a, b]) => `(${v} >= ${a} && ${v} <= ${b} ? 1.0 : 0.0)`))], [x]);
+}
+
+/** cond ? a : b, broadcasting all three; cond is a 0/1 mask tensor. */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  if (!(cond instanceof Tensor)) throw new Error('where: condition must be a Tensor');
+  const y = mapKernel('where', [cond, a, b], ([c, x, z]) => `(${c} != 0.0 ? ${x} : ${z})`);
+  const ins = [a instanceof Tensor ? a : null, b instanceof Tensor ? b : null];
+  return record(y, 'where', ins, (g) => [
+    ins[0] ? sumTo(mapKernel('where_backward', [cond, g], ([c, v]) => `(${c} != 0.0 ? ${v} : 0.0)`), ins[0].shape) : null,
+    ins[1] ? sumTo(mapKernel('where_backward', [cond, g], ([c, v]) => `(${c} != 0.0 ? 0.0 : ${v})`), ins[1].shape) : null,
+  ], [cond]);
+}

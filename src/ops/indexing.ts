@@ -1,0 +1,92 @@
+/** Index-driven ops: indexSelect, gather and their scatter-add gradients, oneHot. Indices are float tensors holding integers. */
+import { Tensor } from '../tensor/tensor';
+import { record } from '../autograd/node';
+import { KernelBuilder } from '../backend/kernel-builder';
+import { commonDevice, ref, runKernel } from './kernel';
+import { fmtShape, normDim } from '../tensor/shape';
+import { backendFor } from '../backend/devices';
+
+function checkIndex(op: string, index: Tensor, ndim?: number): void {
+  if (!(index instanceof Tensor)) throw new Error(`${op}: index must be a Tensor of integers`);
+  if (ndim !== undefined && index.ndim !== ndim) throw new Error(`${op}: index must have ${ndim} dims, got shape ${fmtShape(index.shape)}`);
+}
+
+/** Reads an index value as an integer clamped into [0, size): out-of-range indices were rejected on the host. */
+function idxRead(kb: KernelBuilder, index: Tensor, at: string[], size: number): string {
+  return kb.let(`Math.min(Math.max(Math.floor(${kb.at(ref(index), at)} + 0.5), 0), ${size - 1})`, 'ix');
+}
+
+/** Host-resident indices are checked for range (free there); device-resident ones are clamped in the kernel. */
+function checkRange(op: string, index: Tensor, size: number): void {
+  if (backendFor(index.device).resident) return;
+  const vals = index.dataSync();
+  for (let k = 0; k < vals.length; k++) {
+    const v = vals[k];
+    if (!Number.isInteger(v) || v < -size || v >= size) {
+      throw new Error(`${op}: index ${v} is out of range for a dimension of size ${size}`);
+    }
+  }
+  if (vals.some((v) => v < 0)) throw new Error(`${op}: negative indices are not supported (got one for size ${size})`);
+}
+
+export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkIndex('indexSelect', index, 1);
+  const d = normDim('indexSelect', dim, x.ndim);
+  const device = commonDevice('indexSelect', x, index);
+  checkRange('indexSelect', index, x.shape[d]);
+  const shape = [...x.shape];
+  shape[d] = index.shape[0];
+  const kb = new KernelBuilder(shape);
+  const o = kb.outIndex();
+  const j = idxRead(kb, index, [o[d]], x.shape[d]);
+  const y = runKernel(kb, kb.at(ref(x), o.map((v, i) => (i === d ? j : v))), device);
+  return record(y, 'indexSelect', [x], (g) => [indexAdd(x.shape, d, index, g)], [index]);
+}
+
+/** zeros(shape) with g's slices added at index positions along d (the gradient of indexSelect). */
+function indexAdd(shape: number[], d: number, index: Tensor, g: Tensor): Tensor {
+  const kb = new KernelBuilder(shape);
+  const o = kb.outIndex();
+  const acc = kb.let('0.0', 'acc');
+  kb.loop(index.shape[0], (k) => {
+    kb.emit(`if (Math.floor(${kb.at(ref(index), [k])} + 0.5) == ${o[d]}) { ${acc} += ${kb.at(ref(g), o.map((v, i) => (i === d ? k : v)))}; }`);
+  });
+  return runKernel(kb, acc, g.device);
+}
+
+export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkIndex('gather', index, x.ndim);
+  const d = normDim('gather', dim, x.ndim);
+  const device = commonDevice('gather', x, index);
+  index.shape.forEach((s, i) => {
+    if (i !== d && s > x.shape[i]) throw new Error(`gather: index shape ${fmtShape(index.shape)} exceeds input shape ${fmtShape(x.shape)} at dim ${i}`);
+  });
+  checkRange('gather', index, x.shape[d]);
+  const kb = new KernelBuilder(index.shape);
+  const o = kb.outIndex();
+  const j = idxRead(kb, index, o, x.shape[d]);
+  const y = runKernel(kb, kb.at(ref(x), o.map((v, i) => (i === d ? j : v))), device);
+  return record(y, 'gather', [x], (g) => [scatterAdd(x.shape, d, index, g)], [index]);
+}
+
+/** zeros(shape) with out[.., index[.., k, ..], ..] += g[.., k, ..] (the gradient of gather). */
+export function scatterAdd(shape: number[], d: number, index: Tensor, g: Tensor): Tensor {
+  const kb = new KernelBuilder(shape);
+  const o = kb.outIndex();
+  const acc = kb.let('0.0', 'acc');
+  const inRange = index.shape.map((s, i) => (i === d ? null : `${o[i]} < ${s}`)).filter((c): c is string => c !== null);
+  kb.loop(index.shape[d], (k) => {
+    const at = o.map((v, i) => (i === d ? k : `Math.min(${v}, ${index.shape[i] - 1})`));
+    const cond = [...inRange, `Math.floor(${kb.at(ref(index), at)} + 0.5) == ${o[d]}`].join(' && ');
+    kb.emit(`if (${cond}) { ${acc} += ${kb.at(ref(g), at)}; }`);
+  });
+  return runKernel(kb, acc, g.device);
+}
+
+export function oneHot(index: Tensor, numClasses: number): Tensor {
+  checkIndex('oneHot', index);
+  checkRange('oneHot', index, numClasses);
+  const kb = new KernelBuilder([...index.shape, numClasses]);
+  const o = kb.outIndex();
+  return runKernel(kb, `(Math.floor(${kb.at(ref(index), o.slice(0, -1))} + 0.5) == ${o[o.length - 1]} ? 1.0 : 0.0)`, index.device);
+}

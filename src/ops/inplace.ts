@@ -1,0 +1,91 @@
+/**
+ * In-place ops: compute out of place, then write the result into the target's storage. A whole-storage
+ * target swaps buffers; a view is written by one kernel over its storage. The storage's version goes
+ * up, so autograd catches saved values that were overwritten.
+ */
+import { Tensor, TensorLike } from '../tensor/tensor';
+import { Storage } from '../tensor/storage';
+import { isGradEnabled, noGrad } from '../autograd/grad-mode';
+import { KernelBuilder } from '../backend/kernel-builder';
+import { fmtShape, numelOf, sameShape } from '../tensor/shape';
+import { ref, runKernel, isContiguousTensor, mapKernel } from './kernel';
+import { expand } from './shape';
+import { toDevice } from './shape';
+
+function ownsStorage(x: Tensor): boolean {
+  return x.offset === 0 && isContiguousTensor(x) && numelOf(x.shape) === x.storage.size;
+}
+
+/** Writes `y` (same shape as x) into x's elements. */
+function writeInto(x: Tensor, y: Tensor): void {
+  if (ownsStorage(x)) {
+    const src = y.isContiguous && y.offset === 0 && y.storage.size === y.numel() ? y : y.clone();
+    x.storage.swap(src.storage.buffer);
+    return;
+  }
+  if (x.strides.some((s, i) => s === 0 && x.shape[i] > 1)) {
+    throw new Error(`in-place write into an expanded tensor of shape ${fmtShape(x.shape)}: several elements share one memory location`);
+  }
+  // storage index -> view index, peeling dims from the largest stride down
+  const order = x.shape.map((_, d) => d).sort((a, b) => x.strides[b] - x.strides[a]);
+  const kb = new KernelBuilder([x.storage.size]);
+  const rem = kb.let(`i - ${x.offset}`, 'rem');
+  const ok = kb.let(`${rem} >= 0 ? 1.0 : 0.0`, 'ok');
+  const idx: string[] = new Array(x.ndim);
+  for (const d of order) {
+    const s = Math.max(x.strides[d], 1);
+    const v = kb.let(`Math.floor(${rem} / ${s})`, 'ix');
+    kb.emit(`if (${v} < 0 || ${v} >= ${x.shape[d]}) { ${ok} = 0.0; }`);
+    kb.emit(`${rem} = ${rem} - ${v} * ${s};`);
+    idx[d] = `Math.min(Math.max(${v}, 0), ${Math.max(x.shape[d] - 1, 0)})`;
+  }
+  kb.emit(`if (${rem} != 0) { ${ok} = 0.0; }`);
+  const whole = { buffer: x.storage.buffer, shape: [x.storage.size], strides: [1], offset: 0 };
+  const out = runKernel(kb, `(${ok} > 0.0 ? ${kb.at(ref(y), idx)} : ${kb.at(whole, ['i'])})`, x.device);
+  x.storage.swap(out.storage.buffer);
+  out.dispose();
+}
+
+function checkTarget(x: Tensor, name: string): void {
+  if (isGradEnabled() && x.requiresGrad && x.isLeaf) {
+    throw new Error(`${name}: a leaf tensor that requires grad (shape ${fmtShape(x.shape)}) is used in an in-place operation; wrap the update in noGrad()`);
+  }
+}
+
+/** x = fn(x, o) in place; with grad tracking, x takes the result's place in the graph. */
+export function inplace<T extends Tensor>(x: T, name: string, fn: (a: Tensor, b: TensorLike) => Tensor, o: TensorLike): T {
+  checkTarget(x, name);
+  const tracking = isGradEnabled() && (x.requiresGrad || (o instanceof Tensor && o.requiresGrad));
+  if (tracking && !ownsStorage(x)) throw new Error(`${name}: in-place ops on views are not differentiable here; use the out-of-place form`);
+  // the snapshot keeps x's old value and graph position for the backward pass
+  const snapshot = tracking ? new Tensor(new Storage(x.storage.buffer), x.shape, x.strides, x.offset) : x;
+  if (tracking) {
+    snapshot.gradFn = x.gradFn;
+    snapshot.requiresGrad = x.requiresGrad;
+  }
+  const y = fn(snapshot, o);
+  if (!sameShape(y.shape, x.shape)) {
+    throw new Error(`${name}: result of shape ${fmtShape(y.shape)} does not fit the in-place target of shape ${fmtShape(x.shape)}`);
+  }
+  writeInto(x, y);
+  if (tracking) {
+    x.gradFn = y.gradFn;
+    x.requiresGrad = true;
+  }
+  return x;
+}
+
+export function fill_<T extends Tensor>(x: T, v: number): T {
+  checkTarget(x, 'fill_');
+  noGrad(() => writeInto(x, mapKernel('fill', [v], ([s]) => s, x.shape, x.device)));
+  if (isGradEnabled() && x.requiresGrad) x.gradFn = null;
+  return x;
+}
+
+/** Copies src (broadcast, from any device) into x. */
+export function copy_<T extends Tensor>(x: T, src: Tensor): T {
+  checkTarget(x, 'copy_');
+  if (!(src instanceof Tensor)) throw new Error('copy_: source must be a Tensor');
+  noGrad(() => writeInto(x, expand(toDevice(src, x.device), x.shape)));
+  return x;
+}

@@ -1,0 +1,122 @@
+/** Reductions over any set of dims, with keepdim; each with its gradient rule. */
+import { Tensor } from '../tensor/tensor';
+import { record } from '../autograd/node';
+import { KernelBuilder } from '../backend/kernel-builder';
+import { ref, runKernel } from './kernel';
+import { fmtShape, normDim, normDims, numelOf, Shape } from '../tensor/shape';
+import { mul, div, sub, eq } from './elementwise';
+import { expand, reshape } from './shape';
+
+interface Reducer {
+  init: string;
+  /** statement(s) folding value `v` (at flat reduced position `r`) into accumulator `acc` */
+  step: (acc: string, v: string, r: string, kb: KernelBuilder) => void;
+  result?: (acc: string) => string;
+  extra?: (kb: KernelBuilder) => void;
+}
+
+function reducedShape(shape: Shape, dims: number[], keepdim: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (!dims.includes(i)) out.push(d);
+    else if (keepdim) out.push(1);
+  });
+  return out;
+}
+
+/** One kernel: each output cell loops over the reduced dims of its slice of x. */
+function reduceKernel(op: string, x: Tensor, dims: number[], keepdim: boolean, r: Reducer): Tensor {
+  const outShape = reducedShape(x.shape, dims, keepdim);
+  const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
+  const redShape = dims.map((d) => x.shape[d]);
+  const count = numelOf(redShape);
+  if (count === 0 && r.init.includes('1e38')) throw new Error(`${op}: cannot reduce over an empty dimension of a tensor of shape ${fmtShape(x.shape)}`);
+  const kb = new KernelBuilder(outShape);
+  const keptShape = kept.map((d) => x.shape[d]);
+  const keptVars = kb.decompose('i', keptShape);
+  const acc = kb.let(r.init, 'acc');
+  r.extra?.(kb);
+  const xr = ref(x);
+  kb.loop(count, (rv) => {
+    const redVars = kb.decompose(rv, redShape);
+    const idx = x.shape.map((_, d) => (dims.includes(d) ? redVars[dims.indexOf(d)] : keptVars[kept.indexOf(d)]));
+    const v = kb.let(kb.at(xr, idx));
+    r.step(acc, v, rv, kb);
+  });
+  return runKernel(kb, r.result ? r.result(acc) : acc, x.device);
+}
+
+/** Broadcasts a reduced gradient back over the reduced dims. */
+function unreduce(g: Tensor, shape: Shape, dims: number[], keepdim: boolean): Tensor {
+  const kept = keepdim ? g : reshape(g, reducedShape(shape, dims, true));
+  return expand(kept, [...shape]);
+}
+
+export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  const dims = normDims('sum', dim, x.ndim);
+  const y = reduceKernel('sum', x, dims, keepdim, { init: '0.0', step: (acc, v, _r, kb) => kb.emit(`${acc} += ${v};`) });
+  return record(y, 'sum', [x], (g) => [unreduce(g, x.shape, dims, keepdim)]);
+}
+
+export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  const dims = normDims('mean', dim, x.ndim);
+  const n = numelOf(dims.map((d) => x.shape[d]));
+  return div(sum(x, dims, keepdim), n);
+}
+
+export function variance(x: Tensor, dim?: number | number[], opts: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
+  const dims = normDims('var', dim, x.ndim);
+  const n = numelOf(dims.map((d) => x.shape[d]));
+  const centered = sub(x, mean(x, dims, true));
+  return div(sum(mul(centered, centered), dims, opts.keepdim ?? false), opts.unbiased === false ? n : Math.max(n - 1, 1));
+}
+
+function extreme(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+  const dims = normDims(op, dim, x.ndim);
+  const better = op === 'max' ? '>' : '<';
+  const y = reduceKernel(op, x, dims, keepdim, {
+    init: op === 'max' ? '-1e38 * 10.0' : '1e38 * 10.0',
+    // NaN propagates, as in PyTorch
+    step: (acc, v, _r, kb) => kb.emit(`if (${v} ${better} ${acc} || ${v} != ${v}) { ${acc} = ${v}; }`),
+  });
+  // the gradient is shared evenly between tied extremes (PyTorch's amax/amin rule)
+  return record(y, op, [x], (g) => {
+    const yb = unreduce(y, x.shape, dims, keepdim);
+    const mask = eq(x, yb);
+    const count = unreduce(sum(mask, dims, keepdim), x.shape, dims, keepdim);
+    return [div(mul(unreduce(g, x.shape, dims, keepdim), mask), count)];
+  }, [x]);
+}
+
+export const max = (x: Tensor, dim?: number, keepdim = false) => extreme('max', x, dim, keepdim);
+export const min = (x: Tensor, dim?: number, keepdim = false) => extreme('min', x, dim, keepdim);
+
+function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+  const flat = dim === undefined;
+  const src = flat ? reshape(x, [x.numel()]) : x;
+  const dims = [flat ? 0 : normDim(op, dim, x.ndim)];
+  let best = '';
+  const y = reduceKernel(op, src, dims, flat ? false : keepdim, {
+    init: '0.0',
+    extra: (kb) => (best = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best')),
+    // first index wins ties, as in PyTorch
+    step: (acc, v, r, kb) => kb.emit(`if (${v} ${op === 'argmax' ? '>' : '<'} ${best}) { ${best} = ${v}; ${acc} = ${r}; }`),
+  });
+  return y;
+}
+
+export const argmax = (x: Tensor, dim?: number, keepdim = false) => argExtreme('argmax', x, dim, keepdim);
+export const argmin = (x: Tensor, dim?: number, keepdim = false) => argExtreme('argmin', x, dim, keepdim);
+
+/** Sums a broadcast gradient back down to `shape` (the inverse of broadcasting). */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.ndim - shape.length;
+  const dims: number[] = [];
+  g.shape.forEach((d, i) => {
+    if (i < lead || (shape[i - lead] === 1 && d !== 1)) dims.push(i);
+  });
+  const s = dims.length ? sum(g, dims, true) : g;
+  return reshape(s, [...shape]);
+}
+
