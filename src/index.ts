@@ -14,3 +14,7 @@ export {
   softmax, logSoftmax, reshape, view, flatten, permute, transpose, unsqueeze, squeeze, cat, stack, slice, narrow,
   indexSelect, gather, where, eq, gt, lt, ge, le, ne, clamp, maximum, minimum, expand, oneHot, variance,
 } from './ops';
+export * as nn from './nn';
+export * as F from './nn/functional';
+export { child, param, buffer } from './nn/decorators';
+export { Module } from './nn/module';

@@ -25,8 +25,16 @@ type Ctor = { [STATIC_TABLE_KEY]?: FieldEntry[]; [RUNTIME_TABLE]?: FieldEntry[] 
 
 const merged = new WeakMap<Function, Map<string, FieldEntry>>();
 
+/** Key in a class's standard-decorator metadata (context.metadata) under which decorators record entries. */
+export const METADATA_KEY = 'tsnn:fields';
+
+// Standard decorators hand out context.metadata only where Symbol.metadata exists (not yet in Node 20).
+(Symbol as any).metadata ??= Symbol.for('Symbol.metadata');
+
 function ownEntries(ctor: Ctor): FieldEntry[] {
   const out: FieldEntry[] = [];
+  const md = (ctor as any)[(Symbol as any).metadata];
+  if (md && Object.prototype.hasOwnProperty.call(md, METADATA_KEY)) out.push(...md[METADATA_KEY]);
   if (Object.prototype.hasOwnProperty.call(ctor, STATIC_TABLE_KEY)) out.push(...(ctor[STATIC_TABLE_KEY] ?? []));
   if (Object.prototype.hasOwnProperty.call(ctor, RUNTIME_TABLE)) out.push(...(ctor[RUNTIME_TABLE] ?? []));
   return out;
@@ -44,7 +52,14 @@ export function fieldsOf(ctor: Function): Map<string, FieldEntry> {
   return table;
 }
 
-/** Used by the runtime decorators; invalidates the merged cache. */
+/** Standard decorators: record into the class's own metadata object. */
+export function recordMetadata(metadata: object, entry: FieldEntry): void {
+  const md = metadata as Record<string, FieldEntry[]>;
+  if (!Object.prototype.hasOwnProperty.call(md, METADATA_KEY)) md[METADATA_KEY] = [];
+  md[METADATA_KEY].push(entry);
+}
+
+/** Experimental decorators: record on the declaring class; invalidates the merged cache. */
 export function recordField(ctor: Function, entry: FieldEntry): void {
   const c = ctor as Ctor;
   if (!Object.prototype.hasOwnProperty.call(c, RUNTIME_TABLE)) {

@@ -18,6 +18,8 @@ export type NestedArray = number | NestedArray[];
 
 /** @tsnnTensor */
 export class Tensor implements Disposable {
+  /** lets runtime checks recognise Tensor classes without importing this module */
+  static readonly __tsnnIsTensor = true;
   readonly shape: number[];
   readonly strides: number[];
   readonly offset: number;

@@ -1,0 +1,23 @@
+/**
+ * `F`: the functional forms of layers and losses. Layers call these; losses live here too.
+ * Other files (conv, pooling, normalisation, losses) add their functions to this namespace via nn/F.ts.
+ */
+import { Tensor } from '../tensor/tensor';
+import { fmtShape } from '../tensor/shape';
+import * as ops from '../ops';
+
+export const relu = (x: Tensor) => ops.relu(x);
+export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none') => ops.gelu(x, approximate);
+export const sigmoid = (x: Tensor) => ops.sigmoid(x);
+export const tanh = (x: Tensor) => ops.tanh(x);
+export const softmax = (x: Tensor, dim = -1) => ops.softmax(x, dim);
+export const logSoftmax = (x: Tensor, dim = -1) => ops.logSoftmax(x, dim);
+
+/** y = x W^T + b, as torch.nn.functional.linear. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw new Error(`linear: input ${fmtShape(x.shape)} does not match weight ${fmtShape(weight.shape)} (expected last dim ${weight.shape[1]})`);
+  }
+  const y = ops.matmul(x, ops.transpose(weight, 0, 1));
+  return bias ? ops.add(y, bias) : y;
+}
