@@ -51,7 +51,17 @@ export const add = binary('add', (a, b) => `(${a} + ${b})`, (g) => [g, g]);
 export const sub = binary('sub', (a, b) => `(${a} - ${b})`, (g) => [g, neg(g)]);
 export const mul = binary('mul', (a, b) => `(${a} * ${b})`, (g, a, b) => [mul(g, b), mul(g, a)]);
 export const div = binary('div', (a, b) => `(${a} / ${b})`, (g, a, b, y) => [div(g, b), neg(div(mul(g, y), b))]);
-export const pow = binary('pow', (a, b) => `Math.pow(${a}, ${b})`, (g, a, b, y) => [
+/**
+ * a ** b. GLSL's pow(a, b) is undefined for a < 0 (it returns NaN on most GPUs), so a negative base
+ * with an integer exponent is computed as ±|a| ** b, as PyTorch (and JS) do; other negative-base
+ * cases stay NaN.
+ */
+function powExpr(a: string, b: string, kb: KernelBuilder): string {
+  const m = kb.let(`Math.pow(Math.abs(${a}), ${b})`);
+  const odd = `Math.abs(${b} - 2.0 * Math.floor(${b} * 0.5)) > 0.5`;
+  return `((${a} < 0.0 && Math.floor(${b}) == ${b}) ? (${odd} ? -${m} : ${m}) : (${a} == 0.0 && ${b} == 0.0 ? 1.0 : Math.pow(${a}, ${b})))`;
+}
+export const pow = binary('pow', powExpr, (g, a, b, y) => [
   mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))),
   mul(g, mul(y, a instanceof Tensor ? log(a) : Math.log(a))),
 ]);
@@ -85,7 +95,12 @@ export const sin = unary('sin', (x) => `Math.sin(${x})`, (g, x) => mul(g, cos(x)
 export const cos = unary('cos', (x) => `Math.cos(${x})`, (g, x) => neg(mul(g, sin(x))));
 export const relu = unary('relu', (x) => `Math.max(${x}, 0.0)`, (g, x) => mul(g, gt(x, 0)));
 export const sigmoid = unary('sigmoid', (x) => `(1.0 / (1.0 + Math.exp(-${x})))`, (g, _x, y) => mul(g, mul(y, sub(1, y))));
-export const tanh = unary('tanh', (x) => `Math.tanh(${x})`, (g, _x, y) => mul(g, sub(1, mul(y, y))));
+/**
+ * tanh, with the argument clamped to ±20 (where tanh is ±1 in float32): gpu.js computes tanh on GL
+ * from exp(2x), which overflows to Inf/Inf = NaN beyond |x| ≈ 44.
+ */
+const tanhOf = (x: string) => `Math.tanh(Math.min(Math.max(${x}, -20.0), 20.0))`;
+export const tanh = unary('tanh', (x) => tanhOf(x), (g, _x, y) => mul(g, sub(1, mul(y, y))));
 
 /** erf(x) by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): no kernel language has erf. */
 function erf(x: string, kb: KernelBuilder): string {
@@ -102,9 +117,9 @@ const GELU_K = lit(Math.sqrt(2 / Math.PI));
 const geluExact = unary('gelu', (x, kb) => `(0.5 * ${x} * (1.0 + ${erf(`(${x} * ${SQRT1_2})`, kb)}))`, (g, x) =>
   mul(g, mapKernel('gelu_backward', [x], ([v], kb) => `(0.5 * (1.0 + ${erf(`(${v} * ${SQRT1_2})`, kb)}) + ${v} * ${INV_SQRT_2PI} * Math.exp(-0.5 * ${v} * ${v}))`)),
 );
-const geluTanh = unary('gelu', (x) => `(0.5 * ${x} * (1.0 + Math.tanh(${GELU_K} * (${x} + 0.044715 * ${x} * ${x} * ${x}))))`, (g, x) =>
+const geluTanh = unary('gelu', (x) => `(0.5 * ${x} * (1.0 + ${tanhOf(`${GELU_K} * (${x} + 0.044715 * ${x} * ${x} * ${x})`)}))`, (g, x) =>
   mul(g, mapKernel('gelu_backward', [x], ([v], kb) => {
-    const th = kb.let(`Math.tanh(${GELU_K} * (${v} + 0.044715 * ${v} * ${v} * ${v}))`);
+    const th = kb.let(tanhOf(`${GELU_K} * (${v} + 0.044715 * ${v} * ${v} * ${v})`));
     return `(0.5 * (1.0 + ${th}) + 0.5 * ${v} * (1.0 - ${th} * ${th}) * ${GELU_K} * (1.0 + 0.134145 * ${v} * ${v}))`;
   })),
 );
