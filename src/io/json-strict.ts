@@ -20,7 +20,8 @@ export type JsonValue =
 
 /** Thrown for malformed JSON; `position` is the character index in the parsed text. */
 export class JsonSyntaxError extends Error {
-  constructor(message: string, readonly position: number, readonly path: string) {
+  /** `path`: where in the document (e.g. `weight.shape[1]`); `topKey`: the top-level key it sits under, if any */
+  constructor(message: string, readonly position: number, readonly path: string, readonly topKey: string | null = null) {
     super(message);
     this.name = 'JsonSyntaxError';
   }
@@ -31,9 +32,10 @@ const MAX_DEPTH = 128;
 export function parseJsonStrict(text: string): JsonValue {
   let i = 0;
   const n = text.length;
+  let topKey: string | null = null;
 
   const fail = (msg: string, at = i, path = ''): never => {
-    throw new JsonSyntaxError(`${msg} at position ${at}${path ? ` (in ${path})` : ''}`, at, path);
+    throw new JsonSyntaxError(`${msg} at position ${at}${path ? ` (in ${path})` : ''}`, at, path, topKey);
   };
   const skipWs = () => {
     while (i < n) {
@@ -139,12 +141,15 @@ export function parseJsonStrict(text: string): JsonValue {
             `duplicate key ${JSON.stringify(key)}${path ? ` in ${path}` : ''} at position ${at} (first at position ${keyPos.get(key)})`,
             at,
             path,
+            depth === 0 ? key : topKey,
           );
         }
         skipWs();
         if (text[i] !== ':') fail(`expected ':' after key ${JSON.stringify(key)}, found ${describe(i)}`, i, path);
         i++;
+        if (depth === 0) topKey = key;
         const v = parseValue(path ? `${path}.${key}` : key, depth + 1);
+        if (depth === 0) topKey = null;
         entries.push([key, v]);
         map.set(key, v);
         keyPos.set(key, at);
