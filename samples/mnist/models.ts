@@ -1,0 +1,54 @@
+/** The sample's models: an MLP and a small ResNet-style CNN, written with the decorator DSL. */
+import { nn, F, Tensor, child } from '../../src';
+
+export class MLP extends nn.Module {
+  @child hidden = new nn.Linear(784, 512);
+  @child drop = new nn.Dropout(0.2);
+  @child out = new nn.Linear(512, 10);
+
+  forward(x: Tensor): Tensor {
+    return this.out(this.drop(F.relu(this.hidden(x))));
+  }
+}
+
+/** conv-BN-ReLU-conv-BN plus a (projected, when the shape changes) skip connection, then ReLU. */
+export class ResidualBlock extends nn.Module {
+  @child conv1: nn.Conv2d;
+  @child bn1: nn.BatchNorm2d;
+  @child conv2: nn.Conv2d;
+  @child bn2: nn.BatchNorm2d;
+  @child shortcut: nn.Module;
+
+  constructor(inChannels: number, outChannels: number, stride = 1) {
+    super();
+    this.conv1 = new nn.Conv2d(inChannels, outChannels, 3, { stride, padding: 1, bias: false });
+    this.bn1 = new nn.BatchNorm2d(outChannels);
+    this.conv2 = new nn.Conv2d(outChannels, outChannels, 3, { padding: 1, bias: false });
+    this.bn2 = new nn.BatchNorm2d(outChannels);
+    this.shortcut =
+      stride === 1 && inChannels === outChannels
+        ? new nn.Identity()
+        : new nn.Sequential(new nn.Conv2d(inChannels, outChannels, 1, { stride, bias: false }), new nn.BatchNorm2d(outChannels));
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.bn2(this.conv2(F.relu(this.bn1(this.conv1(x)))));
+    return F.relu(y.add(this.shortcut(x)));
+  }
+}
+
+export class ResNet extends nn.Module {
+  @child stem = new nn.Sequential(new nn.Conv2d(1, 8, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(8), new nn.ReLU(), new nn.MaxPool2d(2));
+  @child blocks = new nn.Sequential(new ResidualBlock(8, 8), new ResidualBlock(8, 16, 2));
+  @child head = new nn.Sequential(new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(16, 10));
+
+  forward(x: Tensor): Tensor {
+    return this.head(this.blocks(this.stem(x)));
+  }
+}
+
+export const MODELS = {
+  mlp: { make: () => new MLP(), inputShape: [784] },
+  cnn: { make: () => new ResNet(), inputShape: [1, 28, 28] },
+} as const;
+export type ModelName = keyof typeof MODELS;
