@@ -64,11 +64,12 @@ export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tenso
   return div(sum(x, dims, keepdim), n);
 }
 
+/** Unbiased by default; one element gives NaN (0 / 0), as in PyTorch. */
 export function variance(x: Tensor, dim?: number | number[], opts: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
   const dims = normDims('var', dim, x.ndim);
   const n = numelOf(dims.map((d) => x.shape[d]));
   const centered = sub(x, mean(x, dims, true));
-  return div(sum(mul(centered, centered), dims, opts.keepdim ?? false), opts.unbiased === false ? n : Math.max(n - 1, 1));
+  return div(sum(mul(centered, centered), dims, opts.keepdim ?? false), opts.unbiased === false ? n : n - 1);
 }
 
 function extreme(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {

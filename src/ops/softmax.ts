@@ -5,30 +5,53 @@ import { noGrad } from '../autograd/grad-mode';
 import { normDim } from '../tensor/shape';
 import { mapKernel } from './kernel';
 import { max, sum } from './reduce';
-import { mul, sub, exp, log, add } from './elementwise';
+import { mul, sub, exp } from './elementwise';
 
-/** log(sum(exp(x))) along dim, kept: max-shifted so large logits do not overflow. */
-function logSumExp(x: Tensor, d: number): Tensor {
+/**
+ * The max-shifted pieces of every softmax-family op along dim d (kept): m = max(x), s = sum(exp(x - m)).
+ * Results are formed from x - m (never from x - logsumexp(x), which loses float32 digits when |m| is large).
+ */
+function shifted(x: Tensor, d: number): { m: Tensor; s: Tensor } {
   const m = max(x, d, true);
-  const s = sum(mapKernel('softmax', [x, m], ([v, mv]) => `Math.exp(${v} - ${mv})`), d, true);
-  return add(m, log(s));
+  const e = mapKernel('softmax', [x, m], ([v, mv]) => `Math.exp(${v} - ${mv})`);
+  const s = sum(e, d, true);
+  e.dispose();
+  return { m, s };
 }
 
 export function softmax(x: Tensor, dim = -1): Tensor {
   const d = normDim('softmax', dim, x.ndim);
-  const y = noGrad(() => mapKernel('softmax', [x, logSumExp(x, d)], ([v, l]) => `Math.exp(${v} - ${l})`));
-  return record(y, 'softmax', [x], (g) => [mul(y, sub(g, sum(mul(g, y), d, true)))]);
+  const y = noGrad(() => {
+    const { m, s } = shifted(x, d);
+    const out = mapKernel('softmax', [x, m, s], ([v, mv, sv]) => `Math.exp(${v} - ${mv}) / ${sv}`);
+    m.dispose();
+    s.dispose();
+    return out;
+  });
+  return record(y, 'softmax', [x], (g) => [mul(y, sub(g, sum(mul(g, y), d, true)))], [y]);
 }
 
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   const d = normDim('logSoftmax', dim, x.ndim);
-  const y = noGrad(() => sub(x, logSumExp(x, d)));
-  return record(y, 'logSoftmax', [x], (g) => [sub(g, mul(exp(y), sum(g, d, true)))]);
+  const y = noGrad(() => {
+    const { m, s } = shifted(x, d);
+    const out = mapKernel('logSoftmax', [x, m, s], ([v, mv, sv]) => `((${v} - ${mv}) - Math.log(${sv}))`);
+    m.dispose();
+    s.dispose();
+    return out;
+  });
+  return record(y, 'logSoftmax', [x], (g) => [sub(g, mul(exp(y), sum(g, d, true)))], [y]);
 }
 
 export function logsumexp(x: Tensor, dim: number, keepdim = false): Tensor {
   const d = normDim('logsumexp', dim, x.ndim);
-  const y = noGrad(() => logSumExp(x, d));
-  const out = record(y, 'logsumexp', [x], (g) => [mul(g, exp(sub(x, y)))]);
+  const y = noGrad(() => {
+    const { m, s } = shifted(x, d);
+    const out = mapKernel('logsumexp', [m, s], ([mv, sv]) => `(${mv} + Math.log(${sv}))`);
+    m.dispose();
+    s.dispose();
+    return out;
+  });
+  const out = record(y, 'logsumexp', [x], (g) => [mul(g, exp(sub(x, y)))], [x, y]);
   return keepdim ? out : out.squeeze(d);
 }
