@@ -6,12 +6,13 @@
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
-import { KernelBuilder, StridedRef } from '../backend/kernel-builder';
+import { KernelBuilder } from '../backend/kernel-builder';
 import { commonDevice, ref, runKernel } from './kernel';
 import { fmtShape } from '../tensor/shape';
 import { reshape } from './shape';
+import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack } from './window-kernel';
 
-export type Pair = number | [number, number] | readonly [number, number];
+export type { Pair } from './window-kernel';
 
 export interface Conv2dOptions {
   stride?: Pair;
@@ -19,66 +20,6 @@ export interface Conv2dOptions {
   dilation?: Pair;
   groups?: number;
 }
-
-/** int | [h, w] → [h, w], checked. */
-export function pair(op: string, what: string, v: Pair, min: number): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (!Array.isArray(v) && typeof v !== 'number') throw new Error(`${op}: ${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
-  if (Array.isArray(v) && v.length !== 2) throw new Error(`${op}: ${what} must be a number or [h, w], got ${JSON.stringify(v)}`);
-  if (p.some((d) => !Number.isInteger(d) || d < min)) {
-    throw new Error(`${op}: ${what} must be ${min === 0 ? 'non-negative' : 'positive'} integers, got ${JSON.stringify(v)}`);
-  }
-  return p;
-}
-
-/* ---- small kernel-source helpers shared with pool.ts ---- */
-
-/** `e * s`, or nothing where the stride is 0 (a broadcast dim) or the index is a literal 0. */
-export function term(e: string | number, s: number): string | null {
-  if (s === 0 || e === 0 || e === '0') return null;
-  if (typeof e === 'number') return String(e * s);
-  return s === 1 ? e : `${e} * ${s}`;
-}
-
-export function sumOf(parts: (string | null)[]): string {
-  const p = parts.filter((x): x is string => x !== null);
-  return p.length ? p.join(' + ') : '0';
-}
-
-/** Strides with size-1 dims zeroed (their index is always 0, whatever the stride says). */
-export function effStrides(r: StridedRef): number[] {
-  return r.strides.map((s, d) => (r.shape[d] === 1 ? 0 : s));
-}
-
-/** Reads `ref`'s buffer at a precomputed flat element index (offset already included). */
-export function rawAt(kb: KernelBuilder, r: StridedRef, flat: string): string {
-  return kb.at({ buffer: r.buffer, shape: [Number.MAX_SAFE_INTEGER], strides: [1], offset: 0 }, [flat]);
-}
-
-/** Declares a base index variable `offset + sum(terms)`. */
-export function base(kb: KernelBuilder, r: StridedRef, parts: (string | null)[], prefix = 'b'): string {
-  return kb.let(sumOf([r.offset ? String(r.offset) : null, ...parts]), prefix);
-}
-
-/** `e - k` (or `e + -k`), nothing added for k = 0. */
-export function minus(e: string, k: number): string {
-  return k === 0 ? e : k > 0 ? `${e} - ${k}` : `${e} + ${-k}`;
-}
-
-/** `lo <= v && v < hi`, dropping the halves that hold at compile time. */
-function inRange(v: string, lo: boolean, hi: number | null): string | null {
-  const c = [lo ? `${v} >= 0` : null, hi !== null ? `${v} < ${hi}` : null].filter(Boolean);
-  return c.length ? c.join(' && ') : null;
-}
-
-/** Wraps `body` in `if (cond) { ... }` unless cond is null. */
-export function guard(kb: KernelBuilder, cond: string | null, body: () => void): void {
-  if (cond) kb.emit(`if (${cond}) {`);
-  body();
-  if (cond) kb.emit('}');
-}
-
-/* ---- conv2d ---- */
 
 interface ConvGeom {
   N: number; C: number; H: number; W: number;
@@ -200,21 +141,6 @@ function convForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, dev
     });
   });
   return runKernel(kb, acc, device);
-}
-
-/**
- * Output-position `q` (declared) that input position `t` (an expression) maps to through stride s,
- * and the condition that it is a real output position in [0, count).
- */
-function strideBack(kb: KernelBuilder, t: string, s: number, count: number, prefix: string): { q: string; cond: string } {
-  if (s === 1) {
-    const q = kb.let(t, prefix);
-    return { q, cond: `${q} >= 0 && ${q} < ${count}` };
-  }
-  const tv = kb.let(t, 't');
-  // +0.5 keeps floor() exact even where division is approximate (GL)
-  const q = kb.let(`Math.floor((${tv} + 0.5) / ${s})`, prefix);
-  return { q, cond: `${tv} >= 0 && ${q} * ${s} == ${tv} && ${q} < ${count}` };
 }
 
 /** grad input: a transposed convolution of gy with the weight. */

@@ -8,3 +8,5 @@ export * from './indexing';
 export * from './inplace';
 export { isContiguousTensor } from './kernel';
 export { onesLike, zerosLike } from '../tensor/creation';
+export * from './conv';
+export * from './pool';
