@@ -21,3 +21,4 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const y = ops.matmul(x, ops.transpose(weight, 0, 1));
   return bias ? ops.add(y, bias) : y;
 }
+export * from './losses';
