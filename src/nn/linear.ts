@@ -54,6 +54,8 @@ export class LazyLinear extends Linear {
         if (this.bias) materialize(this.bias, empty([this.outFeatures], x.device));
       });
       this.resetParameters();
+      // like PyTorch's cls_to_become: once materialised it is an ordinary Linear (repr, instanceof, forward)
+      if (Object.getPrototypeOf(this) === LazyLinear.prototype) Object.setPrototypeOf(this, Linear.prototype);
     }
     return super.forward(x);
   }
