@@ -43,13 +43,6 @@ if (!process.env.TSP_COMPILER_TS_PATH) {
   }
 }
 
-let tsPatch;
-try {
-  tsPatch = require(require.resolve('ts-patch', { paths: [__dirname] }));
-} catch (e) {
-  fail(`cannot load ts-patch (a dependency of tsnn): ${e && e.message}`);
-}
-
 /** Is this plugin entry our transformer (by resolved file, however it was written)? */
 function isOurs(config, baseDir) {
   if (!config || typeof config.transform !== 'string' || config.transformProgram) return false;
@@ -76,19 +69,100 @@ function install(tsp) {
   tsp.PluginCreator = TsnnPluginCreator;
 }
 
-const { js, tsModule } = tsPatch.getLiveModule('tsc.js');
-
 // ts-patch's live tsc sets `tsp.currentLibrary` right after defining its runtime and before any
 // compiler code runs: hook in there.
 const MARKER = "tsp.currentLibrary = 'tsc';";
-const at = js.indexOf(MARKER);
-if (at < 0) fail('unsupported ts-patch version (cannot find where to install the tsnn transformer)');
-const source = js.slice(0, at + MARKER.length) + '\n__tsnnInstall(tsp);\n' + js.slice(at + MARKER.length);
+const INSTALL_VERSION = 1; // bump when the injected code changes
 
-const script = vm.runInThisContext(
-  `(function (exports, require, module, __filename, __dirname, __tsnnInstall) {\n${source}\n});`,
-  { filename: tsModule.modulePath },
-);
-const tsRequire = createRequire(tsModule.modulePath);
-const tsModuleObj = { exports: {}, filename: tsModule.modulePath, id: tsModule.modulePath };
-script.call(tsModuleObj.exports, tsModuleObj.exports, tsRequire, tsModuleObj, tsModule.modulePath, path.dirname(tsModule.modulePath), install);
+/** ts-patch's in-memory patched tsc, with our hook call added. */
+function patchedTscSource() {
+  let tsPatch;
+  try {
+    tsPatch = require(require.resolve('ts-patch', { paths: [__dirname] }));
+  } catch (e) {
+    fail(`cannot load ts-patch (a dependency of tsnn): ${e && e.message}`);
+  }
+  const { js } = tsPatch.getLiveModule('tsc.js');
+  const at = js.indexOf(MARKER);
+  if (at < 0) fail('unsupported ts-patch version (cannot find where to install the tsnn transformer)');
+  return js.slice(0, at + MARKER.length) + '\n__tsnnInstall(tsp);\n' + js.slice(at + MARKER.length);
+}
+
+/**
+ * Start-up cache. Loading ts-patch (which loads all of typescript.js) and compiling the 9 MB patched
+ * tsc costs about a second per run; the patched source and V8's code cache for it are kept in the
+ * temp directory, keyed by everything they depend on. Any problem with the cache: do without it.
+ */
+function cacheFiles(tsDir, tscPath) {
+  try {
+    const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
+    const st = fs.statSync(tscPath);
+    const key = require('crypto')
+      .createHash('sha1')
+      .update(
+        JSON.stringify([
+          INSTALL_VERSION,
+          fs.readFileSync(path.join(tsDir, 'package.json'), 'utf8'),
+          fs.readFileSync(path.join(tsPatchDir, 'package.json'), 'utf8'),
+          tscPath,
+          st.size,
+          st.mtimeMs,
+          process.version,
+          process.arch,
+        ]),
+      )
+      .digest('hex')
+      .slice(0, 20);
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 'u';
+    const dir = path.join(require('os').tmpdir(), `tsnn-ttsc-${uid}`);
+    return { dir, js: path.join(dir, `${key}.js`), code: path.join(dir, `${key}.v8`) };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomic(file, data) {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch {
+    /* cache is optional */
+  }
+}
+
+function readOrUndefined(file, enc) {
+  try {
+    return fs.readFileSync(file, enc);
+  } catch {
+    return undefined;
+  }
+}
+
+const tsDir = path.dirname(require.resolve('typescript/package.json', { paths: [process.env.TSP_COMPILER_TS_PATH || __dirname] }));
+const tscPath = path.join(tsDir, 'lib', 'tsc.js');
+const useCache = !process.env.TSNN_TTSC_NO_CACHE && process.env.TSP_SKIP_CACHE !== 'true';
+const cache = useCache ? cacheFiles(tsDir, tscPath) : undefined;
+
+let source = cache && readOrUndefined(cache.js, 'utf8');
+if (!source || !source.includes('__tsnnInstall(tsp);')) {
+  source = patchedTscSource();
+  if (cache) writeAtomic(cache.js, source);
+}
+const cachedData = cache && readOrUndefined(cache.code);
+
+const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __tsnnInstall) {\n${source}\n});`, {
+  filename: tscPath,
+  cachedData,
+});
+if (cache && (!cachedData || script.cachedDataRejected)) {
+  // After the run, so that the functions tsc compiled lazily are in the cache too.
+  process.on('exit', () => writeAtomic(cache.code, script.createCachedData()));
+}
+
+const tsRequire = createRequire(tscPath);
+const tsModuleObj = { exports: {}, filename: tscPath, id: tscPath };
+script
+  .runInThisContext()
+  .call(tsModuleObj.exports, tsModuleObj.exports, tsRequire, tsModuleObj, tscPath, tsDir + path.sep + 'lib', install);
