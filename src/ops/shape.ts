@@ -174,10 +174,11 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
   const o = kb.outIndex();
   const acc = kb.let('0.0', 'c');
   let offset = 0;
-  xs.forEach((t, k) => {
+  let branches = 0; // zero-size parts emit no branch, so the first emitted one opens the if-chain
+  xs.forEach((t) => {
     if (t.shape[d] === 0) return;
     const idx = o.map((v, i) => (i === d ? `(${v} - ${offset})` : v));
-    kb.emit(`${k ? 'else ' : ''}if (${o[d]} < ${offset + t.shape[d]}) { ${acc} = ${kb.at(ref(t), idx)}; }`);
+    kb.emit(`${branches++ ? 'else ' : ''}if (${o[d]} < ${offset + t.shape[d]}) { ${acc} = ${kb.at(ref(t), idx)}; }`);
     offset += t.shape[d];
   });
   const y = runKernel(kb, acc, device);
