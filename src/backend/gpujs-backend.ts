@@ -79,7 +79,9 @@ export class Backend {
       if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
       return b.handle;
     });
-    const key = `${spec.outSize}|${args.map((a) => (a instanceof Float32Array ? `a${a.length}` : 't')).join(',')}|${spec.source}`;
+    // gpu.js fixes each argument's size (texture dimensions) when it compiles a kernel, so the size is part of the key:
+    // a kernel compiled for a 12-element texture reads a 6-element one with the wrong layout
+    const key = `${spec.outSize}|${args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `t${spec.inputs[k].size}`)).join(',')}|${spec.source}`;
     let kernel = this.kernels.get(key);
     if (!kernel) {
       kernel = this.gpu.createKernel(spec.source, {
