@@ -18,3 +18,4 @@ export * as nn from './nn';
 export * as F from './nn/functional';
 export { child, param, buffer } from './nn/decorators';
 export { Module } from './nn/module';
+export * as optim from './optim';
