@@ -45,6 +45,7 @@ import { resolveDevice } from '../backend/devices';
 import type { DeviceSpec } from '../backend/device';
 import { DTYPES, KNOWN_UNSUPPORTED, SafetensorsDtype, decode, encodeInto, isDtype } from './dtypes';
 import { JsonSyntaxError, JsonValue, parseJsonStrict } from './json-strict';
+import { isUninitialized } from '../nn/parameter';
 
 export type { SafetensorsDtype } from './dtypes';
 
@@ -178,6 +179,7 @@ function planWrite(stateDict: Record<string, Tensor>, opts: SaveOptions, file: s
     if (name === '__metadata__') err(name, `'__metadata__' is reserved by the format and cannot name a tensor`);
     if (!isWellFormed(name)) err(name, 'the name has a lone UTF-16 surrogate and cannot be written as UTF-8');
     if (!isTensor(t)) err(name, `expected a Tensor, got ${t === null ? 'null' : typeof t}`);
+    if (isUninitialized(t)) err(name, 'is an uninitialized lazy parameter; run one forward pass first so the layer knows its size');
     if (t.isDisposed) err(name, `tensor of shape ${fmtShape(t.shape)} was disposed`);
     const twin = kept.find((k) => sameView(k.tensor, t));
     if (twin) {
@@ -239,7 +241,15 @@ export function serialize(stateDict: Record<string, Tensor>, opts: SaveOptions =
 
 function serializeAs(stateDict: Record<string, Tensor>, opts: SaveOptions, file: string): Uint8Array {
   const plan = planWrite(stateDict, opts, file);
-  return assemble(plan, plan.entries.map((e) => e.tensor.dataSync()), file);
+  return assemble(plan, plan.entries.map((e) => readValues(e.name, file, () => e.tensor.dataSync())), file);
+}
+
+function readValues(name: string, file: string, read: () => Float32Array): Float32Array {
+  try {
+    return read();
+  } catch (e) {
+    throw new SafetensorsError(file, name, `could not read the tensor's values: ${(e as Error).message}`);
+  }
 }
 
 /** Like `serialize`, reading tensor data asynchronously (works on asynchronous backends). */
@@ -250,7 +260,13 @@ export async function serializeAsync(stateDict: Record<string, Tensor>, opts: Sa
 async function serializeAsyncAs(stateDict: Record<string, Tensor>, opts: SaveOptions, file: string): Promise<Uint8Array> {
   const plan = planWrite(stateDict, opts, file);
   const values: Float32Array[] = [];
-  for (const e of plan.entries) values.push(await e.tensor.data());
+  for (const e of plan.entries) {
+    try {
+      values.push(await e.tensor.data());
+    } catch (err) {
+      throw new SafetensorsError(file, e.name, `could not read the tensor's values: ${(err as Error).message}`);
+    }
+  }
   return assemble(plan, values, file);
 }
 

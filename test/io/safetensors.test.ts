@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor, tensor, zeros } from '../../src';
+import { Tensor, tensor, zeros, nn } from '../../src';
 import {
   saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize,
   deserializeWithMetadata, SafetensorsError, SafetensorsDtype, MAX_HEADER_SIZE,
@@ -211,6 +211,28 @@ for (const device of testDevices()) {
       expect(back['embed.weight'].toArray()).to.deep.equal([[1, 2], [3, 4]]);
     });
 
+    it('a model with tied weights: stateDict -> saveFile -> loadFile -> loadStateDict', () => {
+      const make = () => {
+        const net = new nn.Sequential(new nn.Linear(3, 4), new nn.Linear(4, 3), new nn.Linear(3, 4));
+        net.at(2).registerParameter('weight', (net.at(0) as nn.Linear).weight); // tie layer 2 to layer 0
+        return net.to(device);
+      };
+      const src = make();
+      const file = tmp(`model-${device}.safetensors`);
+      saveFile(src.stateDict(), file);
+      const header = readHeader(file);
+      expect(Object.keys(header.tensors)).to.not.include('2.weight');
+      expect(header.aliases).to.deep.equal({ '2.weight': '0.weight' });
+      const dst = make();
+      dst.loadStateDict(loadFile(file, { device }));
+      const a = src.stateDict();
+      const b = dst.stateDict();
+      for (const k of Object.keys(a)) expectBits(bitsOf(b[k]), bitsOf(a[k]), k);
+      const dst2 = make();
+      dst2.loadStateDict(loadFile(file, { device, restoreAliases: false })); // loadStateDict excuses the dropped alias
+      expectBits(bitsOf(dst2.stateDict()['2.weight']), bitsOf(a['0.weight']), '2.weight without alias restore');
+    });
+
     it('async variants round-trip', async () => {
       const sd = { a: tensor([1, 2, 3], { device }), b: tensor([[0.5]], { device }) };
       const file = tmp(`async-${device}.safetensors`);
@@ -302,6 +324,12 @@ describe('safetensors: writing options', () => {
     expectThrows(() => serialize({ n: tensor([1], cpu) }, { dtypes: { n: 'Q8' as SafetensorsDtype } }), /unknown dtype "Q8"/, 'n');
   });
 
+  it('refuses an uninitialized lazy parameter, naming it', () => {
+    const lazy = new nn.LazyLinear(3);
+    expectThrows(() => saveFile(lazy.stateDict(), tmp('lazy.safetensors')), /uninitialized lazy parameter/, 'weight');
+    expect(fs.existsSync(tmp('lazy.safetensors'))).to.equal(false);
+  });
+
   it('refuses non-tensors, reserved names and non-string metadata', () => {
     expectThrows(() => serialize({ a: [1, 2] as unknown as Tensor }), /expected a Tensor/, 'a');
     expectThrows(() => serialize({ __metadata__: tensor([1], cpu) }), /reserved/, '__metadata__');
@@ -369,6 +397,7 @@ describe('safetensors: writing options', () => {
   it('readHeader validates the header and file size without reading tensors', () => {
     const file = tmp('header.safetensors');
     saveFile({ a: tensor([1, 2], cpu) }, file, { metadata: { k: 'v' } });
+    expect(loadFile(file).a.toArray()).to.deep.equal([1, 2]); // default device
     const h = readHeader(file);
     expect(h.metadata).to.deep.equal({ k: 'v' });
     expect(h.tensors).to.deep.equal({ a: { dtype: 'F32', shape: [2], dataOffsets: [0, 8] } });
