@@ -5,7 +5,8 @@
  * Reading converts every supported dtype to float32 the way `tensor.to(torch.float32)` does
  * (single round-to-nearest-even; I64/U64 are rounded exactly via BigInt, not through a double).
  * Writing converts float32 values the way `tensor.to(dtype)` does for F16/BF16/F64 (RNE; NaN ->
- * 0x7E00 for F16, 0x7FC0 for BF16, as c10 does) and refuses non-integer or out-of-range values
+ * 0x7E00 for F16, 0x7FC0 for BF16, as c10's scalar conversions do; torch's AVX2 float->bfloat16 path
+ * writes NaN as 0xFFFF instead, so BF16 NaNs are the one place bytes may differ from a torch file) and refuses non-integer or out-of-range values
  * for integer dtypes instead of silently truncating them.
  */
 

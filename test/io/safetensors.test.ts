@@ -68,14 +68,16 @@ function expectThrows(fn: () => unknown, pattern: RegExp, tensorName?: string | 
   return se;
 }
 
-let tmpDir: string;
-before(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-safetensors-'));
-});
-after(() => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-const tmp = (name: string) => path.join(tmpDir, name);
+// one scratch directory for this file's tests, removed when the process exits
+let tmpDir: string | null = null;
+function tmp(name: string): string {
+  if (tmpDir === null) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-safetensors-'));
+    tmpDir = dir;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return path.join(tmpDir, name);
+}
 
 // ---- the reference's own unit-test vectors (safetensors/src/tensor.rs) ------------------------------
 
@@ -162,7 +164,7 @@ for (const device of testDevices()) {
         expect(back[k].device, k).to.equal(device);
         expectBits(bitsOf(back[k]), bitsOf(t), k);
       }
-      expect(fs.readdirSync(tmpDir).filter((f) => f.includes('.tmp-'))).to.deep.equal([]);
+      expect(fs.readdirSync(path.dirname(file)).filter((f) => f.includes('.tmp-'))).to.deep.equal([]);
     });
 
     it('writes non-contiguous views as their values in C order', () => {
