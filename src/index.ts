@@ -19,3 +19,4 @@ export * as F from './nn/functional';
 export { child, param, buffer } from './nn/decorators';
 export { Module } from './nn/module';
 export * as optim from './optim';
+export { saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize, SafetensorsError } from './io';
