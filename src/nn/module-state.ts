@@ -4,7 +4,8 @@
  */
 import type { FieldEntry, FieldKind } from './registry';
 
-export type ForwardPreHook = (module: any, args: unknown[]) => unknown[] | void;
+/** May return new arguments: an array of them, or a single value (the only argument). */
+export type ForwardPreHook = (module: any, args: unknown[]) => unknown;
 export type ForwardHook = (module: any, args: unknown[], output: unknown) => unknown | void;
 
 export interface ModuleState {

@@ -193,10 +193,9 @@ export class Module {
     const out: Record<string, Tensor> = {};
     for (const [prefix, m] of this.namedModulesAll()) {
       const s = stateOf(m);
-      for (const [name, kind] of s.kinds) {
-        const t = (m as any)[name];
-        if (kind === 'child' || !t || (kind === 'buffer' && s.nonPersistent.has(name))) continue;
-        out[prefix ? `${prefix}.${name}` : name] = isUninitialized(t) ? t : t.detach();
+      // PyTorch's order: the module's parameters, then its persistent buffers, then its children's
+      for (const [name, t] of [...m.own('param'), ...m.own('buffer').filter(([n]) => !s.nonPersistent.has(n))]) {
+        if (t) out[prefix ? `${prefix}.${name}` : name] = isUninitialized(t) ? t : t.detach();
       }
     }
     return out;
@@ -359,7 +358,11 @@ function assignField(target: Module, name: string, value: unknown, desc?: Proper
     if (kind === 'buffer') keep(value as Tensor);
   }
   if (!s.kinds.has(name)) s.kinds.set(name, kind);
-  if (kind === 'buffer' && entry?.kind === 'buffer' && entry.persistent === false) s.nonPersistent.add(name);
+  // a (re-)declaration decides persistence; a plain re-assignment keeps it
+  if (kind === 'buffer' && entry?.kind === 'buffer') {
+    if (entry.persistent === false) s.nonPersistent.add(name);
+    else s.nonPersistent.delete(name);
+  }
   s.declared.delete(name);
   return Reflect.defineProperty(target, name, { value: stored, writable: true, enumerable: true, configurable: true });
 }

@@ -13,11 +13,12 @@ export interface LoadResult {
 export function loadStateDictInto(module: Module, sd: Record<string, Tensor>, strict: boolean): LoadResult {
   if (!sd || typeof sd !== 'object') throw new Error(`loadStateDict: expected an object of tensors, got ${sd === null ? 'null' : typeof sd}`);
   const own = module.stateDict();
-  // the live tensors (stateDict returns detached views of them)
+  // the live tensors (stateDict returns detached views of them); non-persistent buffers are not state
   const live = new Map<string, Tensor>();
   for (const [prefix, m] of module.namedModulesAll()) {
     for (const [name, t] of [...m.namedParameters({ recurse: false }), ...m.namedBuffers({ recurse: false })]) {
-      live.set(prefix ? `${prefix}.${name}` : name, t);
+      const key = prefix ? `${prefix}.${name}` : name;
+      if (key in own) live.set(key, t);
     }
   }
   const problems: string[] = [];
@@ -45,8 +46,9 @@ export function loadStateDictInto(module: Module, sd: Record<string, Tensor>, st
     }
   }
   if (strict) {
-    if (missingKeys.length) problems.unshift(`missing keys: ${missingKeys.map((k) => `'${k}'`).join(', ')}`);
+    // PyTorch's order: missing keys, unexpected keys, then the per-tensor problems
     if (unexpectedKeys.length) problems.unshift(`unexpected keys: ${unexpectedKeys.map((k) => `'${k}'`).join(', ')}`);
+    if (missingKeys.length) problems.unshift(`missing keys: ${missingKeys.map((k) => `'${k}'`).join(', ')}`);
   }
   if (problems.length) {
     throw new Error(`Error(s) in loading state dict for ${module.constructor.name} (nothing was changed):\n  ${problems.join('\n  ')}`);
