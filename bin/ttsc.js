@@ -148,7 +148,17 @@ const cache = useCache ? cacheFiles(tsDir, tscPath) : undefined;
 let source = cache && readOrUndefined(cache.js, 'utf8');
 if (!source || !source.includes('__tsnnInstall(tsp);')) {
   source = patchedTscSource();
-  if (cache) writeAtomic(cache.js, source);
+  if (cache) {
+    // Entries for other TypeScript / ts-patch / Node versions are dead weight (13 MB each).
+    try {
+      for (const f of fs.readdirSync(cache.dir)) {
+        if (!cache.js.endsWith(f.slice(0, 20) + '.js')) fs.rmSync(path.join(cache.dir, f), { force: true });
+      }
+    } catch {
+      /* best effort */
+    }
+    writeAtomic(cache.js, source);
+  }
 }
 const cachedData = cache && readOrUndefined(cache.code);
 
