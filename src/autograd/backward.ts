@@ -25,7 +25,7 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
       const [node, k] = top;
       if (k < node.inputs.length) {
         top[1]++;
-        const next = node.inputs[k]?.gradFn;
+        const next = node.next[k];
         if (next && !seen.has(next)) {
           seen.add(next);
           stack.push([next, 0]);
@@ -55,9 +55,10 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
         if (!sameShape(gi.shape, input.shape)) {
           throw new Error(`internal: ${node.name} produced a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(input.shape)}`);
         }
-        if (input.gradFn) {
-          const prev = grads.get(input.gradFn);
-          grads.set(input.gradFn, prev ? prev.add(gi) : gi);
+        const next = node.next[k];
+        if (next) {
+          const prev = grads.get(next);
+          grads.set(next, prev ? prev.add(gi) : gi);
         } else {
           accumulate(input, gi);
         }
@@ -68,6 +69,8 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
 }
 
 function accumulate(leaf: Tensor, g: Tensor): void {
-  // a fresh tensor: one gradient may reach two leaves, and `.grad` is theirs to change in place
-  leaf.grad = keep(leaf.grad ? leaf.grad.add(g) : g.clone());
+  // into the existing `.grad` in place, as PyTorch does (no new tensor per backward, nothing left to free);
+  // else a fresh tensor: one gradient may reach two leaves, and `.grad` is theirs to change in place
+  if (leaf.grad && !leaf.grad.isDisposed) leaf.grad.add_(g);
+  else leaf.grad = keep(g.clone());
 }

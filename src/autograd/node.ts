@@ -16,12 +16,18 @@ interface Saved {
 
 export class Node {
   private saved: Saved[];
+  /**
+   * The node that made each input, captured now: an in-place op later gives that tensor a new gradFn,
+   * but this node's gradient still belongs to the value it read (null for leaves and non-grad inputs).
+   */
+  readonly next: (Node | null)[];
   constructor(
     readonly name: string,
     readonly inputs: (Tensor | null)[],
     private rule: GradRule | null,
     saved: Tensor[],
   ) {
+    this.next = inputs.map((t) => t?.gradFn ?? null);
     this.saved = saved.map((tensor) => ({ tensor, version: tensor.storage.version }));
   }
 
@@ -49,13 +55,14 @@ export class Node {
 
 /**
  * Attaches a node to `out` when grad mode is on and any input requires grad.
- * `saved` lists the tensors the rule reads, for the in-place version check.
+ * `saved` must list every tensor the rule reads (inputs and the output alike), for the in-place
+ * version check: a rule reading a tensor that was overwritten since would compute a wrong gradient.
  */
-export function record(out: Tensor, name: string, inputs: (Tensor | null | undefined)[], rule: GradRule, saved: Tensor[] = []): Tensor {
+export function record(out: Tensor, name: string, inputs: (Tensor | null | undefined)[], rule: GradRule, saved: (Tensor | number | null | undefined)[] = []): Tensor {
   if (!isGradEnabled()) return out;
   const live = inputs.map((t) => (t && t.requiresGrad ? t : null));
   if (!live.some((t) => t)) return out;
-  out.gradFn = new Node(name, live, rule, saved);
+  out.gradFn = new Node(name, live, rule, saved.filter((t): t is Tensor => typeof t === 'object' && t !== null));
   out.requiresGrad = true;
   return out;
 }
