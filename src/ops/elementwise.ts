@@ -19,17 +19,25 @@ function checkOperand(op: string, x: unknown): void {
   }
 }
 
-/** Defines a differentiable unary op. `grad(g, x, y)` maps the output grad to the input grad. */
-export function unary(name: string, expr: Expr1, grad?: (g: Tensor, x: Tensor, y: Tensor) => Tensor) {
+/**
+ * Defines a differentiable unary op. `grad(g, x, y)` maps the output grad to the input grad; `saves` names
+ * what that rule reads (input x, output y), so autograd can refuse a backward after either was overwritten.
+ */
+export function unary(name: string, expr: Expr1, grad?: (g: Tensor, x: Tensor, y: Tensor) => Tensor, saves: ('x' | 'y')[] = ['x']) {
   return (x: Tensor): Tensor => {
     checkOperand(name, x);
     const y = mapKernel(name, [x], ([v], kb) => expr(v, kb));
-    return grad ? record(y, name, [x], (g) => [grad(g, x, y)], [x]) : y;
+    return grad ? record(y, name, [x], (g) => [grad(g, x, y)], saves.map((k) => (k === 'x' ? x : y))) : y;
   };
 }
 
-/** Defines a differentiable binary op; either side may be a plain number. */
-export function binary(name: string, expr: Expr2, grad?: (g: Tensor, a: TensorLike, b: TensorLike, y: Tensor) => [Tensor | null, Tensor | null]) {
+type BinaryGrad = (g: Tensor, a: TensorLike, b: TensorLike, y: Tensor, needs: [boolean, boolean]) => [Tensor | null, Tensor | null];
+
+/**
+ * Defines a differentiable binary op; either side may be a plain number. `grad` gets which inputs need a
+ * gradient; `saves` names what it reads (a, b, the output y).
+ */
+export function binary(name: string, expr: Expr2, grad?: BinaryGrad, saves: ('a' | 'b' | 'y')[] = []) {
   return (a: TensorLike, b: TensorLike): Tensor => {
     checkOperand(name, a);
     checkOperand(name, b);
@@ -37,10 +45,11 @@ export function binary(name: string, expr: Expr2, grad?: (g: Tensor, a: TensorLi
     const y = mapKernel(name, [a, b], ([x0, x1], kb) => expr(x0, x1, kb));
     if (!grad) return y;
     const ins = [a instanceof Tensor ? a : null, b instanceof Tensor ? b : null];
+    const needs: [boolean, boolean] = [!!ins[0]?.requiresGrad, !!ins[1]?.requiresGrad];
     return record(y, name, ins, (g) => {
-      const [ga, gb] = grad(g, a, b, y);
-      return [ga && ins[0] ? sumTo(ga, ins[0].shape) : null, gb && ins[1] ? sumTo(gb, ins[1].shape) : null];
-    }, ins.filter((t): t is Tensor => t !== null));
+      const [ga, gb] = grad(g, a, b, y, needs);
+      return [ga && needs[0] ? sumTo(ga, ins[0]!.shape) : null, gb && needs[1] ? sumTo(gb, ins[1]!.shape) : null];
+    }, saves.map((k) => (k === 'a' ? a : k === 'b' ? b : y)));
   };
 }
 
@@ -49,8 +58,12 @@ const cmp = (op: string) => binary(op.replace(/\W/g, ''), (a, b) => `(${a} ${op}
 // ---- arithmetic ---------------------------------------------------------------------------------
 export const add = binary('add', (a, b) => `(${a} + ${b})`, (g) => [g, g]);
 export const sub = binary('sub', (a, b) => `(${a} - ${b})`, (g) => [g, neg(g)]);
-export const mul = binary('mul', (a, b) => `(${a} * ${b})`, (g, a, b) => [mul(g, b), mul(g, a)]);
-export const div = binary('div', (a, b) => `(${a} / ${b})`, (g, a, b, y) => [div(g, b), neg(div(mul(g, y), b))]);
+export const mul = binary('mul', (a, b) => `(${a} * ${b})`, (g, a, b, _y, n) => [n[0] ? mul(g, b) : null, n[1] ? mul(g, a) : null], ['a', 'b']);
+// d(a/b)/db = -a / b² (from a and b, as PyTorch: the output may be overwritten in place afterwards)
+export const div = binary('div', (a, b) => `(${a} / ${b})`, (g, a, b, _y, n) => [
+  n[0] ? div(g, b) : null,
+  n[1] ? neg(div(mul(g, a), mul(b, b))) : null,
+], ['a', 'b']);
 /**
  * a ** b. GLSL's pow(a, b) is undefined for a < 0 (it returns NaN on most GPUs), so a negative base
  * with an integer exponent is computed as ±|a| ** b, as PyTorch (and JS) do; other negative-base
@@ -61,18 +74,18 @@ function powExpr(a: string, b: string, kb: KernelBuilder): string {
   const odd = `Math.abs(${b} - 2.0 * Math.floor(${b} * 0.5)) > 0.5`;
   return `((${a} < 0.0 && Math.floor(${b}) == ${b}) ? (${odd} ? -${m} : ${m}) : (${a} == 0.0 && ${b} == 0.0 ? 1.0 : Math.pow(${a}, ${b})))`;
 }
-export const pow = binary('pow', powExpr, (g, a, b, y) => [
-  mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))),
-  mul(g, mul(y, a instanceof Tensor ? log(a) : Math.log(a))),
-]);
+export const pow = binary('pow', powExpr, (g, a, b, y, n) => [
+  n[0] ? mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))) : null,
+  n[1] ? mul(g, mul(y, a instanceof Tensor ? log(a) : Math.log(a))) : null,
+], ['a', 'b', 'y']);
 export const maximum = binary('maximum', (a, b) => `Math.max(${a}, ${b})`, (g, a, b) => {
   const ta = mapKernel('maximum', [a, b], ([x, y]) => `(${x} > ${y} ? 1.0 : (${x} == ${y} ? 0.5 : 0.0))`);
   return [mul(g, ta), mul(g, sub(1, ta))];
-});
+}, ['a', 'b']);
 export const minimum = binary('minimum', (a, b) => `Math.min(${a}, ${b})`, (g, a, b) => {
   const ta = mapKernel('minimum', [a, b], ([x, y]) => `(${x} < ${y} ? 1.0 : (${x} == ${y} ? 0.5 : 0.0))`);
   return [mul(g, ta), mul(g, sub(1, ta))];
-});
+}, ['a', 'b']);
 
 // ---- comparisons (no gradient; 1.0 / 0.0 masks) -----------------------------------------------------
 export const eq = cmp('==');
@@ -83,24 +96,24 @@ export const lt = cmp('<');
 export const le = cmp('<=');
 
 // ---- unary ------------------------------------------------------------------------------------------
-export const neg = unary('neg', (x) => `(-${x})`, (g) => neg(g));
-export const exp = unary('exp', (x) => `Math.exp(${x})`, (g, _x, y) => mul(g, y));
+export const neg = unary('neg', (x) => `(-${x})`, (g) => neg(g), []);
+export const exp = unary('exp', (x) => `Math.exp(${x})`, (g, _x, y) => mul(g, y), ['y']);
 export const log = unary('log', (x) => `Math.log(${x})`, (g, x) => div(g, x));
-export const sqrt = unary('sqrt', (x) => `Math.sqrt(${x})`, (g, _x, y) => div(g, mul(y, 2)));
-export const rsqrt = unary('rsqrt', (x) => `(1.0 / Math.sqrt(${x}))`, (g, _x, y) => mul(g, mul(pow(y, 3), -0.5)));
+export const sqrt = unary('sqrt', (x) => `Math.sqrt(${x})`, (g, _x, y) => div(g, mul(y, 2)), ['y']);
+export const rsqrt = unary('rsqrt', (x) => `(1.0 / Math.sqrt(${x}))`, (g, _x, y) => mul(g, mul(pow(y, 3), -0.5)), ['y']);
 export const abs = unary('abs', (x) => `Math.abs(${x})`, (g, x) => mul(g, sign(x)));
-export const sign = unary('sign', (x) => `(${x} > 0.0 ? 1.0 : (${x} < 0.0 ? -1.0 : 0.0))`, (g) => mul(g, 0));
+export const sign = unary('sign', (x) => `(${x} > 0.0 ? 1.0 : (${x} < 0.0 ? -1.0 : 0.0))`, (g) => mul(g, 0), []);
 export const square = unary('square', (x) => `(${x} * ${x})`, (g, x) => mul(g, mul(x, 2)));
 export const sin = unary('sin', (x) => `Math.sin(${x})`, (g, x) => mul(g, cos(x)));
 export const cos = unary('cos', (x) => `Math.cos(${x})`, (g, x) => neg(mul(g, sin(x))));
 export const relu = unary('relu', (x) => `Math.max(${x}, 0.0)`, (g, x) => mul(g, gt(x, 0)));
-export const sigmoid = unary('sigmoid', (x) => `(1.0 / (1.0 + Math.exp(-${x})))`, (g, _x, y) => mul(g, mul(y, sub(1, y))));
+export const sigmoid = unary('sigmoid', (x) => `(1.0 / (1.0 + Math.exp(-${x})))`, (g, _x, y) => mul(g, mul(y, sub(1, y))), ['y']);
 /**
  * tanh, with the argument clamped to ±20 (where tanh is ±1 in float32): gpu.js computes tanh on GL
  * from exp(2x), which overflows to Inf/Inf = NaN beyond |x| ≈ 44.
  */
 const tanhOf = (x: string) => `Math.tanh(Math.min(Math.max(${x}, -20.0), 20.0))`;
-export const tanh = unary('tanh', (x) => tanhOf(x), (g, _x, y) => mul(g, sub(1, mul(y, y))));
+export const tanh = unary('tanh', (x) => tanhOf(x), (g, _x, y) => mul(g, sub(1, mul(y, y))), ['y']);
 
 /** erf(x) by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): no kernel language has erf. */
 function erf(x: string, kb: KernelBuilder): string {

@@ -86,7 +86,7 @@ function extreme(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim:
     const mask = eq(x, yb);
     const count = unreduce(sum(mask, dims, keepdim), x.shape, dims, keepdim);
     return [div(mul(unreduce(g, x.shape, dims, keepdim), mask), count)];
-  }, [x]);
+  }, [x, y]);
 }
 
 export const max = (x: Tensor, dim?: number, keepdim = false) => extreme('max', x, dim, keepdim);
