@@ -6,6 +6,8 @@
 import { Tensor, TensorLike } from '../tensor/tensor';
 import { Storage } from '../tensor/storage';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode';
+import { record } from '../autograd/node';
+import { zerosLike } from '../tensor/creation';
 import { KernelBuilder } from '../backend/kernel-builder';
 import { fmtShape, numelOf, sameShape } from '../tensor/shape';
 import { ref, runKernel, isContiguousTensor, mapKernel } from './kernel';
@@ -19,8 +21,9 @@ function ownsStorage(x: Tensor): boolean {
 /** Writes `y` (same shape as x) into x's elements. */
 function writeInto(x: Tensor, y: Tensor): void {
   if (ownsStorage(x)) {
-    const src = y.isContiguous && y.offset === 0 && y.storage.size === y.numel() ? y : y.clone();
+    const src = y.isContiguous && y.offset === 0 && y.storage.size === y.numel() ? y : noGrad(() => y.clone());
     x.storage.swap(src.storage.buffer);
+    if (src !== y) src.dispose();
     return;
   }
   if (x.strides.some((s, i) => s === 0 && x.shape[i] > 1)) {
@@ -52,17 +55,25 @@ function checkTarget(x: Tensor, name: string): void {
   }
 }
 
+/** x's current value and graph position, as a tensor of its own (x's storage is about to be overwritten). */
+function snapshotOf(x: Tensor): Tensor {
+  const snapshot = new Tensor(new Storage(x.storage.buffer), x.shape, x.strides, x.offset);
+  snapshot.gradFn = x.gradFn;
+  snapshot.requiresGrad = x.requiresGrad;
+  return snapshot;
+}
+
+function checkTracked(x: Tensor, name: string): void {
+  if (!ownsStorage(x)) throw new Error(`${name}: in-place ops on views are not differentiable here (shape ${fmtShape(x.shape)}); use the out-of-place form`);
+}
+
 /** x = fn(x, o) in place; with grad tracking, x takes the result's place in the graph. */
 export function inplace<T extends Tensor>(x: T, name: string, fn: (a: Tensor, b: TensorLike) => Tensor, o: TensorLike): T {
   checkTarget(x, name);
   const tracking = isGradEnabled() && (x.requiresGrad || (o instanceof Tensor && o.requiresGrad));
-  if (tracking && !ownsStorage(x)) throw new Error(`${name}: in-place ops on views are not differentiable here; use the out-of-place form`);
+  if (tracking) checkTracked(x, name);
   // the snapshot keeps x's old value and graph position for the backward pass
-  const snapshot = tracking ? new Tensor(new Storage(x.storage.buffer), x.shape, x.strides, x.offset) : x;
-  if (tracking) {
-    snapshot.gradFn = x.gradFn;
-    snapshot.requiresGrad = x.requiresGrad;
-  }
+  const snapshot = tracking ? snapshotOf(x) : x;
   const y = fn(snapshot, o);
   if (!sameShape(y.shape, x.shape)) {
     throw new Error(`${name}: result of shape ${fmtShape(y.shape)} does not fit the in-place target of shape ${fmtShape(x.shape)}`);
@@ -71,21 +82,41 @@ export function inplace<T extends Tensor>(x: T, name: string, fn: (a: Tensor, b:
   if (tracking) {
     x.gradFn = y.gradFn;
     x.requiresGrad = true;
+  } else {
+    y.dispose();
   }
   return x;
 }
 
+/** Fills x with v. In a graph the old value no longer reaches the result: its gradient is zero. */
 export function fill_<T extends Tensor>(x: T, v: number): T {
   checkTarget(x, 'fill_');
-  noGrad(() => writeInto(x, mapKernel('fill', [v], ([s]) => s, x.shape, x.device)));
-  if (isGradEnabled() && x.requiresGrad) x.gradFn = null;
+  const tracking = isGradEnabled() && x.requiresGrad;
+  if (tracking) checkTracked(x, 'fill_');
+  const snapshot = tracking ? snapshotOf(x) : null;
+  noGrad(() => {
+    const y = mapKernel('fill', [v], ([s]) => s, x.shape, x.device);
+    writeInto(x, y);
+    y.dispose();
+  });
+  if (snapshot) record(x, 'fill_', [snapshot], (g) => [zerosLike(g)]);
   return x;
 }
 
-/** Copies src (broadcast, from any device) into x. */
+/**
+ * Copies src (broadcast, from any device) into x. Differentiable as in PyTorch: the gradient goes to
+ * src (summed over broadcast dims, moved back to its device); x's old value gets zero.
+ */
 export function copy_<T extends Tensor>(x: T, src: Tensor): T {
   checkTarget(x, 'copy_');
   if (!(src instanceof Tensor)) throw new Error('copy_: source must be a Tensor');
-  noGrad(() => writeInto(x, expand(toDevice(src, x.device), x.shape)));
+  const tracking = isGradEnabled() && (x.requiresGrad || src.requiresGrad);
+  if (tracking) checkTracked(x, 'copy_');
+  const snapshot = tracking ? snapshotOf(x) : null;
+  // the broadcast/moved source keeps its own graph (expand sums, to() moves back) when tracking
+  const y = expand(toDevice(src, x.device), x.shape);
+  writeInto(x, y);
+  if (snapshot) record(x, 'copy_', [snapshot, y], (g) => [zerosLike(g), g]);
+  else if (y !== src) y.dispose();
   return x;
 }
