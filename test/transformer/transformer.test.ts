@@ -98,12 +98,14 @@ const TABLES: Record<string, Entry[] | null> = {
   Logged: [c('first')],
   Decorated: [c('a'), p('p')],
   Sub: [p('extra')],
+  Generic: [c('x'), c('many'), c('pair'), c('anyish')],
   Untouched: null,
   NotAModule: null,
 };
 const EXPRESSION_TABLES: Record<string, Entry[]> = {
   Anon: [c('inner')],
   Nested: [b('b')],
+  WithHead: [c('head')],
 };
 
 /** Loads the emitted JS (the fake decorators throw if any survived) and reads every class's own table. */
@@ -113,13 +115,14 @@ function inspectScript(outDir: string, withExpressions: boolean): string {
     const m = require('./${outDir}/models.js');
     const plain = require('./${outDir}/plain.js');
     const tables = {};
-    for (const k of ['MLP', 'Scale', 'Containers', 'Logged', 'Decorated', 'Sub']) { tables[k] = own(m[k]); new m[k](); }
+    for (const k of ['MLP', 'Scale', 'Containers', 'Logged', 'Decorated', 'Sub', 'Generic']) { tables[k] = own(m[k]); new m[k](); }
     tables.Untouched = own(plain.Untouched);
     tables.NotAModule = own(plain.NotAModule);
     if (${withExpressions}) {
       const e = require('./${outDir}/expressions.js');
       tables.Anon = own(e.Anon); new e.Anon();
       const N = e.makeNested(); tables[N.name] = own(N); new N();
+      const W = e.WithHead(require('tsnn').nn.Module); tables.WithHead = own(W); new W();
     }
     console.log(JSON.stringify({ tables, logCalls: require('./${outDir}/log.js').logCalls }));
   `;
@@ -147,6 +150,8 @@ const EXPECTED_DIAGNOSTICS = [
   'src/errors.ts:36:3 TS90009 @child on Misuse.[key] needs a property with a static name (identifier or string literal)',
   'src/errors.ts:41:3 TS90010 @param on NotAModule.t: NotAModule does not extend nn.Module, so its fields would never be registered',
   'src/errors.ts:45:10 TS90011 Reserved declares __tsnnFields itself, but the tsnn transformer generates it from the @child/@param/@buffer decorators',
+  "src/errors.ts:55:3 TS90003 Unconstrained.x is decorated with @child but its type 'T' is not a Module (nor an array, record or Map of Modules)",
+  'src/errors.ts:60:5 TS90001 (anonymous class).loose holds a Module but is not registered: add @child (PyTorch would silently drop its parameters)',
   'src/misplaced.ts:5:3 TS90004 @child can only decorate a class property, but Misplaced.method is a method',
   'src/misplaced.ts:6:3 TS90004 @param can only decorate a class property, but Misplaced.acc is an accessor',
   "src/misplaced.ts:9:3 TS90005 @child cannot register the #private field Misplaced.#priv: tsnn's field table works by name; use a regular (or 'private') field",
@@ -320,7 +325,7 @@ describe('tsnn transformer (bin/ttsc.js)', function () {
       expect(runs.okPlugin.output).to.equal('');
       expect(runs.okPlugin.status).to.equal(0);
       const js = read('ok/out-plugin/models.js');
-      expect(js.match(/__tsnnFields/g)).to.have.length(6); // one per decorated class of models.ts
+      expect(js.match(/__tsnnFields/g)).to.have.length(7); // one per decorated class of models.ts
       expect(js).to.equal(read('ok/out-standard/models.js'));
     });
   });

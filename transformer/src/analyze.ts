@@ -162,7 +162,12 @@ export class Analyzer {
   /** Instance type of the class and whether it is a Module. */
   private moduleStatusOfClass(node: ts.ClassLikeDeclaration): 'yes' | 'no' | 'unknown' {
     try {
-      const sym = this.checker.getTypeAtLocation(node).getSymbol();
+      // The class's own symbol. (For a class expression the expression's type may be an intersection,
+      // e.g. a mixin `class extends Base` with `Base: B`, so prefer the binder's symbol.)
+      const sym: ts.Symbol | undefined =
+        (node.name && this.checker.getSymbolAtLocation(node.name)) ||
+        (node as unknown as { symbol?: ts.Symbol }).symbol ||
+        this.checker.getTypeAtLocation(node).getSymbol();
       if (!sym) return 'unknown';
       const inst = this.checker.getDeclaredTypeOfSymbol(sym);
       return this.types.classStatus(inst, 'tsnnModule');
