@@ -67,6 +67,14 @@ function install(tsp) {
     }
   }
   tsp.PluginCreator = TsnnPluginCreator;
+
+  // Like tsc, ignore tsconfig.json when files are named on the command line. (ts-patch's createProgram
+  // otherwise looks one up next to the first file and merges its options in; findConfigFile is used
+  // for nothing else in ts-patch's runtime.)
+  const shim = tsp.tsShim;
+  if (shim) {
+    tsp.tsShim = new Proxy({}, { get: (_, key) => (key === 'findConfigFile' ? () => undefined : shim[key]) });
+  }
 }
 
 // ts-patch's live tsc sets `tsp.currentLibrary` right after defining its runtime and before any

@@ -177,7 +177,11 @@ describe('tsnn transformer (bin/ttsc.js)', function () {
     // A project with an ordinary type error only.
     fs.mkdirSync(path.join(ws, 'typeerror/src'), { recursive: true });
     fs.writeFileSync(path.join(ws, 'typeerror/src/a.ts'), "export const n: number = 'one';\n");
-    fs.writeFileSync(path.join(ws, 'typeerror/tsconfig.json'), JSON.stringify({ compilerOptions: { outDir: 'out', lib: ['ES2022'], types: [], strict: true } }));
+    fs.writeFileSync(path.join(ws, 'typeerror/src/b.ts'), 'export const f = (x: number) => x;\n');
+    fs.writeFileSync(
+      path.join(ws, 'typeerror/tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', outDir: 'out', lib: ['ES2022'], types: [], strict: true }, include: ['src/a.ts'] }),
+    );
 
     const jobs: Record<string, () => Promise<Result>> = {
       okStandard: () => ttsc(ok, '-p', 'tsconfig.standard.json'),
@@ -191,6 +195,9 @@ describe('tsnn transformer (bin/ttsc.js)', function () {
       typeErrTtsc: () => ttsc(path.join(ws, 'typeerror'), '-p', '.'),
       typeErrTsc: () => tsc(path.join(ws, 'typeerror'), '-p', '.', '--outDir', 'out-tsc'),
       version: () => ttsc(ws, '--version'),
+      // files on the command line: tsc ignores tsconfig.json (its target ES2022 must not apply)
+      filesTtsc: () => ttsc(path.join(ws, 'typeerror'), 'src/b.ts', '--outDir', 'out-files-ttsc', '--lib', 'ES2022'),
+      filesTsc: () => tsc(path.join(ws, 'typeerror'), 'src/b.ts', '--outDir', 'out-files-tsc', '--lib', 'ES2022'),
     };
     // A few at a time: each is a whole tsc run.
     const queue = Object.entries(jobs);
@@ -319,6 +326,14 @@ describe('tsnn transformer (bin/ttsc.js)', function () {
       expect(runs.typeErrTtsc.status).to.equal(runs.typeErrTsc.status);
       expect(runs.typeErrTtsc.output).to.equal(runs.typeErrTsc.output);
       expect(runs.typeErrTtsc.output).to.include('TS2322');
+    });
+
+    it('ignores tsconfig.json like tsc when files are given on the command line', () => {
+      expect(runs.filesTtsc.output).to.equal('');
+      expect(runs.filesTtsc.status).to.equal(0);
+      const js = read('typeerror/out-files-ttsc/b.js');
+      expect(js).to.include('var f = function (x)');
+      expect(js).to.equal(read('typeerror/out-files-tsc/b.js'));
     });
 
     it('does not add the transformer twice when tsconfig already lists it', () => {
