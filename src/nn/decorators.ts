@@ -20,8 +20,16 @@ function isStandardContext(x: unknown): x is StandardContext {
   return typeof x === 'object' && x !== null && 'kind' in x && 'name' in x;
 }
 
+/**
+ * How many times the runtime decorators ran (applications and `@buffer({...})` factory calls). Code
+ * compiled by `ttsc` never calls them, which the compile-path tests check through this counter.
+ * @internal
+ */
+export const decoratorStats = { calls: 0 };
+
 function makeDecorator(kind: FieldKind, persistent?: boolean): FieldDecorator {
   return function decorate(a: unknown, b: unknown): any {
+    decoratorStats.calls++;
     if (isStandardContext(b)) {
       if (b.kind !== 'field') throw new Error(`@${kind} can only decorate a class field, not a ${b.kind} ('${String(b.name)}')`);
       if (b.private || b.static || typeof b.name !== 'string') {
@@ -57,12 +65,15 @@ export const child: FieldDecorator = makeDecorator('child');
 export const param: FieldDecorator = makeDecorator('param');
 
 /** @tsnnDecorator buffer */
-export function buffer(options: { persistent?: boolean }): FieldDecorator;
-/** @tsnnDecorator buffer */
 export function buffer(value: undefined, context: ClassFieldDecoratorContext): any;
 /** @tsnnDecorator buffer */
 export function buffer(target: object, propertyKey: string | symbol): void;
+/** @tsnnDecorator buffer */
+export function buffer(options?: { persistent?: boolean }): FieldDecorator;
 export function buffer(a: unknown, b?: unknown): any {
-  if (b === undefined) return makeDecorator('buffer', (a as { persistent?: boolean } | undefined)?.persistent ?? true);
+  if (b === undefined) {
+    decoratorStats.calls++;
+    return makeDecorator('buffer', (a as { persistent?: boolean } | undefined)?.persistent ?? true);
+  }
   return (makeDecorator('buffer') as any)(a, b);
 }
