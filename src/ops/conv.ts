@@ -10,7 +10,7 @@ import { KernelBuilder } from '../backend/kernel-builder';
 import { commonDevice, ref, runKernel } from './kernel';
 import { fmtShape } from '../tensor/shape';
 import { reshape } from './shape';
-import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack } from './window-kernel';
+import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, splitLoop } from './window-kernel';
 
 export type { Pair } from './window-kernel';
 
@@ -123,18 +123,20 @@ function convForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, dev
   const wb = base(kb, wr, [term(o, wsO)], 'wb');
   const ih0 = kb.let(minus(term(oh, g.sh)!, g.ph), 'ih');
   const iw0 = kb.let(minus(term(ow, g.sw)!, g.pw), 'iw');
-  kb.loop(g.Cg, (c) => {
-    const xc = kb.let(sumOf([xb, term(c, xsC)]), 'xc');
-    const wc = kb.let(sumOf([wb, term(c, wsC)]), 'wc');
-    kb.loop(g.kH, (kh) => {
-      const ih = kb.let(sumOf([ih0, term(kh, g.dh)]), 'ih');
-      guard(kb, inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), () => {
-        const xrow = kb.let(sumOf([xc, term(ih, xsH)]), 'xr');
-        const wrow = kb.let(sumOf([wc, term(kh, wsH)]), 'wr');
-        kb.loop(g.kW, (kw) => {
-          const iw = kb.let(sumOf([iw0, term(kw, g.dw)]), 'iw');
-          guard(kb, inRange(iw, g.checkLoW, g.checkHiW ? g.W : null), () => {
-            kb.emit(`${acc} += ${rawAt(kb, xr, sumOf([xrow, term(iw, xsW)]))} * ${rawAt(kb, wr, sumOf([wrow, term(kw, wsW)]))};`);
+  // taps outside, channels inside: the bounds checks depend on the tap only, so the innermost
+  // loop (over input channels) is a plain dot product
+  kb.loop(g.kH, (kh) => {
+    const ih = kb.let(sumOf([ih0, term(kh, g.dh)]), 'ih');
+    guard(kb, inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), () => {
+      const xrow = kb.let(sumOf([xb, term(ih, xsH)]), 'xr');
+      const wrow = kb.let(sumOf([wb, term(kh, wsH)]), 'wr');
+      kb.loop(g.kW, (kw) => {
+        const iw = kb.let(sumOf([iw0, term(kw, g.dw)]), 'iw');
+        guard(kb, inRange(iw, g.checkLoW, g.checkHiW ? g.W : null), () => {
+          const xp = kb.let(sumOf([xrow, term(iw, xsW)]), 'xp');
+          const wp = kb.let(sumOf([wrow, term(kw, wsW)]), 'wp');
+          kb.loop(g.Cg, (c) => {
+            kb.emit(`${acc} += ${rawAt(kb, xr, sumOf([xp, term(c, xsC)]))} * ${rawAt(kb, wr, sumOf([wp, term(c, wsC)]))};`);
           });
         });
       });
@@ -200,14 +202,15 @@ function convGradWeight(g: ConvGeom, gy: Tensor, x: Tensor): Tensor {
   kb.loop(g.N, (n) => {
     const gn = kb.let(sumOf([gb, term(n, gsN)]), 'gn');
     const xn = kb.let(sumOf([xb, term(n, xsN)]), 'xn');
-    kb.loop(g.OH, (oh) => {
+    // interior rows/columns (valid for every tap) loop without bounds checks
+    splitLoop(kb, g.OH, g.sh, -g.ph, (g.kH - 1) * g.dh - g.ph, g.H, (oh, checkH) => {
       const ih = kb.let(sumOf([ih0, term(oh, g.sh)]), 'ih');
-      guard(kb, inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), () => {
+      guard(kb, checkH ? inRange(ih, g.checkLoH, g.checkHiH ? g.H : null) : null, () => {
         const grow = kb.let(sumOf([gn, term(oh, gsH)]), 'gr');
         const xrow = kb.let(sumOf([xn, term(ih, xsH)]), 'xr');
-        kb.loop(g.OW, (ow) => {
+        splitLoop(kb, g.OW, g.sw, -g.pw, (g.kW - 1) * g.dw - g.pw, g.W, (ow, checkW) => {
           const iw = kb.let(sumOf([iw0, term(ow, g.sw)]), 'iw');
-          guard(kb, inRange(iw, g.checkLoW, g.checkHiW ? g.W : null), () => {
+          guard(kb, checkW ? inRange(iw, g.checkLoW, g.checkHiW ? g.W : null) : null, () => {
             kb.emit(`${acc} += ${rawAt(kb, gr, sumOf([grow, term(ow, gsW)]))} * ${rawAt(kb, xr, sumOf([xrow, term(iw, xsW)]))};`);
           });
         });

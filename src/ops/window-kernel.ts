@@ -79,3 +79,32 @@ export function strideBack(kb: KernelBuilder, t: string, s: number, count: numbe
   return { q, cond: `${tv} >= 0 && ${q} * ${s} == ${tv} && ${q} < ${count}` };
 }
 
+
+/**
+ * Output positions 0..count-1 along one dim, for a tap at input offset `t0 + q*s` (t0 a kernel
+ * expression in [tMin, tMax] across threads): [lo, hi) is the literal range where every thread's
+ * tap lies inside [0, size). Loops there run without bounds checks; the edges keep them.
+ */
+export function splitLoop(
+  kb: KernelBuilder,
+  count: number,
+  s: number,
+  tMin: number,
+  tMax: number,
+  size: number,
+  body: (q: string, checked: boolean) => void,
+): void {
+  const lo = Math.min(count, Math.max(0, Math.ceil(-tMin / s)));
+  const hi = Math.max(lo, Math.min(count, Math.floor((size - 1 - tMax) / s) + 1));
+  const run = (from: number, to: number, checked: boolean) => {
+    if (to <= from) return;
+    if (to - from === 1) {
+      body(String(from), checked);
+      return;
+    }
+    kb.loop(to - from, (r) => body(from ? kb.let(`${r} + ${from}`, 'q') : r, checked));
+  };
+  run(0, lo, true);
+  run(lo, hi, false);
+  run(hi, count, true);
+}
