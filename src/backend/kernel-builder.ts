@@ -95,14 +95,20 @@ export class KernelBuilder {
     return this.outVars;
   }
 
-  /** Element of `ref` at one index expression per dim. */
+  /**
+   * Element of `ref` at one index expression per dim. An index expression that calls a function
+   * (`Math.min(...)`) is first bound to a variable: inside `[...]` gpu.js's GLSL translation turns
+   * float literals into ints, so `in0[Math.max(v, 0.0)]` becomes `max(float, int)` and fails to compile.
+   */
   at(ref: StridedRef, idx: readonly string[]): string {
     const name = this.bufferName(ref.buffer);
     const terms: string[] = [];
     if (ref.offset) terms.push(String(ref.offset));
     idx.forEach((e, d) => {
       const s = ref.strides[d];
-      if (s !== 0 && ref.shape[d] !== 1) terms.push(s === 1 ? e : `${e} * ${s}`);
+      if (s === 0 || ref.shape[d] === 1) return;
+      const v = /\(/.test(e) && /[A-Za-z_$][\w$.]*\s*\(/.test(e) ? this.let(e, 'ix') : e;
+      terms.push(s === 1 ? v : `${v} * ${s}`);
     });
     return `${name}[${terms.length ? terms.join(' + ') : '0'}]`;
   }

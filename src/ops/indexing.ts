@@ -1,7 +1,7 @@
 /** Index-driven ops: indexSelect, gather and their scatter-add gradients, oneHot. Indices are float tensors holding integers. */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
-import { KernelBuilder } from '../backend/kernel-builder';
+import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { commonDevice, ref, runKernel } from './kernel';
 import { fmtShape, normDim } from '../tensor/shape';
 import { backendFor } from '../backend/devices';
@@ -13,7 +13,7 @@ function checkIndex(op: string, index: Tensor, ndim?: number): void {
 
 /** Reads an index value as an integer clamped into [0, size): out-of-range indices were rejected on the host. */
 function idxRead(kb: KernelBuilder, index: Tensor, at: string[], size: number): string {
-  return kb.let(`Math.min(Math.max(Math.floor(${kb.at(ref(index), at)} + 0.5), 0), ${size - 1})`, 'ix');
+  return kb.let(`Math.min(Math.max(Math.floor(${kb.at(ref(index), at)} + 0.5), 0.0), ${lit(size - 1)})`, 'ix');
 }
 
 /** Host-resident indices are checked for range (free there); device-resident ones are clamped in the kernel. */
@@ -76,7 +76,7 @@ export function scatterAdd(shape: number[], d: number, index: Tensor, g: Tensor)
   const acc = kb.let('0.0', 'acc');
   const inRange = index.shape.map((s, i) => (i === d ? null : `${o[i]} < ${s}`)).filter((c): c is string => c !== null);
   kb.loop(index.shape[d], (k) => {
-    const at = o.map((v, i) => (i === d ? k : `Math.min(${v}, ${index.shape[i] - 1})`));
+    const at = o.map((v, i) => (i === d ? k : `Math.min(${v}, ${lit(index.shape[i] - 1)})`));
     const cond = [...inRange, `Math.floor(${kb.at(ref(index), at)} + 0.5) == ${o[d]}`].join(' && ');
     kb.emit(`if (${cond}) { ${acc} += ${kb.at(ref(g), at)}; }`);
   });

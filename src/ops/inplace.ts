@@ -8,7 +8,7 @@ import { Storage } from '../tensor/storage';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode';
 import { record } from '../autograd/node';
 import { zerosLike } from '../tensor/creation';
-import { KernelBuilder } from '../backend/kernel-builder';
+import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { fmtShape, numelOf, sameShape } from '../tensor/shape';
 import { ref, runKernel, isContiguousTensor, mapKernel } from './kernel';
 import { expand } from './shape';
@@ -40,7 +40,8 @@ function writeInto(x: Tensor, y: Tensor): void {
     const v = kb.let(`Math.floor(${rem} / ${s})`, 'ix');
     kb.emit(`if (${v} < 0 || ${v} >= ${x.shape[d]}) { ${ok} = 0.0; }`);
     kb.emit(`${rem} = ${rem} - ${v} * ${s};`);
-    idx[d] = `Math.min(Math.max(${v}, 0), ${Math.max(x.shape[d] - 1, 0)})`;
+    // float literals: GLSL has no max(float, int), and gpu.js types a bare 0 in an index as int
+    idx[d] = `Math.min(Math.max(${v}, 0.0), ${lit(Math.max(x.shape[d] - 1, 0))})`;
   }
   kb.emit(`if (${rem} != 0) { ${ok} = 0.0; }`);
   const whole = { buffer: x.storage.buffer, shape: [x.storage.size], strides: [1], offset: 0 };

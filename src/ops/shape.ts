@@ -4,7 +4,7 @@
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
-import { KernelBuilder } from '../backend/kernel-builder';
+import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { commonDevice, isContiguousTensor, ref, runKernel, mapKernel } from './kernel';
 import { fmtShape, inferShape, normDim, numelOf, sameShape } from '../tensor/shape';
 import { backendFor } from '../backend/devices';
@@ -153,7 +153,7 @@ function sliceBackward(g: Tensor, shape: number[], d: number, start: number, ste
   const k = kb.let(`${o[d]} - ${start}`, 'k');
   const q = kb.let(`Math.floor(${k} / ${step})`, 'q');
   const inside = kb.let(`(${k} >= 0 && ${k} - ${q} * ${step} == 0 && ${q} < ${g.shape[d]}) ? 1.0 : 0.0`, 'm');
-  const idx = o.map((v, i) => (i === d ? `Math.min(Math.max(${q}, 0), ${Math.max(g.shape[d] - 1, 0)})` : v));
+  const idx = o.map((v, i) => (i === d ? `Math.min(Math.max(${q}, 0.0), ${lit(Math.max(g.shape[d] - 1, 0))})` : v));
   const val = g.shape[d] === 0 ? '0.0' : `(${inside} > 0.0 ? ${kb.at(ref(g), idx)} : 0.0)`;
   return runKernel(kb, val, g.device);
 }
