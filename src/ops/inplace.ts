@@ -9,8 +9,8 @@ import { isGradEnabled, noGrad } from '../autograd/grad-mode';
 import { record } from '../autograd/node';
 import { zerosLike } from '../tensor/creation';
 import { KernelBuilder, lit } from '../backend/kernel-builder';
-import { fmtShape, numelOf, sameShape } from '../tensor/shape';
-import { ref, runKernel, isContiguousTensor, mapKernel } from './kernel';
+import { broadcastShapes, fmtShape, numelOf, sameShape } from '../tensor/shape';
+import { commonDevice, ref, runKernel, isContiguousTensor, mapKernel } from './kernel';
 import { expand } from './shape';
 import { toDevice } from './shape';
 
@@ -71,6 +71,12 @@ function checkTracked(x: Tensor, name: string): void {
 /** x = fn(x, o) in place; with grad tracking, x takes the result's place in the graph. */
 export function inplace<T extends Tensor>(x: T, name: string, fn: (a: Tensor, b: TensorLike) => Tensor, o: TensorLike): T {
   checkTarget(x, name);
+  if (o instanceof Tensor) {
+    commonDevice(name, x, o);
+    if (!sameShape(broadcastShapes(name, x.shape, o.shape), x.shape)) {
+      throw new Error(`${name}: operand of shape ${fmtShape(o.shape)} does not broadcast to the in-place target's shape ${fmtShape(x.shape)}`);
+    }
+  }
   const tracking = isGradEnabled() && (x.requiresGrad || (o instanceof Tensor && o.requiresGrad));
   if (tracking) checkTracked(x, name);
   // the snapshot keeps x's old value and graph position for the backward pass
