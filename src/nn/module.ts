@@ -16,7 +16,7 @@ import { resolveDevice } from '../backend/devices';
 import type { DeviceSpec } from '../backend/device';
 import { rebind } from '../tensor/rebind';
 import { toDevice } from '../ops/shape';
-import { fieldsOf, FieldKind } from './registry';
+import { fieldsOf, declaredWith, FieldKind } from './registry';
 import { ForwardHook, ForwardPreHook, newState, stateOf, STATE } from './module-state';
 import { asParameter, isUninitialized } from './parameter';
 import { callStack, currentPath } from './call-stack';
@@ -337,13 +337,25 @@ export const childAdapters: { wrap?: (owner: Module, name: string, value: unknow
 function assignField(target: Module, name: string, value: unknown, desc?: PropertyDescriptor): boolean {
   const s = stateOf(target);
   const cls = target.constructor.name;
-  const entry = s.declared.get(name) ?? fieldsOf(target.constructor).get(name);
+  const declaredNow = s.declared.get(name);
+  const entry = declaredNow ?? fieldsOf(target.constructor).get(name);
   const kind = s.kinds.get(name) ?? entry?.kind;
+  const fresh = !s.kinds.has(name);
   if (!kind) {
     if (holdsModule(value)) {
       throw new Error(`${cls}.${name} holds a Module but is not registered: add @child (or use addModule / nn.ModuleList / nn.ModuleDict)`);
     }
     return Reflect.defineProperty(target, name, desc ?? { value, writable: true, enumerable: true, configurable: true });
+  }
+  // The first field of a class to arrive registers all of that class's decorated fields, in declaration
+  // order: with defined class fields (ES2022) they arrive in that order anyway; with assigned fields
+  // (useDefineForClassFields: false) one assigned in the constructor would otherwise come last.
+  if (fresh) {
+    for (const e of declaredWith(target.constructor, name) ?? []) {
+      if (s.kinds.has(e.name)) continue;
+      s.kinds.set(e.name, e.kind);
+      if (e.kind === 'buffer' && e.persistent === false) s.nonPersistent.add(e.name);
+    }
   }
   let stored = value;
   if (value !== null && value !== undefined) {
@@ -358,9 +370,10 @@ function assignField(target: Module, name: string, value: unknown, desc?: Proper
     if (kind === 'buffer') keep(value as Tensor);
   }
   if (!s.kinds.has(name)) s.kinds.set(name, kind);
-  // a (re-)declaration decides persistence; a plain re-assignment keeps it
-  if (kind === 'buffer' && entry?.kind === 'buffer') {
-    if (entry.persistent === false) s.nonPersistent.add(name);
+  // a declaration (decorator, registerBuffer) decides persistence; a plain re-assignment keeps it
+  const decides = declaredNow ?? (fresh ? entry : undefined);
+  if (kind === 'buffer' && decides?.kind === 'buffer') {
+    if (decides.persistent === false) s.nonPersistent.add(name);
     else s.nonPersistent.delete(name);
   }
   s.declared.delete(name);

@@ -52,6 +52,26 @@ export function fieldsOf(ctor: Function): Map<string, FieldEntry> {
   return table;
 }
 
+const declaring = new WeakMap<Function, Map<string, FieldEntry[]>>();
+
+/**
+ * The own entries (in declaration order) of the class that declares `name` — the most derived class in
+ * `ctor`'s chain that has it — or undefined. Module uses it to register a class's fields in declaration
+ * order even where they are assigned in another order (useDefineForClassFields: false).
+ */
+export function declaredWith(ctor: Function, name: string): FieldEntry[] | undefined {
+  let byName = declaring.get(ctor);
+  if (!byName) {
+    byName = new Map();
+    for (let c: any = ctor; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+      const own = ownEntries(c);
+      for (const e of own) if (!byName.has(e.name)) byName.set(e.name, own);
+    }
+    declaring.set(ctor, byName);
+  }
+  return byName.get(name);
+}
+
 /** Standard decorators: record into the class's own metadata object. */
 export function recordMetadata(metadata: object, entry: FieldEntry): void {
   const md = metadata as Record<string, FieldEntry[]>;
@@ -70,4 +90,5 @@ export function recordField(ctor: Function, entry: FieldEntry): void {
   if (at >= 0) list[at] = entry;
   else list.push(entry);
   merged.delete(ctor);
+  declaring.delete(ctor);
 }
