@@ -10,7 +10,7 @@ import { KernelBuilder } from '../backend/kernel-builder';
 import { commonDevice, ref, runKernel } from './kernel';
 import { fmtShape } from '../tensor/shape';
 import { reshape } from './shape';
-import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, splitLoop } from './window-kernel';
+import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, splitLoop, floorDiv } from './window-kernel';
 
 export type { Pair } from './window-kernel';
 
@@ -118,7 +118,7 @@ function convForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, dev
   const [xsN, xsC, xsH, xsW] = effStrides(xr);
   const [wsO, wsC, wsH, wsW] = effStrides(wr);
   const acc = kb.let(bias ? kb.at(ref(bias), [o]) : '0.0', 'acc');
-  const grp = g.Og === g.O ? null : kb.let(`Math.floor(${o} / ${g.Og})`, 'grp');
+  const grp = g.Og === g.O ? null : kb.let(floorDiv(o, g.Og), 'grp');
   const xb = base(kb, xr, [term(n, xsN), grp ? term(grp, g.Cg * xsC) : null], 'xb');
   const wb = base(kb, wr, [term(o, wsO)], 'wb');
   const ih0 = kb.let(minus(term(oh, g.sh)!, g.ph), 'ih');
@@ -160,7 +160,7 @@ function convGradInput(g: ConvGeom, gy: Tensor, w: Tensor): Tensor {
     gb = base(kb, gr, [term(n, gsN)], 'gb');
     wb = base(kb, wr, [term(c, wsC)], 'wb');
   } else {
-    const grp = kb.let(`Math.floor(${c} / ${g.Cg})`, 'grp');
+    const grp = kb.let(floorDiv(c, g.Cg), 'grp');
     const cl = kb.let(`${c} - ${grp} * ${g.Cg}`, 'cl');
     gb = base(kb, gr, [term(n, gsN), term(grp, g.Og * gsO)], 'gb');
     wb = base(kb, wr, [term(grp, g.Og * wsO), term(cl, wsC)], 'wb');
@@ -194,7 +194,7 @@ function convGradWeight(g: ConvGeom, gy: Tensor, x: Tensor): Tensor {
   const [gsN, gsO, gsH, gsW] = effStrides(gr);
   const [xsN, xsC, xsH, xsW] = effStrides(xr);
   const acc = kb.let('0.0', 'acc');
-  const c = g.Og === g.O ? cl : kb.let(`Math.floor(${o} / ${g.Og}) * ${g.Cg} + ${cl}`, 'c');
+  const c = g.Og === g.O ? cl : kb.let(`${floorDiv(o, g.Og)} * ${g.Cg} + ${cl}`, 'c');
   const gb = base(kb, gr, [term(o, gsO)], 'gb');
   const xb = base(kb, xr, [term(c, xsC)], 'xb');
   const ih0 = kb.let(minus(term(kh, g.dh)!, g.ph), 'ih');

@@ -9,7 +9,7 @@ import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { ref, runKernel } from './kernel';
 import { fmtShape } from '../tensor/shape';
 import { reshape } from './shape';
-import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack } from './window-kernel';
+import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, floorDiv } from './window-kernel';
 
 export interface MaxPool2dOptions {
   /** defaults to kernelSize */
@@ -218,11 +218,6 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
 }
 
 /* ---- adaptive average pooling ---- */
-
-/** floor(a / b) for non-negative integer expressions a and literal b, exact even with approximate division. */
-function floorDiv(a: string, b: number): string {
-  return b === 1 ? a : `Math.floor((${a} + 0.5) / ${b})`;
-}
 
 /** Window [start, end) of output cell q along a dim: floor(q*size/out), ceil((q+1)*size/out). */
 function adaptiveBounds(kb: KernelBuilder, q: string, size: number, out: number): { start: string; end: string } {

@@ -46,6 +46,11 @@ export function base(kb: KernelBuilder, r: StridedRef, parts: (string | null)[],
   return kb.let(sumOf([r.offset ? String(r.offset) : null, ...parts]), prefix);
 }
 
+/** floor(a / b) for non-negative integer expressions a and literal b, exact even with approximate division. */
+export function floorDiv(a: string, b: number): string {
+  return b === 1 ? a : `Math.floor((${a} + 0.5) / ${b})`;
+}
+
 /** `e - k` (or `e + -k`), nothing added for k = 0. */
 export function minus(e: string, k: number): string {
   return k === 0 ? e : k > 0 ? `${e} - ${k}` : `${e} + ${-k}`;
