@@ -22,3 +22,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   return bias ? ops.add(y, bias) : y;
 }
 export * from './losses';
+export { dropout } from './dropout';
+export { embedding } from './sparse';
+export { layerNorm, batchNorm } from './normalization';
+export { conv2d } from './conv';
+export { maxPool2d, avgPool2d, adaptiveAvgPool2d } from './pooling';

@@ -1,0 +1,93 @@
+/** TransformerEncoderLayer (torch.nn.TransformerEncoderLayer): self-attention and a feed-forward block, each with residual and LayerNorm. */
+import { Module } from './module';
+import { Linear } from './linear';
+import { LayerNorm } from './normalization';
+import { Dropout } from './dropout';
+import { MultiheadAttention } from './attention';
+import { Tensor } from '../tensor/tensor';
+import * as ops from '../ops';
+
+export type Activation = 'relu' | 'gelu' | ((x: Tensor) => Tensor);
+
+export interface TransformerEncoderLayerOptions {
+  dimFeedforward?: number;
+  dropout?: number;
+  activation?: Activation;
+  layerNormEps?: number;
+  batchFirst?: boolean;
+  /** pre-norm (LayerNorm before each block) instead of PyTorch's default post-norm */
+  normFirst?: boolean;
+  bias?: boolean;
+}
+
+export class TransformerEncoderLayer extends Module {
+  self_attn!: MultiheadAttention;
+  linear1!: Linear;
+  dropout!: Dropout;
+  linear2!: Linear;
+  norm1!: LayerNorm;
+  norm2!: LayerNorm;
+  dropout1!: Dropout;
+  dropout2!: Dropout;
+  readonly normFirst: boolean;
+  readonly activation: Activation;
+
+  constructor(public readonly dModel: number, public readonly nhead: number, opts: TransformerEncoderLayerOptions = {}) {
+    super();
+    const p = opts.dropout ?? 0.1;
+    const dff = opts.dimFeedforward ?? 2048;
+    const eps = opts.layerNormEps ?? 1e-5;
+    const bias = opts.bias ?? true;
+    const act = opts.activation ?? 'relu';
+    if (act !== 'relu' && act !== 'gelu' && typeof act !== 'function') {
+      throw new Error(`TransformerEncoderLayer: activation should be 'relu', 'gelu' or a function, not '${act}'`);
+    }
+    this.activation = act;
+    this.normFirst = opts.normFirst ?? false;
+    this.addModule('self_attn', new MultiheadAttention(dModel, nhead, { dropout: p, bias, batchFirst: opts.batchFirst ?? false }));
+    this.addModule('linear1', new Linear(dModel, dff, { bias }));
+    this.addModule('dropout', new Dropout(p));
+    this.addModule('linear2', new Linear(dff, dModel, { bias }));
+    this.addModule('norm1', new LayerNorm(dModel, { eps }));
+    this.addModule('norm2', new LayerNorm(dModel, { eps }));
+    this.addModule('dropout1', new Dropout(p));
+    this.addModule('dropout2', new Dropout(p));
+  }
+
+  get batchFirst(): boolean {
+    return this.self_attn.batchFirst;
+  }
+
+  private act(x: Tensor): Tensor {
+    const a = this.activation;
+    return a === 'relu' ? ops.relu(x) : a === 'gelu' ? ops.gelu(x) : a(x);
+  }
+
+  private saBlock(x: Tensor, attnMask: Tensor | null, keyPaddingMask: Tensor | null): Tensor {
+    const [y] = this.self_attn(x, x, x, { attnMask, keyPaddingMask, needWeights: false });
+    return this.dropout1(y);
+  }
+
+  private ffBlock(x: Tensor): Tensor {
+    return this.dropout2(this.linear2(this.dropout(this.act(this.linear1(x)))));
+  }
+
+  /**
+   * src [S, N, E] ([N, S, E] with batchFirst, [S, E] unbatched). `srcMask` is an additive [S, S] (or
+   * [N * nhead, S, S]) mask, `srcKeyPaddingMask` [N, S] marks padding with nonzero entries.
+   */
+  forward(src: Tensor, opts: { srcMask?: Tensor | null; srcKeyPaddingMask?: Tensor | null } = {}): Tensor {
+    if (!(src instanceof Tensor)) this.fail(`expected a Tensor input, got ${src === null ? 'null' : typeof src}`);
+    const mask = opts.srcMask ?? null;
+    const kpm = opts.srcKeyPaddingMask ?? null;
+    let x = src;
+    if (this.normFirst) {
+      x = ops.add(x, this.saBlock(this.norm1(x), mask, kpm));
+      x = ops.add(x, this.ffBlock(this.norm2(x)));
+    } else {
+      x = this.norm1(ops.add(x, this.saBlock(x, mask, kpm)));
+      x = this.norm2(ops.add(x, this.ffBlock(x)));
+    }
+    return x;
+  }
+}
