@@ -1,0 +1,194 @@
+/**
+ * Property-based tests (fast-check) over random shapes, broadcast pairs and strided layouts:
+ * elementwise binary ops and reductions equal a plain-JS reference computed from toArray(), and
+ * their autograd gradients equal finite differences. Runs are few (each new shape compiles kernels)
+ * and dims small; shapes repeat across runs, so kernels are reused.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { ops, Tensor, tensor, DeviceName } from '../../src';
+import { checkGrad, expectClose, testDevices } from '../helpers';
+import { Arr, broadcastShape, mapRef, numel, ravel, reduceRef, unravel } from './util';
+
+const RUNS = 15;
+/** fixed for reproducible runs; FC_SEED=n explores others */
+const SEED = Number(process.env.FC_SEED) || 20240611;
+
+/** A deterministic LCG stream from a fast-check-chosen seed. */
+function stream(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+/** Values on a 0.1 grid (+0.05 when `half`): two draws from different grids are ≥ 0.05 apart, more than the FD step. */
+function gridValues(n: number, seed: number, lo: number, hi: number, half: boolean): number[] {
+  const r = stream(seed);
+  const steps = Math.round((hi - lo) * 10);
+  return Array.from({ length: n }, () => lo + Math.floor(r() * steps) / 10 + (half ? 0.05 : 0));
+}
+
+/** Distinct values (a shuffled grid), so max/min have no ties and no kinks within the FD step. */
+function distinctValues(n: number, seed: number): number[] {
+  const r = stream(seed);
+  const v = Array.from({ length: n }, (_, i) => (i - n / 2) * 0.1);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [v[i], v[j]] = [v[j], v[i]];
+  }
+  return v;
+}
+
+/**
+ * A tensor holding `data` (row-major for `shape`), either contiguous or as a strided view: a permuted
+ * copy of it permuted back, so kernels read through non-trivial strides.
+ */
+function make(data: number[], shape: number[], device: DeviceName, perm: number[] | null): Tensor {
+  if (!perm || shape.length < 2) return tensor(Float32Array.from(data), { shape, device });
+  const pshape = perm.map((d) => shape[d]);
+  const pdata = Array.from({ length: numel(pshape) }, (_, i) => {
+    const pidx = unravel(i, pshape);
+    const idx = new Array<number>(shape.length);
+    perm.forEach((d, k) => (idx[d] = pidx[k]));
+    return data[ravel(idx, shape)];
+  });
+  const inv = new Array<number>(perm.length);
+  perm.forEach((d, k) => (inv[d] = k));
+  return tensor(Float32Array.from(pdata), { shape: pshape, device }).permute(inv);
+}
+
+const dimArb = fc.integer({ min: 1, max: 3 });
+
+/** [out, aShape, bShape]: a and b broadcast to out (some dims 1, some leading dims dropped). */
+const broadcastPairArb = fc
+  .array(dimArb, { minLength: 0, maxLength: 3 })
+  .chain((out) =>
+    fc.tuple(
+      fc.constant(out),
+      fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+      fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+      fc.integer({ min: 0, max: out.length }),
+      fc.integer({ min: 0, max: out.length }),
+    ),
+  )
+  .map(([out, ma, mb, da, db]) => {
+    const a = out.map((d, i) => (ma[i] ? 1 : d)).slice(da);
+    const b = out.map((d, i) => (mb[i] ? 1 : d)).slice(db);
+    return { out: broadcastShape(a, b), a, b };
+  });
+
+/** A random permutation of 0..n-1 (or null: contiguous). */
+const permArb = (n: number) => fc.option(fc.shuffledSubarray(Array.from({ length: n }, (_, i) => i), { minLength: n, maxLength: n }), { nil: null });
+
+type BinOp = { name: string; f: (a: Tensor, b: Tensor) => Tensor; ref: (a: number, b: number) => number; a: [number, number]; b: [number, number]; bNonZero?: boolean };
+const BIN: BinOp[] = [
+  { name: 'add', f: ops.add, ref: (a, b) => a + b, a: [-2, 2], b: [-2, 2] },
+  { name: 'sub', f: ops.sub, ref: (a, b) => a - b, a: [-2, 2], b: [-2, 2] },
+  { name: 'mul', f: ops.mul, ref: (a, b) => a * b, a: [-2, 2], b: [-2, 2] },
+  { name: 'div', f: ops.div, ref: (a, b) => a / b, a: [-2, 2], b: [0.5, 2], bNonZero: true },
+  { name: 'pow', f: ops.pow, ref: (a, b) => a ** b, a: [0.5, 2], b: [-2, 2] },
+  { name: 'maximum', f: ops.maximum, ref: Math.max, a: [-2, 2], b: [-2, 2] },
+  { name: 'minimum', f: ops.minimum, ref: Math.min, a: [-2, 2], b: [-2, 2] },
+];
+
+function binInputs(op: BinOp, sa: number[], sb: number[], seed: number, device: DeviceName, pa: number[] | null, pb: number[] | null): [Tensor, Tensor, Arr, Arr] {
+  const av = gridValues(numel(sa), seed, op.a[0], op.a[1], true);
+  let bv = gridValues(numel(sb), seed ^ 0x5bd1e995, op.b[0], op.b[1], false);
+  if (op.bNonZero) bv = bv.map((v, i) => (i % 2 ? -v : v)); // both signs, |b| >= 0.5
+  return [make(av, sa, device, pa), make(bv, sb, device, pb), { data: av, shape: sa }, { data: bv, shape: sb }];
+}
+
+describe('ops: properties (fast-check)', () => {
+  for (const device of testDevices()) {
+    describe(device, () => {
+      it('binary elementwise ops equal the JS reference for random broadcast pairs and layouts', () => {
+        fc.assert(
+          fc.property(broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length), permArb(p.b.length))), fc.integer({ min: 1, max: 2 ** 30 }), ([{ a: sa, b: sb, out }, pa, pb], seed) => {
+            for (const op of BIN) {
+              const [a, b, ra, rb] = binInputs(op, sa, sb, seed, device, pa, pb);
+              const y = op.f(a, b);
+              expect(y.shape, `${op.name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`).to.deep.equal(out);
+              expectClose(y, mapRef([ra, rb], op.ref).data, 1e-5, 1e-5, `${op.name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`);
+            }
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+      it('binary elementwise gradients equal finite differences (broadcast inputs get summed gradients)', () => {
+        fc.assert(
+          fc.property(broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length))), fc.constantFrom(...BIN), fc.integer({ min: 1, max: 2 ** 30 }), ([{ a: sa, b: sb }, pa], op, seed) => {
+            const [a, b] = binInputs(op, sa, sb, seed, device, pa, null);
+            checkGrad(op.f, [a, b]);
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+
+      /** shape (rank 1-3, dims 1-4), the dims to reduce (null: all), keepdim, a layout */
+      const reduceArb = fc
+        .array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 })
+        .chain((shape) =>
+          fc.tuple(
+            fc.constant(shape),
+            fc.option(fc.subarray(shape.map((_, i) => i), { minLength: 1 }), { nil: null }),
+            fc.boolean(),
+            permArb(shape.length),
+            fc.integer({ min: 1, max: 2 ** 30 }),
+          ),
+        );
+      type RedOp = { name: string; f: (x: Tensor, dims: number[] | undefined, keep: boolean) => Tensor; ref: (x: Arr, dims: number[], keep: boolean) => Arr; single?: boolean };
+      const varRef = (x: Arr, dims: number[], keep: boolean): Arr => {
+        const m = reduceRef(x, dims, true, 0, (a, v) => a + v, (a, n) => a / n);
+        const sq = x.data.map((v, i) => (v - m.data[ravel(unravel(i, x.shape).map((k, d) => (dims.includes(d) ? 0 : k)), m.shape)]) ** 2);
+        return reduceRef({ data: sq, shape: x.shape }, dims, keep, 0, (a, v) => a + v, (a, n) => a / (n - 1));
+      };
+      const RED: RedOp[] = [
+        { name: 'sum', f: (x, d, k) => x.sum(d, k), ref: (x, d, k) => reduceRef(x, d, k, 0, (a, v) => a + v) },
+        { name: 'mean', f: (x, d, k) => x.mean(d, k), ref: (x, d, k) => reduceRef(x, d, k, 0, (a, v) => a + v, (a, n) => a / n) },
+        { name: 'var', f: (x, d, k) => x.var(d, { keepdim: k }), ref: varRef },
+        { name: 'max', f: (x, d, k) => x.max(d?.[0], k), ref: (x, d, k) => reduceRef(x, d, k, -Infinity, Math.max), single: true },
+        { name: 'min', f: (x, d, k) => x.min(d?.[0], k), ref: (x, d, k) => reduceRef(x, d, k, Infinity, Math.min), single: true },
+        { name: 'logsumexp', f: (x, d, k) => ops.logsumexp(x, d![0], k), ref: (x, d, k) => reduceRef({ data: x.data.map(Math.exp), shape: x.shape }, d, k, 0, (a, v) => a + v, Math.log), single: true },
+      ];
+      /** The dims an op reduces: max/min/logsumexp take one dim (or, except logsumexp, none: all, without keepdim). */
+      const dimsFor = (op: RedOp, shape: number[], dims: number[] | null, keep: boolean): { arg: number[] | undefined; ref: number[]; keep: boolean } => {
+        const all = shape.map((_, i) => i);
+        if (op.name === 'logsumexp') return { arg: [dims?.[0] ?? 0], ref: [dims?.[0] ?? 0], keep };
+        if (op.single) return dims ? { arg: [dims[0]], ref: [dims[0]], keep } : { arg: undefined, ref: all, keep: false };
+        return { arg: dims ?? undefined, ref: dims ?? all, keep: dims ? keep : false };
+      };
+
+      it('reductions equal the JS reference for random shapes, dims, keepdim and layouts', () => {
+        fc.assert(
+          fc.property(reduceArb, ([shape, dims, keep, perm, seed]) => {
+            const data = distinctValues(numel(shape), seed);
+            const x = make(data, shape, device, perm);
+            for (const op of RED) {
+              if (op.name === 'var' && numel((dims ?? shape.map((_, i) => i)).map((d) => shape[d])) < 2) continue;
+              const d = dimsFor(op, shape, dims, keep);
+              const y = op.f(x, d.arg, d.keep);
+              const r = op.ref({ data, shape }, d.ref, d.keep);
+              const what = `${op.name}(${JSON.stringify(d.arg)}, ${d.keep}) of ${JSON.stringify(shape)}`;
+              expect(y.shape, what).to.deep.equal(r.shape);
+              expectClose(y, r.data, 1e-5, 1e-4, what);
+            }
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+      it('reduction gradients equal finite differences', () => {
+        fc.assert(
+          fc.property(reduceArb, fc.constantFrom(...RED), ([shape, dims, keep, perm, seed], op) => {
+            if (op.name === 'var' && numel((dims ?? shape.map((_, i) => i)).map((d) => shape[d])) < 2) return;
+            const x = make(distinctValues(numel(shape), seed), shape, device, perm);
+            const d = dimsFor(op, shape, dims, keep);
+            checkGrad((t) => op.f(t, d.arg, d.keep), [x]);
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+    });
+  }
+});
