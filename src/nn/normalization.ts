@@ -178,6 +178,9 @@ abstract class BatchNormBase extends Module {
     if (!(x instanceof Tensor)) this.fail(`expected a Tensor input, got ${x === null ? 'null' : typeof x}`);
     this.checkInput(x);
     this.expectDim(x, 1, this.numFeatures, `[N, ${this.numFeatures}, *] (${this.numFeatures} features in dim 1)`);
+    if (this.training && x.numel() / x.shape[1] <= 1) {
+      this.fail(`expected more than 1 value per channel when training, got input ${fmtShape(x.shape)}`);
+    }
     let factor = this.momentum ?? 0;
     if (this.training && this.trackRunningStats && this.numBatchesTracked) {
       const nbt = this.numBatchesTracked;
@@ -185,9 +188,6 @@ abstract class BatchNormBase extends Module {
       if (this.momentum === null) factor = 1 / nbt.item();
     }
     const useBatch = this.training || !this.trackRunningStats;
-    if (this.training && x.numel() / x.shape[1] <= 1) {
-      this.fail(`expected more than 1 value per channel when training, got input ${fmtShape(x.shape)}`);
-    }
     return batchNorm(x, useBatch && !this.training ? null : this.runningMean, useBatch && !this.training ? null : this.runningVar, {
       weight: this.weight,
       bias: this.bias,

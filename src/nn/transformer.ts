@@ -4,6 +4,7 @@ import { Linear } from './linear';
 import { LayerNorm } from './normalization';
 import { Dropout } from './dropout';
 import { MultiheadAttention } from './attention';
+import { ModuleList } from './containers';
 import { Tensor } from '../tensor/tensor';
 import * as ops from '../ops';
 
@@ -20,6 +21,17 @@ export interface TransformerEncoderLayerOptions {
   bias?: boolean;
 }
 
+export interface EncoderForwardOptions {
+  srcMask?: Tensor | null;
+  srcKeyPaddingMask?: Tensor | null;
+}
+
+/** Masks given as an options object or positionally (src, srcMask, srcKeyPaddingMask), as in PyTorch. */
+function maskArgs(opts: EncoderForwardOptions | Tensor | null | undefined, kpm?: Tensor | null): { srcMask: Tensor | null; srcKeyPaddingMask: Tensor | null } {
+  if (opts instanceof Tensor || opts === null || opts === undefined) return { srcMask: opts ?? null, srcKeyPaddingMask: kpm ?? null };
+  return { srcMask: opts.srcMask ?? null, srcKeyPaddingMask: opts.srcKeyPaddingMask ?? kpm ?? null };
+}
+
 export class TransformerEncoderLayer extends Module {
   self_attn!: MultiheadAttention;
   linear1!: Linear;
@@ -31,9 +43,12 @@ export class TransformerEncoderLayer extends Module {
   dropout2!: Dropout;
   readonly normFirst: boolean;
   readonly activation: Activation;
+  /** the options it was made with (TransformerEncoder makes its copies from them) */
+  readonly options: TransformerEncoderLayerOptions;
 
   constructor(public readonly dModel: number, public readonly nhead: number, opts: TransformerEncoderLayerOptions = {}) {
     super();
+    this.options = { ...opts };
     const p = opts.dropout ?? 0.1;
     const dff = opts.dimFeedforward ?? 2048;
     const eps = opts.layerNormEps ?? 1e-5;
@@ -76,10 +91,9 @@ export class TransformerEncoderLayer extends Module {
    * src [S, N, E] ([N, S, E] with batchFirst, [S, E] unbatched). `srcMask` is an additive [S, S] (or
    * [N * nhead, S, S]) mask, `srcKeyPaddingMask` [N, S] marks padding with nonzero entries.
    */
-  forward(src: Tensor, opts: { srcMask?: Tensor | null; srcKeyPaddingMask?: Tensor | null } = {}): Tensor {
+  forward(src: Tensor, opts: EncoderForwardOptions | Tensor | null = {}, srcKeyPaddingMask?: Tensor | null): Tensor {
     if (!(src instanceof Tensor)) this.fail(`expected a Tensor input, got ${src === null ? 'null' : typeof src}`);
-    const mask = opts.srcMask ?? null;
-    const kpm = opts.srcKeyPaddingMask ?? null;
+    const { srcMask: mask, srcKeyPaddingMask: kpm } = maskArgs(opts, srcKeyPaddingMask);
     let x = src;
     if (this.normFirst) {
       x = ops.add(x, this.saBlock(this.norm1(x), mask, kpm));
@@ -89,5 +103,37 @@ export class TransformerEncoderLayer extends Module {
       x = this.norm2(ops.add(x, this.ffBlock(x)));
     }
     return x;
+  }
+}
+
+/**
+ * A stack of `numLayers` copies of `encoderLayer` (same options and initial weights, as PyTorch's deepcopy),
+ * under the keys `layers.0.*`, `layers.1.*`, ..., then an optional final `norm`.
+ */
+export class TransformerEncoder extends Module {
+  layers!: ModuleList<TransformerEncoderLayer>;
+  norm!: Module | null;
+
+  constructor(encoderLayer: TransformerEncoderLayer, public readonly numLayers: number, opts: { norm?: Module | null } = {}) {
+    super();
+    if (!(encoderLayer instanceof TransformerEncoderLayer)) throw new Error('TransformerEncoder: encoderLayer must be a TransformerEncoderLayer');
+    if (!Number.isInteger(numLayers) || numLayers < 1) throw new Error(`TransformerEncoder: numLayers must be a positive integer, got ${numLayers}`);
+    const sd = encoderLayer.stateDict();
+    const copies = Array.from({ length: numLayers }, () => {
+      const l = new TransformerEncoderLayer(encoderLayer.dModel, encoderLayer.nhead, encoderLayer.options);
+      l.to(encoderLayer.self_attn.out_proj.weight.device);
+      l.loadStateDict(sd);
+      l.train(encoderLayer.training);
+      return l;
+    });
+    this.addModule('layers', new ModuleList(copies));
+    this.addModule('norm', opts.norm ?? null);
+  }
+
+  forward(src: Tensor, opts: EncoderForwardOptions | Tensor | null = {}, srcKeyPaddingMask?: Tensor | null): Tensor {
+    const masks = maskArgs(opts, srcKeyPaddingMask);
+    let x = src;
+    for (const layer of this.layers) x = layer(x, masks);
+    return this.norm ? this.norm(x) : x;
   }
 }

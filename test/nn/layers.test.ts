@@ -50,6 +50,10 @@ const SPECS: Record<string, Spec> = {
     make: () => new nn.TransformerEncoderLayer(8, 4, { dimFeedforward: 12, dropout: 0, activation: 'gelu', batchFirst: true, normFirst: true, layerNormEps: 1e-6 }),
     call: (m, x, srcKeyPaddingMask) => m(x, { srcKeyPaddingMask }),
   },
+  encoder_stack_norm: {
+    make: () => new nn.TransformerEncoder(new nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16, dropout: 0 }), 2, { norm: new nn.LayerNorm(8) }),
+    call: (m, x, mask, kpm) => m(x, mask, kpm),
+  },
   conv2d: { make: () => new nn.Conv2d(3, 4, 3, { padding: 1 }) },
   conv2d_strided_grouped: { make: () => new nn.Conv2d(4, 6, [3, 2], { stride: 2, padding: [1, 0], dilation: [1, 2], groups: 2, bias: false }) },
   conv2d_same: { make: () => new nn.Conv2d(2, 3, 4, { padding: 'same' }) },
