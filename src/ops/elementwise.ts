@@ -53,7 +53,7 @@ export function binary(name: string, expr: Expr2, grad?: BinaryGrad, saves: ('a'
   };
 }
 
-const cmp = (op: string) => binary(op.replace(/\W/g, ''), (a, b) => `(${a} ${op} ${b} ? 1.0 : 0.0)`);
+const cmp = (name: string, op: string) => binary(name, (a, b) => `(${a} ${op} ${b} ? 1.0 : 0.0)`);
 
 // ---- arithmetic ---------------------------------------------------------------------------------
 export const add = binary('add', (a, b) => `(${a} + ${b})`, (g) => [g, g]);
@@ -74,9 +74,10 @@ function powExpr(a: string, b: string, kb: KernelBuilder): string {
   const odd = `Math.abs(${b} - 2.0 * Math.floor(${b} * 0.5)) > 0.5`;
   return `((${a} < 0.0 && Math.floor(${b}) == ${b}) ? (${odd} ? -${m} : ${m}) : (${a} == 0.0 && ${b} == 0.0 ? 1.0 : Math.pow(${a}, ${b})))`;
 }
+// As PyTorch: d/da is 0 where b == 0 (not 0 * a^-1 = NaN at a = 0); d/db is 0 where a == 0 and b >= 0 (not 0 * log 0)
 export const pow = binary('pow', powExpr, (g, a, b, y, n) => [
-  n[0] ? mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))) : null,
-  n[1] ? mul(g, mul(y, a instanceof Tensor ? log(a) : Math.log(a))) : null,
+  n[0] ? mul(g, mapKernel('pow_backward', [a, b], ([x, e], kb) => `(${e} == 0.0 ? 0.0 : ${e} * ${powExpr(x, `(${e} - 1.0)`, kb)})`)) : null,
+  n[1] ? mul(g, mapKernel('pow_backward_exponent', [a, b, y], ([x, e, v]) => `((${x} == 0.0 && ${e} >= 0.0) ? 0.0 : ${v} * Math.log(${x}))`)) : null,
 ], ['a', 'b', 'y']);
 export const maximum = binary('maximum', (a, b) => `Math.max(${a}, ${b})`, (g, a, b) => {
   const ta = mapKernel('maximum', [a, b], ([x, y]) => `(${x} > ${y} ? 1.0 : (${x} == ${y} ? 0.5 : 0.0))`);
@@ -88,12 +89,12 @@ export const minimum = binary('minimum', (a, b) => `Math.min(${a}, ${b})`, (g, a
 }, ['a', 'b']);
 
 // ---- comparisons (no gradient; 1.0 / 0.0 masks) -----------------------------------------------------
-export const eq = cmp('==');
-export const ne = cmp('!=');
-export const gt = cmp('>');
-export const ge = cmp('>=');
-export const lt = cmp('<');
-export const le = cmp('<=');
+export const eq = cmp('eq', '==');
+export const ne = cmp('ne', '!=');
+export const gt = cmp('gt', '>');
+export const ge = cmp('ge', '>=');
+export const lt = cmp('lt', '<');
+export const le = cmp('le', '<=');
 
 // ---- unary ------------------------------------------------------------------------------------------
 export const neg = unary('neg', (x) => `(-${x})`, (g) => neg(g), []);

@@ -104,6 +104,16 @@ describe('ops: elementwise', () => {
           // a non-integer power of a negative number is NaN, as in PyTorch
           expect(Number.isNaN(tensor([-2], { device }).pow(0.5).item())).to.equal(true);
         });
+        it('pow gradients at a zero base are 0 where PyTorch defines them so (not NaN)', () => {
+          const x = tensor([0, 1.5], { device, requiresGrad: true });
+          x.pow(0).sum().backward(); // d/dx x^0 = 0 everywhere
+          expectClose(x.grad!, [0, 0]);
+          const a = tensor([0, 2], { device, requiresGrad: true });
+          const e = tensor([2, 2], { device, requiresGrad: true });
+          a.pow(e).sum().backward(); // d/de 0^e = 0 for e >= 0
+          expectClose(a.grad!, [0, 4]);
+          expectClose(e.grad!, [0, 4 * Math.log(2)], 1e-5, 1e-5);
+        });
         it('comparisons give 0/1 masks and broadcast', () => {
           const a = tensor([[1, 2, 3]], { device });
           const b = tensor([[2], [1]], { device });

@@ -14,6 +14,7 @@ describe('ops: errors', () => {
         throwsWith(() => a.add(b), /^add:/, '[2, 3]', '[4]', 'broadcast');
         throwsWith(() => a.mul(b), /^mul:/, '[2, 3]', '[4]');
         throwsWith(() => a.maximum(b), /^maximum:/, '[2, 3]', '[4]');
+        for (const op of ['eq', 'ne', 'gt', 'ge', 'lt', 'le'] as const) throwsWith(() => a[op](b), new RegExp(`^${op}:`), '[2, 3]', '[4]');
         throwsWith(() => ops.where(a.gt(0), a, b), /^where:/, '[4]');
         throwsWith(() => a.add_(b), 'add_', '[2, 3]', '[4]');
       });
