@@ -109,7 +109,10 @@ export function expand(x: Tensor, shape: number[]): Tensor {
   if (shape.length < x.ndim) throw new Error(`expand: cannot expand shape ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   const lead = shape.length - x.ndim;
   const strides = shape.map((s, i) => {
-    if (i < lead) return 0;
+    if (i < lead) {
+      if (!Number.isInteger(s) || s < 0) throw new Error(`expand: new leading dim ${i} must be a size (got ${s}) when expanding ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+      return 0;
+    }
     const d = x.shape[i - lead];
     if (s === -1 || s === d) return x.strides[i - lead];
     if (d === 1) return 0;
