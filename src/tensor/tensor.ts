@@ -85,9 +85,14 @@ export class Tensor implements Disposable {
   }
 
   async data(): Promise<Float32Array> {
+    if (this.isDisposed) throw new Error(`tensor of shape ${fmtShape(this.shape)} was disposed`);
     const t = ops.contiguous(this);
-    const arr = await backendFor(t.device).readAsync(t.storage.buffer);
-    return arr.slice(t.offset, t.offset + t.numel());
+    try {
+      const arr = await backendFor(t.device).readAsync(t.storage.buffer);
+      return arr.slice(t.offset, t.offset + t.numel());
+    } finally {
+      if (t !== this) t.dispose();
+    }
   }
 
   /** The single value of a one-element tensor. `{ nanCheck: true }` throws on NaN/Infinity. */
