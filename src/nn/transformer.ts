@@ -46,9 +46,11 @@ export class TransformerEncoderLayer extends Module {
   /** the options it was made with (TransformerEncoder makes its copies from them) */
   readonly options: TransformerEncoderLayerOptions;
 
-  constructor(public readonly dModel: number, public readonly nhead: number, opts: TransformerEncoderLayerOptions = {}) {
+  /** `new TransformerEncoderLayer(512, 8, { dimFeedforward, dropout, activation, batchFirst, normFirst })`, or with dimFeedforward as the third argument */
+  constructor(public readonly dModel: number, public readonly nhead: number, options: TransformerEncoderLayerOptions | number = {}) {
     super();
-    this.options = { ...opts };
+    const opts: TransformerEncoderLayerOptions = typeof options === 'number' ? { dimFeedforward: options } : { ...options };
+    this.options = opts;
     const p = opts.dropout ?? 0.1;
     const dff = opts.dimFeedforward ?? 2048;
     const eps = opts.layerNormEps ?? 1e-5;

@@ -230,5 +230,8 @@ describe('nn: layer behaviour', () => {
     expect(s).to.contain('(out_proj): Linear(inFeatures=8, outFeatures=8, bias=true)');
     expect(s).to.contain('(norm1): LayerNorm([8], eps=0.00001, elementwiseAffine=true)');
     expect(new nn.Conv2d(3, 4, 3, { padding: 1 }).toString()).to.equal('Conv2d(3, 4, kernelSize=[3, 3], stride=[1, 1], padding=[1, 1])');
+    expect(new nn.TransformerEncoderLayer(8, 2, 16).linear1.outFeatures).to.equal(16);
+    const enc = new nn.TransformerEncoder(new nn.TransformerEncoderLayer(8, 2, 16), 3);
+    expect(Object.keys(enc.stateDict()).filter((k) => k.endsWith('in_proj_weight'))).to.deep.equal([0, 1, 2].map((i) => `layers.${i}.self_attn.in_proj_weight`));
   });
 });
