@@ -43,7 +43,23 @@ export interface KernelSpec {
   scalars: number[];
   /** longest loop in the source (GL backends cap loops at this) */
   loopMax?: number;
+  /** gpu.js thread grid [x, y?, z?]; default [outSize], one thread per flat output cell */
+  grid?: number[];
+  /** threads return Array(4): component c of thread (x, y, z) is flat cell ((z*Y + y)*4 + c)*X + x (cells >= outSize are padding) */
+  rows4?: boolean;
+  /** estimated inner-loop iterations per thread */
+  work?: number;
+  /** what the op computes, for the graph tracer; ignored here */
+  meta?: unknown;
 }
+
+/** Observes kernel runs, uploads and host reads (the graph capture in src/graph installs one). */
+export interface KernelTracer {
+  onRun(spec: KernelSpec, out: DeviceBuffer): void;
+  onUpload(buf: DeviceBuffer): void;
+  onRead(buf: DeviceBuffer): void;
+}
+export const tracing: { tracer: KernelTracer | null } = { tracer: null };
 
 export interface BackendStats {
   live: number;
@@ -69,23 +85,39 @@ export class Backend {
     return this.gpu.Kernel?.name ?? GPU_MODE[this.device];
   }
 
+  /** Whether kernels may use a thread grid with Array(4) results (host-memory backends: cpu, webasm). */
+  get supportsTiles(): boolean {
+    return !this.resident;
+  }
+
   upload(data: Float32Array): DeviceBuffer {
-    return new DeviceBuffer(this, data, data.length);
+    const buf = new DeviceBuffer(this, data, data.length);
+    tracing.tracer?.onUpload(buf);
+    return buf;
   }
 
   run(spec: KernelSpec): DeviceBuffer {
     if (spec.outSize === 0) return this.upload(new Float32Array(0));
+    const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
+    tracing.tracer?.onRun(spec, buf);
+    return buf;
+  }
+
+  /** Runs a kernel and returns its output handle: a flat Float32Array of outSize cells, or a texture. */
+  private execute(spec: KernelSpec): Handle {
     const args = spec.inputs.map((b) => {
       if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
       return b.handle;
     });
+    const output = spec.grid ?? [spec.outSize];
+    if ((spec.grid || spec.rows4) && !this.supportsTiles) throw new Error(`internal: grid kernels are not supported on '${this.device}'`);
     // gpu.js fixes each argument's size (texture dimensions) when it compiles a kernel, so the size is part of the key:
     // a kernel compiled for a 12-element texture reads a 6-element one with the wrong layout
-    const key = `${spec.outSize}|${args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `t${spec.inputs[k].size}`)).join(',')}|${spec.source}`;
+    const key = `${output.join('x')}${spec.rows4 ? '*4' : ''}|${args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `t${spec.inputs[k].size}`)).join(',')}|${spec.source}`;
     let kernel = this.kernels.get(key);
     if (!kernel) {
       kernel = this.gpu.createKernel(spec.source, {
-        output: [spec.outSize],
+        output,
         pipeline: this.resident,
         immutable: true,
         precision: 'single',
@@ -93,17 +125,21 @@ export class Backend {
         loopMaxIterations: Math.max(1000, (spec.loopMax ?? 0) + 1),
         strictIntegers: false,
       });
+      flatWasmOutput(kernel);
       this.kernels.set(key, kernel);
       this.stats.kernelsCompiled++;
     }
     this.stats.kernelRuns++;
-    let out = kernel(...args, ...spec.scalars);
-    if (!this.resident && !(out instanceof Float32Array)) out = Float32Array.from(out as ArrayLike<number>);
-    return new DeviceBuffer(this, out, spec.outSize);
+    const out = kernel(...args, ...spec.scalars);
+    if (this.resident) return out;
+    if (spec.rows4) return unpackRows4(out, output, spec.outSize);
+    if (out instanceof Float32Array && out.length === spec.outSize) return out;
+    return flatten(out, spec.outSize);
   }
 
   /** Synchronous read-back (host copy owned by the caller). */
   read(buf: DeviceBuffer): Float32Array {
+    tracing.tracer?.onRead(buf);
     const h = buf.handle;
     if (h === null) throw new Error('tensor data was released (disposed or freed by tidy())');
     if (h instanceof Float32Array) return h;
@@ -112,6 +148,7 @@ export class Backend {
   }
 
   async readAsync(buf: DeviceBuffer): Promise<Float32Array> {
+    tracing.tracer?.onRead(buf);
     const h: any = buf.handle;
     if (h && !(h instanceof Float32Array) && typeof h.toArray === 'function') {
       const arr = await h.toArray();
@@ -131,6 +168,59 @@ export class Backend {
     this.kernels.clear();
     this.gpu.destroy?.();
   }
+}
+
+/**
+ * gpu.js's webasm kernel hands results back as nested arrays (rows, and a Float32Array view per cell for
+ * Array(n) results): for a 512x128 grid of Array(4) that is 65,536 view objects, a few ms. Its
+ * `_shapeOutput(data)` receives the flat result first; on this pinned gpu.js version we keep that flat
+ * array and lay the cells out ourselves. Anything else (other backends, a kernel that switched
+ * implementation) still goes through the generic nested-array path below.
+ */
+function flatWasmOutput(kernel: any): void {
+  const inner = kernel?.kernel;
+  if (inner && inner.constructor?.name === 'WebAssemblyKernel' && typeof inner._shapeOutput === 'function') {
+    inner._shapeOutput = (data: Float32Array) => data;
+  }
+}
+
+/** Copies nested gpu.js output (arrays of rows / Float32Arrays) into one flat Float32Array of `size` cells. */
+function flatten(out: any, size: number): Float32Array {
+  if (out instanceof Float32Array) return out.length === size ? out : out.slice(0, size);
+  const flat = new Float32Array(size);
+  let at = 0;
+  const walk = (x: any) => {
+    if (at >= size) return;
+    if (typeof x === 'number') flat[at++] = x;
+    else if (x instanceof Float32Array || (ArrayBuffer.isView(x) && !(x instanceof DataView))) {
+      const v = x as Float32Array;
+      const n = Math.min(v.length, size - at);
+      flat.set(n === v.length ? v : v.subarray(0, n), at);
+      at += n;
+    } else for (const y of x) walk(y);
+  };
+  walk(out);
+  return flat;
+}
+
+/**
+ * Lays out an Array(4)-per-thread result in row-major order: gpu.js stores component c of thread
+ * (x, r) (r = z*Y + y) at ((r*X + x)*4 + c); the tensor wants it at ((r*4 + c)*X + x).
+ */
+function unpackRows4(out: any, grid: number[], size: number): Float32Array {
+  const X = grid[0];
+  const R = (grid[1] ?? 1) * (grid[2] ?? 1);
+  const src = out instanceof Float32Array && out.length === X * R * 4 ? out : flatten(out, X * R * 4);
+  const dst = new Float32Array(size);
+  for (let r = 0; r < R; r++) {
+    for (let c = 0; c < 4; c++) {
+      const row = (r * 4 + c) * X;
+      if (row >= size) return dst;
+      let s = r * X * 4 + c;
+      for (let x = 0; x < X; x++, s += 4) dst[row + x] = src[s];
+    }
+  }
+  return dst;
 }
 
 /** Can this gpu.js mode run here? Probed once per process, by actually running a kernel. */

@@ -7,6 +7,12 @@
  * Inputs are strided views: a read bakes in shape/strides/offset, so transposes, slices and
  * broadcasts cost nothing. Scalars travel as kernel arguments, so a changing learning rate
  * does not recompile.
+ *
+ * Kernels that want more than one thread per output row (tiled matmul) ask for a thread *grid*
+ * instead: `new KernelBuilder(outShape, { grid: [x, y, z], rows4 })`. Then `this.thread.x/y/z` are
+ * used by the op directly (y and z are uniform across a webasm SIMD quad, x is the lane axis), and
+ * with `rows4` each thread returns Array(4): rows 4y..4y+3 of column x. The backend puts the cells
+ * back into the flat row-major output, so consumers never see the tiling.
  */
 import type { DeviceBuffer, KernelSpec } from './gpujs-backend';
 import { numelOf, Shape } from '../tensor/shape';
@@ -27,6 +33,13 @@ export function lit(v: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
+export interface GridOptions {
+  /** gpu.js thread grid [x, y?, z?] */
+  grid: number[];
+  /** each thread returns Array(4): component c of thread (x, y, z) is flat cell ((z*Y + y)*4 + c)*X + x */
+  rows4?: boolean;
+}
+
 export class KernelBuilder {
   private readonly buffers: DeviceBuffer[] = [];
   private readonly inputNames = new Map<DeviceBuffer, string>();
@@ -36,10 +49,14 @@ export class KernelBuilder {
   private outVars: string[] | null = null;
   private loopMax = 0;
   readonly outSize: number;
+  /** what the op computes, for the graph tracer (src/graph): set by mapKernel / matmul, opaque here */
+  meta: unknown = undefined;
+  /** estimated inner-loop iterations per output cell (threading decisions); defaults to the longest loop */
+  work?: number;
 
-  constructor(readonly outShape: Shape) {
+  constructor(readonly outShape: Shape, readonly gridOpts?: GridOptions) {
     this.outSize = numelOf(outShape);
-    this.lines.push('const i = this.thread.x;');
+    if (!gridOpts) this.lines.push('const i = this.thread.x;');
   }
 
   fresh(prefix = 'v'): string {
@@ -91,6 +108,7 @@ export class KernelBuilder {
 
   /** The output's multi-index variables (declared once). */
   outIndex(): string[] {
+    if (this.gridOpts) throw new Error('internal: outIndex() of a grid kernel; the op supplies its indices');
     if (!this.outVars) this.outVars = this.decompose('i', this.outShape);
     return this.outVars;
   }
@@ -101,6 +119,9 @@ export class KernelBuilder {
    * float literals into ints, so `in0[Math.max(v, 0.0)]` becomes `max(float, int)` and fails to compile.
    */
   at(ref: StridedRef, idx: readonly string[]): string {
+    // an empty buffer is never read at run time (a loop of 0 iterations, a dead branch), but gpu.js's
+    // webasm and GL kernels cannot even take a 0-length argument: read a constant instead
+    if (ref.buffer.size === 0) return '0.0';
     const name = this.bufferName(ref.buffer);
     const terms: string[] = [];
     if (ref.offset) terms.push(String(ref.offset));
@@ -115,19 +136,32 @@ export class KernelBuilder {
 
   /** Element of `ref` broadcast (NumPy rules) to the output shape at the current output cell. */
   read(ref: StridedRef): string {
+    if (ref.buffer.size === 0) return '0.0';
     if (isContiguous(ref) && ref.shape.length === this.outShape.length && numelOf(ref.shape) === this.outSize) {
       return `${this.bufferName(ref.buffer)}[${ref.offset ? `${ref.offset} + i` : 'i'}]`;
     }
-    const out = this.outIndex();
+    return this.readAt(ref, this.outIndex());
+  }
+
+  /** Element of `ref` broadcast (NumPy rules) to the output shape at output multi-index `out`. */
+  readAt(ref: StridedRef, out: readonly string[]): string {
     const lead = this.outShape.length - ref.shape.length;
     return this.at(ref, ref.shape.map((_, d) => out[d + lead]));
   }
 
   /** `for (let r = 0; r < count; r++) { body(r) }` */
   loop(count: number, body: (r: string) => void): void {
+    this.loopFrom(0, count, 1, body);
+  }
+
+  /**
+   * `for (let r = start; r < end; r += step) { body(r) }`. The loop variable is a float in some kernel
+   * languages (gpu.js's wasm backend types every declared local as f32); `intOf(r)` reads it as an integer.
+   */
+  loopFrom(start: number, end: number, step: number, body: (r: string) => void): void {
     const r = this.fresh('r');
-    this.loopMax = Math.max(this.loopMax, count);
-    this.lines.push(`for (let ${r} = 0; ${r} < ${count}; ${r}++) {`);
+    this.loopMax = Math.max(this.loopMax, Math.ceil((end - start) / step));
+    this.lines.push(`for (let ${r} = ${start}; ${r} < ${end}; ${r}${step === 1 ? '++' : ` += ${step}`}) {`);
     body(r);
     this.lines.push('}');
   }
@@ -135,8 +169,23 @@ export class KernelBuilder {
   build(result: string): KernelSpec {
     const params = [...this.buffers.map((_, k) => `in${k}`), ...this.scalarValues.map((_, k) => `s${k}`)];
     const source = `function(${params.join(', ')}) {\n${this.lines.join('\n')}\nreturn ${result};\n}`;
-    return { source, outSize: this.outSize, inputs: this.buffers, scalars: this.scalarValues, loopMax: this.loopMax };
+    return {
+      source,
+      outSize: this.outSize,
+      inputs: this.buffers,
+      scalars: this.scalarValues,
+      loopMax: this.loopMax,
+      grid: this.gridOpts?.grid,
+      rows4: this.gridOpts?.rows4,
+      work: this.work ?? Math.max(this.loopMax, 1),
+      meta: this.meta,
+    };
   }
+}
+
+/** An integer view of an index expression (a loop variable, a float expression known to be integral). */
+export function intOf(e: string): string {
+  return `(${e} | 0)`;
 }
 
 export function isContiguous(ref: { shape: Shape; strides: readonly number[] }): boolean {

@@ -1,9 +1,26 @@
-/** Batched matrix multiply with NumPy-style broadcasting of batch dims (torch.matmul semantics). */
+/**
+ * Batched matrix multiply with NumPy-style broadcasting of batch dims (torch.matmul semantics).
+ *
+ * One kernel definition, `matmulKernel`, with variants chosen by backend and shape:
+ *  - 'tiled4' (host-memory backends, cpu and webasm): a thread grid [N, ceil(M/4), batch]; each thread
+ *    returns Array(4), rows 4y..4y+3 of column x. On webasm's f32x4 SIMD a quad of threads is 4
+ *    consecutive columns, so per k step one 4-lane gather of B feeds 16 multiply-adds against 4
+ *    lane-uniform (scalar load + splat) reads of A. The k loop is unrolled by 4 into two accumulator
+ *    sets (more independent adds in flight); index arithmetic is kept in integers (`r | 0`, thread ids)
+ *    because gpu.js's wasm backend types declared locals as f32.
+ *  - 'rowvec' (host-memory backends, M < 4, or batched with M % 4 != 0): grid [N, M, batch], one output
+ *    per thread, row y uniform across a quad; same unrolling.
+ *  - 'flat' (GL): one thread per flat output cell, the plain dot product — a GPU has the threads.
+ * Every variant sums k in the same order for a given shape and backend, with or without an epilogue,
+ * so a fused kernel (src/graph) gives the same bits as matmul followed by the elementwise ops.
+ */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
-import { KernelBuilder } from '../backend/kernel-builder';
+import { KernelBuilder, StridedRef, intOf } from '../backend/kernel-builder';
+import { backendFor } from '../backend/devices';
+import type { DeviceName } from '../backend/device';
 import { commonDevice, ref, runKernel } from './kernel';
-import { broadcastShapes, fmtShape } from '../tensor/shape';
+import { broadcastShapes, fmtShape, numelOf } from '../tensor/shape';
 import { reshape, transpose, unsqueeze, squeeze } from './shape';
 import { sumTo } from './reduce';
 
@@ -20,22 +37,150 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const device = commonDevice('matmul', a, b);
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const y = matmulKernel(a, b, batch, M, K, N, device);
+  const kb = matmulKernel(ref(a), ref(b), { batch, M, K, N, device });
+  const y = runKernel(kb, kb.result, device);
   return record(y, 'matmul', [a, b], (g) => [
     a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
     b.requiresGrad ? sumTo(matmul(transpose(a), g), b.shape) : null,
   ], [a, b]);
 }
 
-function matmulKernel(a: Tensor, b: Tensor, batch: number[], M: number, K: number, N: number, device: Tensor['device']): Tensor {
-  const kb = new KernelBuilder([...batch, M, N]);
+export type MatmulVariant = 'tiled4' | 'rowvec' | 'flat';
+
+export interface MatmulShape {
+  batch: number[];
+  M: number;
+  K: number;
+  N: number;
+  device: DeviceName;
+}
+
+/** What the graph tracer needs to rebuild this matmul with an epilogue. */
+export interface MatmulMeta extends MatmulShape {
+  kind: 'matmul';
+  a: StridedRef;
+  b: StridedRef;
+}
+
+/**
+ * Maps the accumulated dot product of one output cell to the value stored; `out` is that cell's
+ * multi-index ([...batch, m, n]) as kernel expressions. Used by the graph compiler to fuse
+ * bias + activation into the matmul.
+ */
+export type MatmulEpilogue = (acc: string, kb: KernelBuilder, out: string[]) => string;
+
+export function matmulVariant(s: MatmulShape, override?: MatmulVariant): MatmulVariant {
+  const forced = override ?? (process.env.TSNN_MATMUL as MatmulVariant | undefined);
+  if (!backendFor(s.device).supportsTiles) return 'flat';
+  if (forced === 'flat' || forced === 'rowvec') return forced;
+  if (forced === 'tiled4') return s.M >= 1 && (numelOf(s.batch) === 1 || s.M % 4 === 0) ? 'tiled4' : 'rowvec';
+  if (s.M < 4) return 'rowvec';
+  return numelOf(s.batch) === 1 || s.M % 4 === 0 ? 'tiled4' : 'rowvec';
+}
+
+export interface MatmulKernel extends KernelBuilder {
+  /** the expression to return */
+  result: string;
+}
+
+/**
+ * The matmul kernel for out[..., m, n] = sum_k a[..., m, k] * b[..., k, n] (batch dims broadcast),
+ * optionally followed by an elementwise epilogue per output cell.
+ */
+export function matmulKernel(ar: StridedRef, br: StridedRef, s: MatmulShape, opts: { variant?: MatmulVariant; epilogue?: MatmulEpilogue } = {}): MatmulKernel {
+  const variant = matmulVariant(s, opts.variant);
+  const kb = variant === 'tiled4' ? tiled4(ar, br, s, opts.epilogue) : variant === 'rowvec' ? rowvec(ar, br, s, opts.epilogue) : flat(ar, br, s, opts.epilogue);
+  kb.meta = { kind: 'matmul', a: ar, b: br, ...s } satisfies MatmulMeta;
+  kb.work = s.K;
+  return kb;
+}
+
+/** Per-operand batch index expressions (right-aligned broadcasting) from the output batch index vars. */
+function batchIndexer(s: MatmulShape, outBatch: string[]) {
+  return (r: StridedRef) => outBatch.slice(outBatch.length - (r.shape.length - 2));
+}
+
+/** Output batch index vars from the flat batch index `z` (this.thread.z in grid kernels). */
+function batchVars(kb: KernelBuilder, s: MatmulShape, z: string): string[] {
+  if (s.batch.length === 0) return [];
+  if (s.batch.length === 1) return [z];
+  return kb.decompose(z, s.batch);
+}
+
+function unrollPlan(K: number): { main: number; step: number } {
+  const U = +(process.env.TSNN_MM_UNROLL ?? 4);
+  const step = K >= 2 * U ? U : 1;
+  return { main: K - (K % step), step };
+}
+
+function tiled4(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): MatmulKernel {
+  const { M, K, N } = s;
+  const B = numelOf(s.batch);
+  const H = Math.ceil(M / 4);
+  const kb = new KernelBuilder([...s.batch, M, N], { grid: B > 1 ? [N, H, B] : [N, H], rows4: true }) as MatmulKernel;
+  const ob = batchVars(kb, s, 'this.thread.z');
+  const bi = batchIndexer(s, ob);
+  const col = 'this.thread.x';
+  // rows of this thread; the last group of a batch-1 product may run past M: read row M-1 there (dropped later)
+  const row = (c: number) => {
+    const r = `this.thread.y * 4${c ? ` + ${c}` : ''}`;
+    return M % 4 === 0 ? `(${r})` : `((${r}) < ${M} ? (${r}) : ${M - 1})`;
+  };
+  const SETS = +(process.env.TSNN_MM_SETS ?? 2);
+  const acc = (set: number, c: number) => `c${set}_${c}`;
+  for (let set = 0; set < SETS; set++) for (let c = 0; c < 4; c++) kb.emit(`let ${acc(set, c)} = 0.0;`);
+  kb.emit('let bv = 0.0;');
+  const body = (k: string, set: number) => {
+    kb.emit(`bv = ${kb.at(br, [...bi(br), k, col])};`);
+    for (let c = 0; c < 4; c++) kb.emit(`${acc(set, c)} += ${kb.at(ar, [...bi(ar), row(c), k])} * bv;`);
+  };
+  const { main, step } = unrollPlan(K);
+  if (main > 0) {
+    kb.loopFrom(0, main, step, (r) => {
+      for (let t = 0; t < step; t++) body(t ? `(${intOf(r)} + ${t})` : intOf(r), t % SETS);
+    });
+  }
+  if (main < K) kb.loopFrom(main, K, 1, (r) => body(intOf(r), 0));
+  const outs: string[] = [];
+  for (let c = 0; c < 4; c++) {
+    const sum = kb.let(Array.from({ length: SETS }, (_, set) => acc(set, c)).join(' + '), 'o');
+    outs.push(epilogue ? kb.let(epilogue(sum, kb, [...ob, row(c), col]), 'e') : sum);
+  }
+  kb.result = `[${outs.join(', ')}]`;
+  return kb;
+}
+
+function rowvec(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): MatmulKernel {
+  const { M, K, N } = s;
+  const B = numelOf(s.batch);
+  const kb = new KernelBuilder([...s.batch, M, N], { grid: B > 1 ? [N, M, B] : [N, M] }) as MatmulKernel;
+  const ob = batchVars(kb, s, 'this.thread.z');
+  const bi = batchIndexer(s, ob);
+  const col = 'this.thread.x';
+  const row = 'this.thread.y';
+  const SETS = 4;
+  for (let set = 0; set < SETS; set++) kb.emit(`let c${set} = 0.0;`);
+  const body = (k: string, set: number) => kb.emit(`c${set} += ${kb.at(ar, [...bi(ar), row, k])} * ${kb.at(br, [...bi(br), k, col])};`);
+  const { main, step } = unrollPlan(K);
+  if (main > 0) {
+    kb.loopFrom(0, main, step, (r) => {
+      for (let t = 0; t < step; t++) body(t ? `(${intOf(r)} + ${t})` : intOf(r), t % SETS);
+    });
+  }
+  if (main < K) kb.loopFrom(main, K, 1, (r) => body(intOf(r), 0));
+  const sum = kb.let(`(c0 + c1) + (c2 + c3)`, 'o');
+  kb.result = epilogue ? kb.let(epilogue(sum, kb, [...ob, row, col]), 'e') : sum;
+  return kb;
+}
+
+function flat(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): MatmulKernel {
+  const kb = new KernelBuilder([...s.batch, s.M, s.N]) as MatmulKernel;
   const o = kb.outIndex();
-  const bo = o.slice(0, batch.length);
+  const bo = o.slice(0, s.batch.length);
   const [m, n] = o.slice(-2);
-  const batchIdx = (t: Tensor) => bo.slice(bo.length - (t.ndim - 2));
+  const bi = batchIndexer(s, bo);
   const acc = kb.let('0.0', 'acc');
-  const ar = ref(a);
-  const br = ref(b);
-  kb.loop(K, (k) => kb.emit(`${acc} += ${kb.at(ar, [...batchIdx(a), m, k])} * ${kb.at(br, [...batchIdx(b), k, n])};`));
-  return runKernel(kb, acc, device);
+  kb.loop(s.K, (k) => kb.emit(`${acc} += ${kb.at(ar, [...bi(ar), m, k])} * ${kb.at(br, [...bi(br), k, n])};`));
+  kb.result = epilogue ? kb.let(epilogue(acc, kb, o), 'e') : acc;
+  return kb;
 }

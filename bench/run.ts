@@ -1,0 +1,334 @@
+/**
+ * `npm run bench`: tsnn against TensorFlow.js (wasm backend) and PyTorch (CPU, as a subprocess), in one run.
+ *
+ * Cases: matmul 512x512, MLP 784-256-10 forward at batch 256 and at batch 1, one SGD training step at
+ * batch 256 (forward, cross-entropy, backward, update). tsnn runs on every device that works here,
+ * eagerly and through `nn.compile`; the best device ('auto') is marked. Every number is the median of
+ * several timed rounds after warm-up rounds; each round ends with a read-back, so asynchronous work
+ * is inside the timing. Results go to stdout as a table and to bench/results.json.
+ */
+import { Command } from 'commander';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tsnn from '../src';
+import { Tensor, nn, tidy, noGrad } from '../src';
+import type { DeviceName } from '../src';
+import { backendFor } from '../src/backend/devices';
+
+type CaseId = 'matmul' | 'mlp_fwd_b256' | 'mlp_fwd_b1' | 'mlp_train_b256';
+const CASES: { id: CaseId; title: string }[] = [
+  { id: 'matmul', title: 'matmul 512x512' },
+  { id: 'mlp_fwd_b256', title: 'MLP 784-256-10 forward, batch 256' },
+  { id: 'mlp_fwd_b1', title: 'MLP 784-256-10 forward, batch 1' },
+  { id: 'mlp_train_b256', title: 'MLP SGD train step, batch 256' },
+];
+
+interface Result {
+  case: CaseId;
+  impl: string;
+  device: string;
+  mode: 'eager' | 'compiled' | '-';
+  ms: number | null;
+  rounds: number;
+  note?: string;
+}
+
+interface Opts {
+  warmup: number;
+  rounds: number;
+  budget: number;
+  devices?: string;
+  torch: boolean;
+  tfjs: boolean;
+  cases?: string;
+  out: string;
+}
+
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+/** Median of timed rounds after warm-up; the round count shrinks for slow cases so a case stays within `budget` ms. */
+function timeIt(fn: () => void, o: Opts): { ms: number; rounds: number } {
+  const t0 = performance.now();
+  fn();
+  const first = performance.now() - t0;
+  for (let i = 1; i < o.warmup && (i + 1) * first < o.budget; i++) fn();
+  const rounds = Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(first, 1e-3))));
+  const ts: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t = performance.now();
+    fn();
+    ts.push(performance.now() - t);
+  }
+  ts.sort((a, b) => a - b);
+  return { ms: ts[rounds >> 1], rounds };
+}
+
+async function timeItAsync(fn: () => void, o: Opts) {
+  return timeIt(fn, o);
+}
+
+// ---- tsnn -------------------------------------------------------------------------------------------
+function makeMlp(device: DeviceName): nn.Module {
+  tsnn.manualSeed(0);
+  return new nn.Sequential(new nn.Linear(784, 256), new nn.ReLU(), new nn.Linear(256, 10)).to(device);
+}
+
+function crossEntropy(logits: Tensor, target: Tensor): Tensor {
+  const F = tsnn.F as any;
+  if (typeof F.crossEntropy === 'function') return F.crossEntropy(logits, target);
+  // fallback while the losses are not exported: mean NLL of logSoftmax
+  const lp = logits.logSoftmax(-1);
+  return lp.gather(1, target.reshape([-1, 1])).mean().neg();
+}
+
+function sgdFor(params: Tensor[], lr: number): { step(): void; zeroGrad(): void } {
+  const optim = (tsnn as any).optim;
+  if (optim?.SGD) return new optim.SGD(params, { lr });
+  return {
+    step: () => noGrad(() => params.forEach((p) => p.grad && p.sub_(p.grad.mul(lr)))),
+    zeroGrad: () => params.forEach((p) => (p.grad = null)),
+  };
+}
+
+function compileFn(): ((m: nn.Module) => any) | null {
+  const c = (nn as any).compile;
+  return typeof c === 'function' ? c : null;
+}
+
+function benchTsnn(device: DeviceName, cases: CaseId[], o: Opts, out: Result[]): void {
+  const log = (r: Result) => {
+    out.push(r);
+    console.error(`  tsnn ${device.padEnd(6)} ${r.mode.padEnd(8)} ${r.case.padEnd(15)} ${r.ms === null ? r.note : `${r.ms.toFixed(3)} ms (${r.rounds} rounds)`}`);
+  };
+  const run = (c: CaseId, mode: Result['mode'], fn: () => void) => {
+    try {
+      const t = timeIt(fn, o);
+      log({ case: c, impl: 'tsnn', device, mode, ms: t.ms, rounds: t.rounds });
+    } catch (e) {
+      log({ case: c, impl: 'tsnn', device, mode, ms: null, rounds: 0, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+    }
+  };
+  const compile = compileFn();
+  if (cases.includes('matmul')) {
+    tsnn.manualSeed(1);
+    const a = tsnn.rand([512, 512], { device });
+    const b = tsnn.rand([512, 512], { device });
+    run('matmul', 'eager', () => tidy(() => void a.matmul(b).dataSync()));
+  }
+  const x256 = tsnn.rand([256, 784], { device });
+  const x1 = tsnn.rand([1, 784], { device });
+  const y = tsnn.tensor(Array.from({ length: 256 }, (_, i) => i % 10), { device });
+  for (const mode of ['eager', 'compiled'] as const) {
+    if (mode === 'compiled' && !compile) {
+      for (const c of cases.filter((c) => c !== 'matmul')) log({ case: c, impl: 'tsnn', device, mode, ms: null, rounds: 0, note: 'nn.compile not available' });
+      continue;
+    }
+    const net = makeMlp(device);
+    const model = mode === 'compiled' ? compile!(net) : net;
+    if (cases.includes('mlp_fwd_b256')) run('mlp_fwd_b256', mode, () => tidy(() => noGrad(() => void model(x256).dataSync())));
+    if (cases.includes('mlp_fwd_b1')) run('mlp_fwd_b1', mode, () => tidy(() => noGrad(() => void model(x1).dataSync())));
+    if (cases.includes('mlp_train_b256')) {
+      const opt = sgdFor(net.parameters(), 0.01);
+      run('mlp_train_b256', mode, () =>
+        tidy(() => {
+          opt.zeroGrad();
+          const loss = crossEntropy(model(x256), y);
+          loss.backward();
+          opt.step();
+          void loss.item();
+        }),
+      );
+    }
+  }
+}
+
+// ---- TensorFlow.js ------------------------------------------------------------------------------------
+async function benchTfjs(cases: CaseId[], o: Opts, out: Result[]): Promise<string> {
+  let tf: any;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    tf = require('@tensorflow/tfjs');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const wasm = require('@tensorflow/tfjs-backend-wasm');
+    wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
+    // TF.js prints a hint about tfjs-node on load; the comparison is with its wasm backend on purpose
+    if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not initialise');
+    await tf.ready();
+  } catch (e) {
+    const why = `TF.js wasm unavailable: ${(e as Error).message}`;
+    for (const c of cases) out.push({ case: c, impl: 'tfjs-wasm', device: 'wasm', mode: '-', ms: null, rounds: 0, note: why });
+    return why;
+  }
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+  const log = (c: CaseId, t: { ms: number; rounds: number }) => {
+    out.push({ case: c, impl: 'tfjs-wasm', device: 'wasm', mode: '-', ms: t.ms, rounds: t.rounds });
+    console.error(`  tfjs-wasm ${c.padEnd(15)} ${t.ms.toFixed(3)} ms (${t.rounds} rounds)`);
+  };
+  tf.setSeed?.(0);
+  if (cases.includes('matmul')) {
+    const a = tf.randomUniform([512, 512]);
+    const b = tf.randomUniform([512, 512]);
+    log('matmul', await timeItAsync(() => tf.tidy(() => void tf.matMul(a, b).dataSync()), o));
+  }
+  const W1 = tf.variable(tf.randomUniform([784, 256], -0.035, 0.035));
+  const b1 = tf.variable(tf.zeros([256]));
+  const W2 = tf.variable(tf.randomUniform([256, 10], -0.06, 0.06));
+  const b2 = tf.variable(tf.zeros([10]));
+  const fwd = (x: any) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, W1), b1)), W2), b2);
+  const x256 = tf.randomUniform([256, 784]);
+  const x1 = tf.randomUniform([1, 784]);
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 256 }, (_, i) => i % 10), 'int32'), 10);
+  if (cases.includes('mlp_fwd_b256')) log('mlp_fwd_b256', await timeItAsync(() => tf.tidy(() => void fwd(x256).dataSync()), o));
+  if (cases.includes('mlp_fwd_b1')) log('mlp_fwd_b1', await timeItAsync(() => tf.tidy(() => void fwd(x1).dataSync()), o));
+  if (cases.includes('mlp_train_b256')) {
+    const opt = tf.train.sgd(0.01);
+    log('mlp_train_b256', await timeItAsync(() => tf.tidy(() => {
+      const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, fwd(x256)), true);
+      void loss.dataSync();
+    }), o));
+  }
+  return `TF.js ${tf.version_core} wasm backend (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`;
+}
+
+// ---- PyTorch --------------------------------------------------------------------------------------------
+function benchTorch(cases: CaseId[], o: Opts, out: Result[]): string {
+  const py = '/usr/bin/python3';
+  const script = path.join(repoRoot(), 'bench', 'torch_bench.py');
+  const fail = (why: string) => {
+    for (const c of cases) out.push({ case: c, impl: 'pytorch-cpu', device: 'cpu', mode: '-', ms: null, rounds: 0, note: why });
+    return `PyTorch unavailable: ${why}`;
+  };
+  if (!fs.existsSync(py)) return fail(`${py} not found`);
+  const r = spawnSync(py, [script, String(o.warmup), String(o.rounds)], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) return fail((r.stderr || r.error?.message || 'failed').trim().split('\n').pop()!);
+  const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  for (const c of cases) {
+    const ms = res.results[c];
+    out.push({ case: c, impl: 'pytorch-cpu', device: 'cpu', mode: '-', ms: ms ?? null, rounds: o.rounds });
+    console.error(`  pytorch ${c.padEnd(15)} ${ms?.toFixed(3)} ms`);
+  }
+  return `PyTorch ${res.torch} CPU (${res.threads} thread${res.threads === 1 ? '' : 's'}), /usr/bin/python3 subprocess`;
+}
+
+// ---- report ---------------------------------------------------------------------------------------------------
+function fmtMs(ms: number | null): string {
+  if (ms === null) return 'n/a';
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+}
+function ratio(a: number | null, b: number | null | undefined): string {
+  return a === null || b === null || b === undefined ? 'n/a' : `${(a / b).toFixed(2)}x`;
+}
+
+function table(results: Result[], best: DeviceName): string {
+  const lines: string[] = [];
+  const header = ['case', 'implementation', 'mode', 'ms', 'vs TF.js-wasm', 'vs PyTorch'];
+  const rows: string[][] = [];
+  for (const { id, title } of CASES) {
+    const rs = results.filter((r) => r.case === id);
+    if (!rs.length) continue;
+    const tf = rs.find((r) => r.impl === 'tfjs-wasm')?.ms;
+    const pt = rs.find((r) => r.impl === 'pytorch-cpu')?.ms;
+    rs.forEach((r, k) => {
+      const name = r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}` : r.impl;
+      rows.push([k === 0 ? title : '', name, r.mode, r.ms === null ? (r.note ?? 'n/a') : fmtMs(r.ms), r.impl === 'tsnn' ? ratio(r.ms, tf) : '', r.impl === 'tsnn' ? ratio(r.ms, pt) : '']);
+    });
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === 3 || i >= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  lines.push(fmt(header), widths.map((w) => '-'.repeat(w)).join('  '));
+  let last = '';
+  for (const r of rows) {
+    if (r[0] && last) lines.push('');
+    if (r[0]) last = r[0];
+    lines.push(fmt(r));
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const cmd = new Command()
+    .name('bench')
+    .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU): matmul, MLP forward, MLP train step')
+    .option('--warmup <n>', 'warm-up rounds per case', (v) => parseInt(v, 10), 3)
+    .option('--rounds <n>', 'timed rounds per case (median reported)', (v) => parseInt(v, 10), 9)
+    .option('--budget <ms>', 'time budget per case; slow cases run fewer rounds (at least 3)', (v) => parseFloat(v), 4000)
+    .option('--devices <list>', 'tsnn devices to run (comma separated; default: every available one)')
+    .option('--cases <list>', `cases to run (comma separated: ${CASES.map((c) => c.id).join(', ')})`)
+    .option('--no-torch', 'skip PyTorch')
+    .option('--no-tfjs', 'skip TensorFlow.js')
+    .option('--out <file>', 'where to write the JSON results', path.join(repoRoot(), 'bench', 'results.json'));
+  cmd.parse(process.argv);
+  const o = cmd.opts<Opts>();
+  const cases = (o.cases ? o.cases.split(',') : CASES.map((c) => c.id)) as CaseId[];
+  const report = tsnn.deviceReport();
+  const available = report.filter((d) => d.ok).map((d) => d.device);
+  const devices = (o.devices ? o.devices.split(',').filter((d) => available.includes(d as DeviceName)) : available) as DeviceName[];
+  const best = tsnn.getDefaultDevice();
+  console.error(`tsnn bench on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), node ${process.version}`);
+  for (const d of report) console.error(`  ${d.device.padEnd(7)} ${d.ok ? 'available' : 'unavailable'}${d.renderer ? ` (${d.renderer})` : ''}${d.ok ? '' : `: ${d.why}`}`);
+  console.error(`  auto = ${best}`);
+
+  const results: Result[] = [];
+  const notes: string[] = [];
+  // best device first, so its numbers are taken while the process is freshest
+  for (const d of [best, ...devices.filter((d) => d !== best)].filter((d) => devices.includes(d))) {
+    console.error(`tsnn on ${d} (${backendFor(d).implementation})`);
+    benchTsnn(d, cases, o, results);
+  }
+  if (o.tfjs) {
+    console.error('TensorFlow.js');
+    notes.push(await benchTfjs(cases, o, results));
+  }
+  if (o.torch) {
+    console.error('PyTorch');
+    notes.push(benchTorch(cases, o, results));
+  }
+  const text = table(results, best);
+  console.log(`\n${text}\n`);
+  for (const n of notes) console.log(`- ${n}`);
+  console.log(`- tsnn auto device: ${best}; ratios are tsnn ms / reference ms (below 1x: tsnn is faster)`);
+  const doc = {
+    date: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, loadavg: os.loadavg() },
+    protocol: { warmup: o.warmup, rounds: o.rounds, budgetMs: o.budget, statistic: 'median' },
+    devices: report,
+    auto: best,
+    notes,
+    results,
+  };
+  fs.writeFileSync(o.out, JSON.stringify(doc, null, 2) + '\n');
+  console.log(`- results written to ${path.relative(process.cwd(), o.out)}`);
+}
+
+function hasGl(): boolean {
+  try {
+    const dir = path.dirname(require.resolve('gl/package.json'));
+    return fs.existsSync(path.join(dir, 'build/Release/webgl.node'));
+  } catch {
+    return false;
+  }
+}
+
+// the 'gpu' device needs a display: re-run under xvfb where gl is installed and none exists (as test/run.js does)
+if (!process.env.DISPLAY && !process.env.TSNN_NO_XVFB && hasGl() && spawnSync('sh', ['-c', 'command -v xvfb-run']).status === 0) {
+  const r = spawnSync('xvfb-run', ['-a', '-s', '-ac -screen 0 1280x1024x24', process.execPath, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, TSNN_NO_XVFB: '1' },
+  });
+  process.exit(r.status ?? 1);
+} else {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
