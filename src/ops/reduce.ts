@@ -15,6 +15,12 @@ interface Reducer {
   extra?: (kb: KernelBuilder) => void;
 }
 
+/** The dims to reduce. A 0-d tensor accepts dim 0 / -1 (as PyTorch) and has nothing to reduce. */
+function reduceDims(op: string, dim: number | readonly number[] | undefined, ndim: number): number[] {
+  const dims = normDims(op, dim, ndim);
+  return ndim === 0 ? [] : dims;
+}
+
 function reducedShape(shape: Shape, dims: number[], keepdim: boolean): number[] {
   const out: number[] = [];
   shape.forEach((d, i) => {
@@ -53,27 +59,27 @@ function unreduce(g: Tensor, shape: Shape, dims: number[], keepdim: boolean): Te
 }
 
 export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
-  const dims = normDims('sum', dim, x.ndim);
+  const dims = reduceDims('sum', dim, x.ndim);
   const y = reduceKernel('sum', x, dims, keepdim, { init: '0.0', step: (acc, v, _r, kb) => kb.emit(`${acc} += ${v};`) });
   return record(y, 'sum', [x], (g) => [unreduce(g, x.shape, dims, keepdim)]);
 }
 
 export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
-  const dims = normDims('mean', dim, x.ndim);
+  const dims = reduceDims('mean', dim, x.ndim);
   const n = numelOf(dims.map((d) => x.shape[d]));
   return div(sum(x, dims, keepdim), n);
 }
 
 /** Unbiased by default; one element gives NaN (0 / 0), as in PyTorch. */
 export function variance(x: Tensor, dim?: number | number[], opts: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
-  const dims = normDims('var', dim, x.ndim);
+  const dims = reduceDims('var', dim, x.ndim);
   const n = numelOf(dims.map((d) => x.shape[d]));
   const centered = sub(x, mean(x, dims, true));
   return div(sum(mul(centered, centered), dims, opts.keepdim ?? false), opts.unbiased === false ? n : n - 1);
 }
 
 function extreme(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
-  const dims = normDims(op, dim, x.ndim);
+  const dims = reduceDims(op, dim, x.ndim);
   const better = op === 'max' ? '>' : '<';
   const y = reduceKernel(op, x, dims, keepdim, {
     init: op === 'max' ? '-1e38 * 10.0' : '1e38 * 10.0',
@@ -93,7 +99,8 @@ export const max = (x: Tensor, dim?: number, keepdim = false) => extreme('max', 
 export const min = (x: Tensor, dim?: number, keepdim = false) => extreme('min', x, dim, keepdim);
 
 function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
-  const flat = dim === undefined;
+  if (dim !== undefined) normDim(op, dim, x.ndim);
+  const flat = dim === undefined || x.ndim === 0;
   const src = flat ? reshape(x, [x.numel()]) : x;
   const dims = [flat ? 0 : normDim(op, dim, x.ndim)];
   let best = '';

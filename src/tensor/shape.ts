@@ -42,8 +42,10 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
 
 /** Normalises a possibly negative dim against ndim, throwing with the op's name when out of range. */
 export function normDim(op: string, dim: number, ndim: number): number {
-  const d = dim < 0 ? dim + ndim : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= Math.max(ndim, 1)) {
+  // a 0-d tensor takes dim 0 and -1, as in PyTorch
+  const n = Math.max(ndim, 1);
+  const d = dim < 0 ? dim + n : dim;
+  if (!Number.isInteger(d) || d < 0 || d >= n) {
     throw new Error(`${op}: dim ${dim} out of range for a tensor of ${ndim} dims`);
   }
   return d;

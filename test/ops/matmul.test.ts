@@ -1,6 +1,6 @@
 /** matmul: every rank combination torch.matmul accepts, strided operands, gradients. */
 import { expect } from 'chai';
-import { Tensor } from '../../src';
+import { Tensor, zeros } from '../../src';
 import { checkGrad, expectClose, testDevices } from '../helpers';
 import { arr, Arr, broadcastShape, numel, ravel, seeded, throwsWith, unravel } from './util';
 
@@ -86,6 +86,10 @@ describe('ops: matmul', () => {
         const a = seeded([3, 300], device, 6);
         const b = seeded([300, 2], device, 7);
         expectClose(a.mm(b), matmulRef(arr(a), arr(b)).data, 1e-3, 1e-4);
+      });
+      it('an empty inner dimension gives zeros; empty outer dimensions give empty results', () => {
+        expectClose(zeros([2, 0], { device }).matmul(zeros([0, 3], { device })), [[0, 0, 0], [0, 0, 0]]);
+        expect(zeros([0, 2], { device }).matmul(seeded([2, 3], device, 1)).shape).to.deep.equal([0, 3]);
       });
       it('errors name matmul and both shapes', () => {
         const a = seeded([2, 3], device, 1);

@@ -111,6 +111,21 @@ describe('ops: reductions', () => {
         expectClose(v.max(0), reduceRef(va, [0], false, -Infinity, Math.max).data, 0, 0);
         checkGrad((t) => t.permute(2, 0, 1).slice(0, 1, 4, 2).sum([0, 2]), [x]);
       });
+      it('0-d tensors accept dim 0 / -1 (as PyTorch); empty tensors reduce to the identity', () => {
+        const s = tensor(2, { device, requiresGrad: true });
+        for (const y of [s.sum(0), s.mean(-1), s.max(0), s.min(0, true), s.softmax(0), s.logSoftmax(-1), ops.logsumexp(s, 0)]) expect(y.shape).to.deep.equal([]);
+        expect(s.sum(0).item()).to.equal(2);
+        expect(s.argmax(0).item()).to.equal(0);
+        expect(s.softmax(0).item()).to.equal(1);
+        s.max(0).add(s.sum(0)).backward();
+        expectClose(s.grad!, [2]);
+        const z = tensor([], { device }).reshape(0, 3);
+        expectClose(z.sum(), [0]);
+        expectClose(z.sum(0), [0, 0, 0]);
+        expect(z.sum(1).shape).to.deep.equal([0]);
+        expect(Number.isNaN(z.mean().item())).to.equal(true);
+        expect(z.add(1).shape).to.deep.equal([0, 3]);
+      });
       it('errors: out-of-range dims, repeated dims, max of an empty dimension', () => {
         throwsWith(() => x.sum(3), 'sum', 'dim 3', '3 dims');
         throwsWith(() => x.sum([1, -2]), 'sum', 'repeat');
