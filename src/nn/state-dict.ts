@@ -37,6 +37,8 @@ export function loadStateDictInto(module: Module, sd: Record<string, Tensor>, st
     const src = sd[key];
     if (!(src instanceof Tensor)) {
       problems.push(`'${key}': expected a Tensor, got ${src === null ? 'null' : typeof src}`);
+    } else if (isUninitialized(src)) {
+      problems.push(`'${key}': the checkpoint holds an uninitialized lazy parameter (save the model after its first forward pass)`);
     } else if (isUninitialized(target)) {
       problems.push(`'${key}': cannot load into an uninitialized lazy parameter; run one forward pass first so the layer knows its input size`);
     } else if (!sameShape(src.shape, target.shape)) {

@@ -291,6 +291,14 @@ describe('nn.Module', () => {
       expect(snapshot(net)).to.deep.equal(snapshot(src));
     });
 
+    it('loading the state of an unmaterialised lazy model is refused clearly', () => {
+      const net = new MLP();
+      net(rand([2, 20]));
+      const err = errorOf(() => net.loadStateDict(new MLP().stateDict()));
+      expect(err.message).to.include("'hidden.weight': the checkpoint holds an uninitialized lazy parameter");
+      expect(err.message).to.not.include('size mismatch');
+    });
+
     it('the repr shows the lazy layer until it is materialised, then a Linear (like PyTorch)', () => {
       const l = new nn.LazyLinear(3);
       expect(l.toString()).to.equal('LazyLinear(inFeatures=0, outFeatures=3, bias=true)');
