@@ -3,7 +3,7 @@ export { Tensor } from './tensor/tensor';
 export type { TensorLike, NestedArray } from './tensor/tensor';
 export { tensor, zeros, ones, full, rand, randn, arange, eye, zerosLike, onesLike, fullLike, uniform } from './tensor/creation';
 export type { TensorOptions } from './tensor/creation';
-export { manualSeed, randperm } from './tensor/random';
+export { manualSeed, randperm, random } from './tensor/random';
 export { tidy, keep } from './tensor/scope';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
 export { getDefaultDevice, setDefaultDevice, deviceReport, backendFor } from './backend/devices';

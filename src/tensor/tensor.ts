@@ -24,7 +24,7 @@ export class Tensor implements Disposable {
   readonly strides: number[];
   readonly offset: number;
   requiresGrad = false;
-  grad: Tensor | null = null;
+  private gradValue: Tensor | null = null;
   gradFn: Node | null = null;
   private readonly live = { v: true };
 
@@ -44,6 +44,19 @@ export class Tensor implements Disposable {
   static fromArray(data: Float32Array, shape: Shape, device: DeviceName): Tensor {
     if (data.length !== numelOf(shape)) throw new Error(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`);
     return Tensor.fromBuffer(backendFor(device).upload(data), shape);
+  }
+
+  /**
+   * The accumulated gradient. Replacing or clearing it (zeroGrad, the next accumulation, to(device))
+   * frees the previous gradient's device memory right away: a training loop must not grow.
+   */
+  get grad(): Tensor | null {
+    return this.gradValue;
+  }
+  set grad(g: Tensor | null) {
+    const old = this.gradValue;
+    this.gradValue = g;
+    if (old && old !== g) old.dispose();
   }
 
   get device(): DeviceName {
