@@ -2,7 +2,9 @@
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
 import { KernelBuilder, lit } from '../backend/kernel-builder';
-import { commonDevice, ref, runKernel } from './kernel';
+import { commonDevice, MAX_LOOP, ref, runKernel } from './kernel';
+import { slice } from './shape';
+import { add } from './elementwise';
 import { fmtShape, normDim } from '../tensor/shape';
 import { backendFor } from '../backend/devices';
 
@@ -45,6 +47,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
 
 /** zeros(shape) with g's slices added at index positions along d (the gradient of indexSelect). */
 function indexAdd(shape: number[], d: number, index: Tensor, g: Tensor): Tensor {
+  if (index.shape[0] > MAX_LOOP) return chunked(index.shape[0], (s, e) => indexAdd(shape, d, slice(index, 0, s, e), slice(g, d, s, e)));
   const kb = new KernelBuilder(shape);
   const o = kb.outIndex();
   const acc = kb.let('0.0', 'acc');
@@ -71,6 +74,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
 
 /** zeros(shape) with out[.., index[.., k, ..], ..] += g[.., k, ..] (the gradient of gather). */
 export function scatterAdd(shape: number[], d: number, index: Tensor, g: Tensor): Tensor {
+  if (index.shape[d] > MAX_LOOP) return chunked(index.shape[d], (s, e) => scatterAdd(shape, d, slice(index, d, s, e), slice(g, d, s, e)));
   const kb = new KernelBuilder(shape);
   const o = kb.outIndex();
   const acc = kb.let('0.0', 'acc');
@@ -81,6 +85,22 @@ export function scatterAdd(shape: number[], d: number, index: Tensor, g: Tensor)
     kb.emit(`if (${cond}) { ${acc} += ${kb.at(ref(g), at)}; }`);
   });
   return runKernel(kb, acc, g.device);
+}
+
+/** Sum of part(start, end) over consecutive ranges of at most MAX_LOOP (each kernel's loop stays within it). */
+function chunked(n: number, part: (start: number, end: number) => Tensor): Tensor {
+  let acc: Tensor | null = null;
+  for (let s = 0; s < n; s += MAX_LOOP) {
+    const p = part(s, Math.min(s + MAX_LOOP, n));
+    if (!acc) acc = p;
+    else {
+      const next = add(acc, p);
+      acc.dispose();
+      p.dispose();
+      acc = next;
+    }
+  }
+  return acc!;
 }
 
 export function oneHot(index: Tensor, numClasses: number): Tensor {

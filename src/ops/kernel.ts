@@ -5,6 +5,14 @@ import { backendFor } from '../backend/devices';
 import { broadcastShapes, fmtShape, Shape } from '../tensor/shape';
 import type { DeviceName } from '../backend/device';
 
+/**
+ * The most loop iterations an op lets one kernel invocation run. GL through headless-gl (ANGLE) stops a
+ * fragment's loops after ~65,535 iterations in total and returns a partial result silently (a sum of
+ * 200,000 ones came out as 65,535), so an op that would loop longer splits the work instead: two-pass
+ * reductions, chunked scatter-adds. Same on every backend: shorter loops also sum more accurately.
+ */
+export const MAX_LOOP = 16384;
+
 export function ref(t: Tensor): StridedRef {
   if (t.isDisposed) throw new Error(`a tensor of shape ${fmtShape(t.shape)} was used after dispose() (or after the tidy() that made it ended)`);
   return { buffer: t.storage.buffer, shape: t.shape, strides: t.strides, offset: t.offset };
@@ -46,6 +54,9 @@ export function mapKernel(
   let shape: Shape = outShape ?? [];
   if (!outShape) for (const x of inputs) if (x instanceof Tensor) shape = broadcastShapes(op, shape, x.shape);
   const kb = new KernelBuilder(shape);
-  const xs = inputs.map((x) => (x instanceof Tensor ? kb.let(kb.read(ref(x)), 'x') : kb.scalar(x)));
+  const refs = inputs.map((x) => (x instanceof Tensor ? ref(x) : x));
+  const xs = refs.map((x) => (typeof x === 'number' ? kb.scalar(x) : kb.let(kb.read(x), 'x')));
+  // what the graph compiler (src/graph/fuse.ts) needs to re-emit this op inside a fused kernel
+  kb.meta = { kind: 'map', op, inputs: refs, expr, outShape: shape };
   return runKernel(kb, expr(xs, kb), device);
 }

@@ -19,9 +19,10 @@ import { record } from '../autograd/node';
 import { KernelBuilder, StridedRef, intOf } from '../backend/kernel-builder';
 import { backendFor } from '../backend/devices';
 import type { DeviceName } from '../backend/device';
-import { commonDevice, ref, runKernel } from './kernel';
+import { commonDevice, MAX_LOOP, ref, runKernel } from './kernel';
 import { broadcastShapes, fmtShape, numelOf } from '../tensor/shape';
-import { reshape, transpose, unsqueeze, squeeze } from './shape';
+import { reshape, slice, transpose, unsqueeze, squeeze } from './shape';
+import { add } from './elementwise';
 import { sumTo } from './reduce';
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -37,12 +38,27 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const device = commonDevice('matmul', a, b);
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (K > MAX_LOOP) return matmulSplitK(a, b, K);
   const kb = matmulKernel(ref(a), ref(b), { batch, M, K, N, device });
   const y = runKernel(kb, kb.result, device);
   return record(y, 'matmul', [a, b], (g) => [
     a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
     b.requiresGrad ? sumTo(matmul(transpose(a), g), b.shape) : null,
   ], [a, b]);
+}
+
+/**
+ * K beyond one kernel's loop budget (MAX_LOOP; GL silently stops after ~65,535 iterations): the sum of
+ * matmuls over K-chunks. Built from differentiable ops, so gradients follow the pieces.
+ */
+function matmulSplitK(a: Tensor, b: Tensor, K: number): Tensor {
+  let acc: Tensor | null = null;
+  for (let s = 0; s < K; s += MAX_LOOP) {
+    const e = Math.min(s + MAX_LOOP, K);
+    const part = matmul(slice(a, -1, s, e), slice(b, -2, s, e));
+    acc = acc ? add(acc, part) : part;
+  }
+  return acc!;
 }
 
 export type MatmulVariant = 'tiled4' | 'rowvec' | 'flat';

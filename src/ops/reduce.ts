@@ -2,7 +2,7 @@
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
 import { KernelBuilder } from '../backend/kernel-builder';
-import { ref, runKernel } from './kernel';
+import { MAX_LOOP, ref, runKernel } from './kernel';
 import { fmtShape, normDim, normDims, numelOf, Shape } from '../tensor/shape';
 import { mul, div, sub, eq } from './elementwise';
 import { expand, reshape } from './shape';
@@ -30,24 +30,47 @@ function reducedShape(shape: Shape, dims: number[], keepdim: boolean): number[] 
   return out;
 }
 
-/** One kernel: each output cell loops over the reduced dims of its slice of x. */
-function reduceKernel(op: string, x: Tensor, dims: number[], keepdim: boolean, r: Reducer): Tensor {
+/**
+ * Each output cell loops over the reduced dims of its slice of x: one kernel when they hold at most
+ * MAX_LOOP elements, else two passes (partials over chunks of MAX_LOOP, then a reduce of the partials).
+ * `combine` reduces the partials (default: the same reducer; argmax/argmin need their own).
+ */
+function reduceKernel(op: string, x: Tensor, dims: number[], keepdim: boolean, r: Reducer, combine?: (partials: Tensor) => Tensor): Tensor {
   const outShape = reducedShape(x.shape, dims, keepdim);
+  const count = numelOf(dims.map((d) => x.shape[d]));
+  if (count === 0 && r.init.includes('1e38')) throw new Error(`${op}: cannot reduce over an empty dimension of a tensor of shape ${fmtShape(x.shape)}`);
+  if (count <= MAX_LOOP) return reducePass(x, dims, outShape, r, count, 1);
+  const parts = Math.ceil(count / MAX_LOOP);
+  const kept = reducedShape(x.shape, dims, false);
+  const partials = reducePass(x, dims, [...kept, parts], r, MAX_LOOP, parts);
+  const y = combine ? combine(partials) : reduceKernel(op, partials, [kept.length], false, r);
+  partials.dispose();
+  return reshape(y, outShape);
+}
+
+/**
+ * One reduce kernel. Output cells are (kept index[, part]): with `parts` > 1 the last output dim picks a
+ * chunk of `chunk` consecutive reduced positions (r = part * chunk + c, c < chunk, r < count).
+ */
+function reducePass(x: Tensor, dims: number[], outShape: number[], r: Reducer, chunk: number, parts: number): Tensor {
   const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
   const redShape = dims.map((d) => x.shape[d]);
   const count = numelOf(redShape);
-  if (count === 0 && r.init.includes('1e38')) throw new Error(`${op}: cannot reduce over an empty dimension of a tensor of shape ${fmtShape(x.shape)}`);
   const kb = new KernelBuilder(outShape);
   const keptShape = kept.map((d) => x.shape[d]);
-  const keptVars = kb.decompose('i', keptShape);
+  const vars = kb.decompose('i', parts > 1 ? [...keptShape, parts] : keptShape);
+  const keptVars = vars.slice(0, keptShape.length);
   const acc = kb.let(r.init, 'acc');
   r.extra?.(kb);
   const xr = ref(x);
-  kb.loop(count, (rv) => {
+  kb.loop(chunk, (c) => {
+    const rv = parts > 1 ? kb.let(`${vars[keptShape.length]} * ${chunk} + ${c}`, 'rr') : c;
+    if (parts > 1) kb.emit(`if (${rv} < ${count}) {`);
     const redVars = kb.decompose(rv, redShape);
     const idx = x.shape.map((_, d) => (dims.includes(d) ? redVars[dims.indexOf(d)] : keptVars[kept.indexOf(d)]));
     const v = kb.let(kb.at(xr, idx));
     r.step(acc, v, rv, kb);
+    if (parts > 1) kb.emit('}');
   });
   return runKernel(kb, r.result ? r.result(acc) : acc, x.device);
 }
@@ -102,15 +125,30 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
   if (dim !== undefined) normDim(op, dim, x.ndim);
   const flat = dim === undefined || x.ndim === 0;
   const src = flat ? reshape(x, [x.numel()]) : x;
-  const dims = [flat ? 0 : normDim(op, dim, x.ndim)];
+  const d = flat ? 0 : normDim(op, dim, x.ndim);
+  const better = op === 'argmax' ? '>' : '<';
   let best = '';
-  const y = reduceKernel(op, src, dims, flat ? false : keepdim, {
+  return reduceKernel(op, src, [d], flat ? false : keepdim, {
     init: '0.0',
     extra: (kb) => (best = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best')),
     // first index wins ties, as in PyTorch
-    step: (acc, v, r, kb) => kb.emit(`if (${v} ${op === 'argmax' ? '>' : '<'} ${best}) { ${best} = ${v}; ${acc} = ${r}; }`),
+    step: (acc, v, r, kb) => kb.emit(`if (${v} ${better} ${best}) { ${best} = ${v}; ${acc} = ${r}; }`),
+  }, (indices) => {
+    // chunked: `indices` [...kept, parts] holds each chunk's best index; take the best of their values,
+    // the earliest chunk on ties
+    const parts = indices.shape[indices.ndim - 1];
+    const kb = new KernelBuilder(indices.shape.slice(0, -1));
+    const o = kb.outIndex();
+    const acc = kb.let('0.0', 'acc');
+    const bestV = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best');
+    kb.loop(parts, (p) => {
+      const j = kb.let(kb.at(ref(indices), [...o, p]), 'j');
+      const at = src.shape.map((_, k) => (k === d ? j : o[k < d ? k : k - 1]));
+      const v = kb.let(kb.at(ref(src), at));
+      kb.emit(`if (${v} ${better} ${bestV}) { ${bestV} = ${v}; ${acc} = ${j}; }`);
+    });
+    return runKernel(kb, acc, src.device);
   });
-  return y;
 }
 
 export const argmax = (x: Tensor, dim?: number, keepdim = false) => argExtreme('argmax', x, dim, keepdim);

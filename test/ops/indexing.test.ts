@@ -50,6 +50,15 @@ describe('ops: indexing', () => {
         }));
         checkGrad((t) => t.gather(1, iy), [y]);
       });
+      it('scatter-add gradients over more indices than one kernel loop holds', () => {
+        const n = 40000;
+        const w = tensor([[1, 2], [3, 4], [5, 6]], { device, requiresGrad: true });
+        w.indexSelect(0, tensor(Array.from({ length: n }, (_, i) => i % 3), { device })).sum().backward();
+        expectClose(w.grad!, [[13334, 13334], [13333, 13333], [13333, 13333]]);
+        const v = tensor([[1, 2, 3]], { device, requiresGrad: true });
+        v.gather(1, tensor([Array.from({ length: n }, (_, i) => (i * 7) % 3)], { device })).sum().backward();
+        expectClose(v.grad!, [[13334, 13333, 13333]]);
+      });
       it('oneHot', () => {
         const h = ops.oneHot(tensor([0, 2, 1, 2], { device }), 3);
         expect(h.shape).to.deep.equal([4, 3]);

@@ -1,6 +1,6 @@
 /** matmul: every rank combination torch.matmul accepts, strided operands, gradients. */
 import { expect } from 'chai';
-import { Tensor, zeros } from '../../src';
+import { Tensor, tensor, zeros } from '../../src';
 import { checkGrad, expectClose, testDevices } from '../helpers';
 import { arr, Arr, broadcastShape, numel, ravel, seeded, throwsWith, unravel } from './util';
 
@@ -90,6 +90,16 @@ describe('ops: matmul', () => {
       it('an empty inner dimension gives zeros; empty outer dimensions give empty results', () => {
         expectClose(zeros([2, 0], { device }).matmul(zeros([0, 3], { device })), [[0, 0, 0], [0, 0, 0]]);
         expect(zeros([0, 2], { device }).matmul(seeded([2, 3], device, 1)).shape).to.deep.equal([0, 3]);
+      });
+      it('K longer than one kernel loop holds is split (GL stops loops after ~65,535 iterations)', () => {
+        const K = 70000;
+        const a = tensor(new Float32Array(2 * K).fill(0.5), { shape: [2, K], device, requiresGrad: true });
+        const b = tensor(Float32Array.from({ length: K * 2 }, (_, i) => (i % 2 ? 1 : 2)), { shape: [K, 2], device });
+        expectClose(a.matmul(b), [[K, K / 2], [K, K / 2]], 0, 1e-6);
+        a.matmul(b).sum().backward();
+        expect(a.grad!.shape).to.deep.equal([2, K]);
+        expect(a.grad!.max().item()).to.equal(3);
+        expect(a.grad!.min().item()).to.equal(3);
       });
       it('errors name matmul and both shapes', () => {
         const a = seeded([2, 3], device, 1);

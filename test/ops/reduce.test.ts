@@ -126,6 +126,27 @@ describe('ops: reductions', () => {
         expect(Number.isNaN(z.mean().item())).to.equal(true);
         expect(z.add(1).shape).to.deep.equal([0, 3]);
       });
+      it('reductions over more than one kernel loop holds (GL stops loops after ~65,535 iterations)', () => {
+        const n = 70001;
+        const v = new Float32Array(n).fill(1);
+        v[n - 2] = 5; // the extreme values sit in the last chunk
+        v[40000] = -3;
+        const big = tensor(v, { device });
+        expectClose(big.sum(), [n + 4 - 4], 0, 1e-6);
+        expectClose(big.mean(), [(n + 4 - 4) / n], 1e-6, 1e-6);
+        expect(big.max().item()).to.equal(5);
+        expect(big.min().item()).to.equal(-3);
+        expect(big.argmax().item()).to.equal(n - 2);
+        expect(big.argmin().item()).to.equal(40000);
+        const two = big.slice(0, 0, 70000).reshape(2, 35000).T; // reduce dim 0 of a transposed view: 35,000 rows
+        expectClose(two.sum(0), [35000, 35000 - 1 - 3 - 1 + 5], 0, 1e-6);
+        expectClose(two.argmin(0, true), [[0, 5000]]);
+        expectClose(two.argmax(0), [0, 34999]);
+        expectClose(tensor([1, 3, 3, 2], { device }).expand(20000, 4).reshape(-1).argmax(), [1]); // first index on ties across chunks
+        const g = big.detach().requiresGrad_();
+        g.max().backward();
+        expect(g.grad!.sum().item()).to.equal(1);
+      });
       it('errors: out-of-range dims, repeated dims, max of an empty dimension', () => {
         throwsWith(() => x.sum(3), 'sum', 'dim 3', '3 dims');
         throwsWith(() => x.sum([1, -2]), 'sum', 'repeat');
