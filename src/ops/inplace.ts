@@ -81,7 +81,8 @@ export function inplace<T extends Tensor>(x: T, name: string, fn: (a: Tensor, b:
   if (tracking) checkTracked(x, name);
   // the snapshot keeps x's old value and graph position for the backward pass
   const snapshot = tracking ? snapshotOf(x) : x;
-  const y = fn(snapshot, o);
+  // x.op_(x): both operands are the old value (the rule must not read x after the write)
+  const y = fn(snapshot, o === x ? snapshot : o);
   if (!sameShape(y.shape, x.shape)) {
     throw new Error(`${name}: result of shape ${fmtShape(y.shape)} does not fit the in-place target of shape ${fmtShape(x.shape)}`);
   }

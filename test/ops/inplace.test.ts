@@ -69,6 +69,15 @@ describe('ops: in-place', () => {
           void name;
         }
         checkGrad((p) => p.mul(2).fill_(3).mul(p), [a]);
+        // the target as its own operand
+        checkGrad((p) => {
+          const y = p.add(0.5);
+          return y.mul_(y);
+        }, [a]);
+        checkGrad((p) => {
+          const y = p.mul(1);
+          return y.add_(y).div_(y.add(3));
+        }, [a]);
         checkGrad((p, q) => p.mul(2).copy_(q).mul(p), [a, b]);
         checkGrad((p, q) => p.mul(2).copy_(q.to(testDevices()[0])).mul(p), [a, b]);
       });
