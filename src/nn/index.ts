@@ -17,3 +17,4 @@ export type { TransformerEncoderLayerOptions, EncoderForwardOptions } from './tr
 export { Conv2d, LazyConv2d } from './conv';
 export type { Conv2dLayerOptions } from './conv';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
+export { compile, type CompiledModule, type CompileOptions } from '../graph/compile';

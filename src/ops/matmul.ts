@@ -12,7 +12,9 @@
  *    per thread, row y uniform across a quad; same unrolling.
  *  - 'flat' (GL): one thread per flat output cell, the plain dot product — a GPU has the threads.
  * Every variant sums k in the same order for a given shape and backend, with or without an epilogue,
- * so a fused kernel (src/graph) gives the same bits as matmul followed by the elementwise ops.
+ * so a fused kernel (src/graph) gives the same bits as matmul followed by the elementwise ops (on
+ * webasm and GL, f32 throughout; the cpu backend keeps f64 inside a kernel, so there the unfused
+ * form rounds once more and the last bit can differ).
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';

@@ -20,7 +20,11 @@ manualSeed(Date.now() & 0xffffffff);
 
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 
+/** How many numbers the generator has drawn (the graph capture checks a forward draws none). */
+export const rngStats = { draws: 0 };
+
 function nextU32(): number {
+  rngStats.draws++;
   const s = state;
   const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
   const t = (s[1] << 9) >>> 0;

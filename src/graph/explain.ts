@@ -1,0 +1,74 @@
+/**
+ * `compiled.explain()`: what a compiled model captured and what it runs — per signature, the captured
+ * kernel graph (one line per kernel: op, inputs, output size), the fused programs (which ops each kernel
+ * computes) and the generated source of every fused kernel.
+ */
+import type { CompiledRunner, Plan } from './compile';
+import type { Program } from './fuse';
+import type { Graph, Step } from './capture';
+
+function valueName(g: Graph, id: number, plan: Plan): string {
+  const v = g.values[id];
+  switch (v.kind) {
+    case 'input':
+      return `input${v.index}`;
+    case 'param':
+      return plan.paramNames[v.index!] ?? `param${v.index}`;
+    case 'const':
+      return `const%${id}[${v.size}]`;
+    case 'grad':
+      return 'grad_output';
+    default:
+      return `%${id}`;
+  }
+}
+
+function stepLine(g: Graph, s: Step, plan: Plan): string {
+  const m = s.meta as any;
+  const op = m?.kind === 'map' ? m.op : m?.kind === 'matmul' ? 'matmul' : /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
+  const shape = m?.kind === 'map' ? `[${m.outShape.join(', ')}]` : m?.kind === 'matmul' ? `[${[...m.batch, m.M, m.N].join(', ')}]` : `(${s.spec.outSize})`;
+  return `  %${s.out} = ${op}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')}) ${shape}`;
+}
+
+function programText(g: Graph, p: Program, plan: Plan, title: string): string[] {
+  const lines = [`${title}: ${p.captured} captured kernels -> ${p.steps.length} kernels`];
+  p.steps.forEach((s, k) => {
+    lines.push(`  [${k}] %${s.out} = ${s.ops.join(' + ')}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')})${s.fused ? '   <- fused' : ''}${s.spec.rows4 ? '   (tiled 4 rows/thread)' : ''}`);
+  });
+  return lines;
+}
+
+export function explainPlan(plan: Plan): string {
+  const g = plan.graph;
+  const lines: string[] = [`signature ${plan.signature}`];
+  lines.push(`captured forward graph (${g.forward.length} kernels), output ${valueName(g, g.output.value, plan)} [${g.output.shape.join(', ')}]:`);
+  for (const s of g.forward) lines.push(stepLine(g, s, plan));
+  if (g.writes.length) lines.push(`  writes: ${g.writes.map((w) => `${plan.paramNames[w.param]} <- %${w.value}`).join(', ')}`);
+  if (g.backward) {
+    lines.push(`captured backward graph (${g.backward.length} kernels):`);
+    for (const s of g.backward) lines.push(stepLine(g, s, plan));
+    lines.push(`  gradients: ${g.grads!.map((v, k) => (v ? `${k < plan.paramNames.length ? '' : ''}${valueName(g, v.value, plan)}` : '-')).join(', ')}`);
+  } else if (plan.grad) {
+    lines.push(`no backward program (${g.noBackward}): calls with autograd run eagerly`);
+  }
+  lines.push(...programText(g, plan.forward, plan, 'forward program'));
+  if (plan.backward) lines.push(...programText(g, plan.backward, plan, 'backward program'));
+  const fused = [...plan.forward.steps, ...(plan.backward?.steps ?? [])].filter((s) => s.fused);
+  for (const s of fused) {
+    lines.push(`fused kernel %${s.out} = ${s.ops.join(' + ')}:`);
+    lines.push(s.spec.source.split('\n').map((l) => `    ${l}`).join('\n'));
+  }
+  return lines.join('\n');
+}
+
+export function explainCompiled(r: CompiledRunner): string {
+  const lines: string[] = [`compiled ${r.model.constructor.name}: ${r.stats.captures} capture(s), ${r.stats.replays} replay(s), ${r.stats.eagerCalls} eager call(s)`];
+  if (r.eagerReason) lines.push(`runs eagerly for good: ${r.eagerReason}`);
+  if (r.plans.size === 0 && !r.eagerReason) lines.push('nothing captured yet: call the model first');
+  for (const e of r.plans.values()) {
+    lines.push('');
+    if ('eager' in e) lines.push(`a signature runs eagerly: ${e.eager}`);
+    else lines.push(explainPlan(e));
+  }
+  return lines.join('\n');
+}
