@@ -1,5 +1,6 @@
 /** MultiheadAttention (torch.nn.MultiheadAttention): scaled dot-product attention over several heads. */
 import { Module } from './module';
+import { child } from './decorators';
 import { Linear } from './linear';
 import { Tensor } from '../tensor/tensor';
 import { fmtShape, sameShape } from '../tensor/shape';
@@ -51,7 +52,7 @@ export class MultiheadAttention extends Module {
   in_proj_bias!: Tensor | null;
   bias_k!: Tensor | null;
   bias_v!: Tensor | null;
-  out_proj!: Linear;
+  @child out_proj!: Linear;
   readonly headDim: number;
   readonly kdim: number;
   readonly vdim: number;
@@ -83,7 +84,7 @@ export class MultiheadAttention extends Module {
     this.registerParameter('k_proj_weight', sameDims ? null : empty([embedDim, this.kdim]));
     this.registerParameter('v_proj_weight', sameDims ? null : empty([embedDim, this.vdim]));
     this.registerParameter('in_proj_bias', bias ? empty([3 * embedDim]) : null);
-    this.addModule('out_proj', new Linear(embedDim, embedDim, { bias }));
+    this.out_proj = new Linear(embedDim, embedDim, { bias });
     this.registerParameter('bias_k', opts.addBiasKv ? empty([1, 1, embedDim]) : null);
     this.registerParameter('bias_v', opts.addBiasKv ? empty([1, 1, embedDim]) : null);
     this.resetParameters();

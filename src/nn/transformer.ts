@@ -1,5 +1,6 @@
 /** TransformerEncoderLayer (torch.nn.TransformerEncoderLayer): self-attention and a feed-forward block, each with residual and LayerNorm. */
 import { Module } from './module';
+import { child } from './decorators';
 import { Linear } from './linear';
 import { LayerNorm } from './normalization';
 import { Dropout } from './dropout';
@@ -33,14 +34,14 @@ function maskArgs(opts: EncoderForwardOptions | Tensor | null | undefined, kpm?:
 }
 
 export class TransformerEncoderLayer extends Module {
-  self_attn!: MultiheadAttention;
-  linear1!: Linear;
-  dropout!: Dropout;
-  linear2!: Linear;
-  norm1!: LayerNorm;
-  norm2!: LayerNorm;
-  dropout1!: Dropout;
-  dropout2!: Dropout;
+  @child self_attn!: MultiheadAttention;
+  @child linear1!: Linear;
+  @child dropout!: Dropout;
+  @child linear2!: Linear;
+  @child norm1!: LayerNorm;
+  @child norm2!: LayerNorm;
+  @child dropout1!: Dropout;
+  @child dropout2!: Dropout;
   readonly normFirst: boolean;
   readonly activation: Activation;
   /** the options it was made with (TransformerEncoder makes its copies from them) */
@@ -61,14 +62,14 @@ export class TransformerEncoderLayer extends Module {
     }
     this.activation = act;
     this.normFirst = opts.normFirst ?? false;
-    this.addModule('self_attn', new MultiheadAttention(dModel, nhead, { dropout: p, bias, batchFirst: opts.batchFirst ?? false }));
-    this.addModule('linear1', new Linear(dModel, dff, { bias }));
-    this.addModule('dropout', new Dropout(p));
-    this.addModule('linear2', new Linear(dff, dModel, { bias }));
-    this.addModule('norm1', new LayerNorm(dModel, { eps }));
-    this.addModule('norm2', new LayerNorm(dModel, { eps }));
-    this.addModule('dropout1', new Dropout(p));
-    this.addModule('dropout2', new Dropout(p));
+    this.self_attn = new MultiheadAttention(dModel, nhead, { dropout: p, bias, batchFirst: opts.batchFirst ?? false });
+    this.linear1 = new Linear(dModel, dff, { bias });
+    this.dropout = new Dropout(p);
+    this.linear2 = new Linear(dff, dModel, { bias });
+    this.norm1 = new LayerNorm(dModel, { eps });
+    this.norm2 = new LayerNorm(dModel, { eps });
+    this.dropout1 = new Dropout(p);
+    this.dropout2 = new Dropout(p);
   }
 
   get batchFirst(): boolean {
@@ -113,8 +114,8 @@ export class TransformerEncoderLayer extends Module {
  * under the keys `layers.0.*`, `layers.1.*`, ..., then an optional final `norm`.
  */
 export class TransformerEncoder extends Module {
-  layers!: ModuleList<TransformerEncoderLayer>;
-  norm!: Module | null;
+  @child layers!: ModuleList<TransformerEncoderLayer>;
+  @child norm!: Module | null;
 
   constructor(encoderLayer: TransformerEncoderLayer, public readonly numLayers: number, opts: { norm?: Module | null } = {}) {
     super();
@@ -128,8 +129,8 @@ export class TransformerEncoder extends Module {
       l.train(encoderLayer.training);
       return l;
     });
-    this.addModule('layers', new ModuleList(copies));
-    this.addModule('norm', opts.norm ?? null);
+    this.layers = new ModuleList(copies);
+    this.norm = opts.norm ?? null;
   }
 
   forward(src: Tensor, opts: EncoderForwardOptions | Tensor | null = {}, srcKeyPaddingMask?: Tensor | null): Tensor {
