@@ -36,6 +36,11 @@ function writeInto(x: Tensor, y: Tensor): void {
   const ok = kb.let(`${rem} >= 0 ? 1.0 : 0.0`, 'ok');
   const idx: string[] = new Array(x.ndim);
   for (const d of order) {
+    // a size-1 dim has index 0 whatever its stride (a slice or unsqueeze may leave any stride there)
+    if (x.shape[d] === 1) {
+      idx[d] = '0';
+      continue;
+    }
     const s = Math.max(x.strides[d], 1);
     const v = kb.let(`Math.floor(${rem} / ${s})`, 'ix');
     kb.emit(`if (${v} < 0 || ${v} >= ${x.shape[d]}) { ${ok} = 0.0; }`);

@@ -47,6 +47,11 @@ describe('ops: in-place', () => {
         const v = base.reshape(-1);
         v.add_(1);
         expectClose(base, [[0, 11, 3, 31], [1, 1, 1, 1], [0, 91, 6, 7]]);
+        // a size-1 dim whose stride is larger than another dim's (an inner slice with a big step)
+        const b2 = tensor([[0, 1], [2, 3], [4, 5]], { device });
+        const col = b2.slice(1, 0, undefined, 3); // [3, 1], strides [2, 3]
+        col.mul_(10);
+        expectClose(b2, [[0, 1], [20, 3], [40, 5]]);
         throwsWith(() => tensor([1], { device }).expand(3).add_(1), 'expanded');
       });
       it('gradients through in-place ops on non-leaf tensors', () => {

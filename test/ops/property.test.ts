@@ -1,12 +1,13 @@
 /**
  * Property-based tests (fast-check) over random shapes, broadcast pairs and strided layouts:
  * elementwise binary ops and reductions equal a plain-JS reference computed from toArray(), and
- * their autograd gradients equal finite differences. Runs are few (each new shape compiles kernels)
+ * their autograd gradients equal finite differences; in-place writes and gradients through random
+ * chains of views. Runs are few (each new shape compiles kernels)
  * and dims small; shapes repeat across runs, so kernels are reused.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ops, Tensor, tensor, DeviceName } from '../../src';
+import { arange, ops, Tensor, tensor, DeviceName } from '../../src';
 import { checkGrad, expectClose, testDevices } from '../helpers';
 import { Arr, broadcastShape, mapRef, numel, ravel, reduceRef, unravel } from './util';
 
@@ -100,6 +101,37 @@ function binInputs(op: BinOp, sa: number[], sb: number[], seed: number, device: 
   return [make(av, sa, device, pa), make(bv, sb, device, pb), { data: av, shape: sa }, { data: bv, shape: sb }];
 }
 
+/** One step of a random view chain: [op, a, b, step]. */
+type ViewStep = ['permute' | 'slice' | 'narrow' | 'unsqueeze' | 'squeeze' | 'transpose', number, number, number];
+const viewChainArb = fc.array(
+  fc.tuple(fc.constantFrom('permute', 'slice', 'narrow', 'unsqueeze', 'squeeze', 'transpose'), fc.nat(100), fc.nat(100), fc.integer({ min: 1, max: 3 })),
+  { maxLength: 4 },
+) as fc.Arbitrary<ViewStep[]>;
+
+/** Applies a view chain (every step a view: shared storage, new shape/strides/offset). */
+function applyChain(x: Tensor, chain: ViewStep[]): Tensor {
+  let v = x;
+  for (const [k, a, b, step] of chain) {
+    if (v.ndim === 0) break;
+    const d = a % v.ndim;
+    if (k === 'permute') {
+      const p = v.shape.map((_, i) => i);
+      for (let i = p.length - 1; i > 0; i--) {
+        const j = (a * 7 + b + i) % (i + 1);
+        [p[i], p[j]] = [p[j], p[i]];
+      }
+      v = v.permute(p);
+    } else if (k === 'slice') v = v.slice(d, b % v.shape[d], undefined, step);
+    else if (k === 'narrow') {
+      const s = b % v.shape[d];
+      v = v.narrow(d, s, Math.max(1, Math.min(v.shape[d] - s, step)));
+    } else if (k === 'unsqueeze') v = v.unsqueeze(a % (v.ndim + 1));
+    else if (k === 'squeeze') v = v.squeeze();
+    else if (v.ndim >= 2) v = v.transpose(d, (d + 1) % v.ndim);
+  }
+  return v;
+}
+
 describe('ops: properties (fast-check)', () => {
   for (const device of testDevices()) {
     describe(device, () => {
@@ -121,6 +153,37 @@ describe('ops: properties (fast-check)', () => {
           fc.property(broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length))), fc.constantFrom(...BIN), fc.integer({ min: 1, max: 2 ** 30 }), ([{ a: sa, b: sb }, pa], op, seed) => {
             const [a, b] = binInputs(op, sa, sb, seed, device, pa, null);
             checkGrad(op.f, [a, b]);
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+
+      it('in-place ops through random view chains write exactly the viewed elements of the base', () => {
+        fc.assert(
+          fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), viewChainArb, fc.constantFrom('mul_', 'fill_', 'add_', 'copy_'), (shape, chain, op) => {
+            const n = numel(shape);
+            const base = arange(n, undefined, undefined, { device }).reshape(shape);
+            const v = applyChain(base, chain);
+            // which base elements the view covers, in its row-major order (base holds its own indices)
+            const covered = Array.from(v.dataSync());
+            const want = Array.from({ length: n }, (_, i) => i);
+            const o = arange(v.numel(), undefined, undefined, { device }).reshape(v.shape);
+            if (op === 'mul_') v.mul_(2);
+            else if (op === 'fill_') v.fill_(-7);
+            else if (op === 'add_') v.add_(o);
+            else v.copy_(o.neg());
+            covered.forEach((bi, k) => (want[bi] = op === 'mul_' ? 2 * bi : op === 'fill_' ? -7 : op === 'add_' ? bi + k : -k));
+            expectClose(base, want, 0, 0, `${op} through ${JSON.stringify(chain)} of ${JSON.stringify(shape)} (view ${JSON.stringify(v.shape)}, strides ${JSON.stringify(v.strides)}, offset ${v.offset})`);
+          }),
+          { numRuns: 3 * RUNS, seed: SEED }, // cheap (few kernels per run), so more runs
+
+        );
+      });
+      it('gradients through random view chains equal finite differences', () => {
+        fc.assert(
+          fc.property(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }), viewChainArb, fc.integer({ min: 1, max: 2 ** 30 }), (shape, chain, seed) => {
+            const x = make(gridValues(numel(shape), seed, -2, 2, true), shape, device, null);
+            checkGrad((t) => applyChain(t, chain).mul(applyChain(t, chain)), [x]);
           }),
           { numRuns: RUNS, seed: SEED },
         );
