@@ -1,8 +1,8 @@
 /**
  * Property-based tests (fast-check) over random shapes, broadcast pairs and strided layouts:
  * elementwise binary ops and reductions equal a plain-JS reference computed from toArray(), and
- * their autograd gradients equal finite differences; in-place writes and gradients through random
- * chains of views. Runs are few (each new shape compiles kernels)
+ * their autograd gradients equal finite differences; the same for matmul over random sizes, batches
+ * and layouts; in-place writes and gradients through random chains of views. Runs are few (each new shape compiles kernels)
  * and dims small; shapes repeat across runs, so kernels are reused.
  */
 import { expect } from 'chai';
@@ -184,6 +184,60 @@ describe('ops: properties (fast-check)', () => {
           fc.property(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }), viewChainArb, fc.integer({ min: 1, max: 2 ** 30 }), (shape, chain, seed) => {
             const x = make(gridValues(numel(shape), seed, -2, 2, true), shape, device, null);
             checkGrad((t) => applyChain(t, chain).mul(applyChain(t, chain)), [x]);
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+
+      /** [aShape, bShape, transpose a?, transpose b?]: M, K, N in 1..max, broadcast batch dims */
+      const matmulArb = (max: number, batchDims = 2) =>
+        fc
+          .tuple(fc.integer({ min: 1, max }), fc.integer({ min: 1, max }), fc.integer({ min: 1, max }), fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: batchDims }), fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }), fc.nat(2), fc.boolean(), fc.boolean())
+          .map(([M, K, N, batch, ones, drop, ta, tb]) => ({ sa: [...batch.map((d, i) => (ones[i] ? 1 : d)), M, K], sb: [...batch.slice(Math.min(drop, batch.length)), K, N], ta, tb }));
+      /** a tensor whose last two dims are a transposed view (column-major storage) when `t` */
+      const matOperand = (data: number[], shape: number[], t: boolean): Tensor => {
+        const x = tensor(Float32Array.from(data), { shape, device });
+        return t ? x.transpose(-1, -2).contiguous().transpose(-1, -2) : x;
+      };
+      const matRef = (a: Arr, b: Arr): Arr => {
+        const [M, K] = a.shape.slice(-2);
+        const N = b.shape[b.shape.length - 1];
+        const batch = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+        const off = (x: Arr, bidx: number[]) => {
+          const tb = x.shape.slice(0, -2);
+          const lead = batch.length - tb.length;
+          return ravel(tb.map((d, i) => (d === 1 ? 0 : bidx[i + lead])), tb) * x.shape[x.shape.length - 2] * x.shape[x.shape.length - 1];
+        };
+        const data: number[] = [];
+        for (let bi = 0; bi < numel(batch); bi++) {
+          const oa = off(a, unravel(bi, batch));
+          const ob = off(b, unravel(bi, batch));
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+            let acc = 0;
+            for (let k = 0; k < K; k++) acc += a.data[oa + m * K + k] * b.data[ob + k * N + n];
+            data.push(acc);
+          }
+        }
+        return { data, shape: [...batch, M, N] };
+      };
+      it('matmul equals the JS reference for random sizes, broadcast batches and transposed layouts', () => {
+        fc.assert(
+          fc.property(matmulArb(9), fc.integer({ min: 1, max: 2 ** 30 }), ({ sa, sb, ta, tb }, seed) => {
+            const av = gridValues(numel(sa), seed, -2, 2, true);
+            const bv = gridValues(numel(sb), seed ^ 0x5bd1e995, -2, 2, false);
+            const y = matOperand(av, sa, ta).matmul(matOperand(bv, sb, tb));
+            const r = matRef({ data: av, shape: sa }, { data: bv, shape: sb });
+            expect(y.shape).to.deep.equal(r.shape);
+            expectClose(y, r.data, 1e-4, 1e-5, `${JSON.stringify(sa)}${ta ? 'ᵀ' : ''} @ ${JSON.stringify(sb)}${tb ? 'ᵀ' : ''}`);
+          }),
+          { numRuns: RUNS, seed: SEED },
+        );
+      });
+      it('matmul gradients equal finite differences', () => {
+        fc.assert(
+          // small: finite differences cost two forward passes per input element
+          fc.property(matmulArb(3, 1), fc.integer({ min: 1, max: 2 ** 30 }), ({ sa, sb, ta, tb }, seed) => {
+            checkGrad((a, b) => a.matmul(b), [matOperand(gridValues(numel(sa), seed, -2, 2, true), sa, ta), matOperand(gridValues(numel(sb), seed + 1, -2, 2, false), sb, tb)]);
           }),
           { numRuns: RUNS, seed: SEED },
         );
