@@ -30,6 +30,8 @@ interface Result {
   impl: string;
   device: string;
   mode: 'eager' | 'compiled' | '-';
+  /** worker threads per kernel (tsnn on cpu/webasm) */
+  threads?: number;
   ms: number | null;
   rounds: number;
   note?: string;
@@ -52,25 +54,75 @@ function repoRoot(): string {
   return dir;
 }
 
-/** Median of timed rounds after warm-up; the round count shrinks for slow cases so a case stays within `budget` ms. */
-function timeIt(fn: () => void, o: Opts): { ms: number; rounds: number } {
-  const t0 = performance.now();
-  fn();
-  const first = performance.now() - t0;
-  for (let i = 1; i < o.warmup && (i + 1) * first < o.budget; i++) fn();
-  const rounds = Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(first, 1e-3))));
-  const ts: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const t = performance.now();
-    fn();
-    ts.push(performance.now() - t);
-  }
-  ts.sort((a, b) => a - b);
-  return { ms: ts[rounds >> 1], rounds };
+/** One thing to time: a label and a synchronous round (each round ends with a read-back). */
+interface Runner {
+  impl: string;
+  device: string;
+  mode: Result['mode'];
+  threads?: number;
+  fn: () => void;
+  /** set while this runner's rounds run (e.g. TSNN_THREADS) */
+  env?: Record<string, string>;
+  failed?: string;
 }
 
-async function timeItAsync(fn: () => void, o: Opts) {
-  return timeIt(fn, o);
+function withEnv<T>(env: Record<string, string> | undefined, f: () => T): T {
+  if (!env) return f();
+  const saved = Object.keys(env).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, env);
+  try {
+    return f();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/**
+ * Times every runner of a case *interleaved*: warm-up rounds for each, then timed rounds where each
+ * round runs every runner once (starting at a rotating position), so all of them see the same machine
+ * load; the median per runner is reported. The round count shrinks for slow cases to fit `budget`.
+ */
+function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
+  const live = runners.filter((r) => !r.failed);
+  const first = new Map<Runner, number>();
+  for (const r of live) {
+    try {
+      const t0 = performance.now();
+      withEnv(r.env, r.fn);
+      first.set(r, performance.now() - t0);
+      for (let i = 1; i < o.warmup; i++) withEnv(r.env, r.fn);
+    } catch (e) {
+      r.failed = `failed: ${(e as Error).message.split('\n')[0]}`;
+    }
+  }
+  const ok = live.filter((r) => !r.failed);
+  const perRound = ok.reduce((t, r) => t + (first.get(r) ?? 0), 0);
+  const rounds = Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(perRound, 1e-3))));
+  const times = new Map<Runner, number[]>(ok.map((r) => [r, []]));
+  for (let k = 0; k < rounds; k++) {
+    for (let j = 0; j < ok.length; j++) {
+      const r = ok[(j + k) % ok.length];
+      withEnv(r.env, () => {
+        const t = performance.now();
+        r.fn();
+        times.get(r)!.push(performance.now() - t);
+      });
+    }
+  }
+  for (const r of runners) {
+    const ts = times.get(r);
+    if (!ts) {
+      out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, ms: null, rounds: 0, note: r.failed ?? 'n/a' });
+      continue;
+    }
+    ts.sort((a, b) => a - b);
+    const ms = ts[ts.length >> 1];
+    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, ms, rounds: ts.length });
+    console.error(`  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.mode}`.padEnd(32)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`);
+  }
 }
 
 // ---- tsnn -------------------------------------------------------------------------------------------
@@ -101,55 +153,54 @@ function compileFn(): ((m: nn.Module) => any) | null {
   return typeof c === 'function' ? c : null;
 }
 
-function benchTsnn(device: DeviceName, cases: CaseId[], o: Opts, out: Result[]): void {
-  const log = (r: Result) => {
-    out.push(r);
-    console.error(`  tsnn ${device.padEnd(6)} ${r.mode.padEnd(8)} ${r.case.padEnd(15)} ${r.ms === null ? r.note : `${r.ms.toFixed(3)} ms (${r.rounds} rounds)`}`);
-  };
-  const run = (c: CaseId, mode: Result['mode'], fn: () => void) => {
-    try {
-      const t = timeIt(fn, o);
-      log({ case: c, impl: 'tsnn', device, mode, ms: t.ms, rounds: t.rounds });
-    } catch (e) {
-      log({ case: c, impl: 'tsnn', device, mode, ms: null, rounds: 0, note: `failed: ${(e as Error).message.split('\n')[0]}` });
-    }
-  };
+/** The tsnn runners of one case on one device (eager and compiled; and single-threaded where threads apply). */
+function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runner[] {
+  const out: Runner[] = [];
   const compile = compileFn();
-  if (cases.includes('matmul')) {
-    tsnn.manualSeed(1);
-    const a = tsnn.rand([512, 512], { device });
-    const b = tsnn.rand([512, 512], { device });
-    run('matmul', 'eager', () => tidy(() => void a.matmul(b).dataSync()));
-  }
-  const x256 = tsnn.rand([256, 784], { device });
-  const x1 = tsnn.rand([1, 784], { device });
-  const y = tsnn.tensor(Array.from({ length: 256 }, (_, i) => i % 10), { device });
-  for (const mode of ['eager', 'compiled'] as const) {
-    if (mode === 'compiled' && !compile) {
-      for (const c of cases.filter((c) => c !== 'matmul')) log({ case: c, impl: 'tsnn', device, mode, ms: null, rounds: 0, note: 'nn.compile not available' });
+  for (const threads of threadings) {
+    const env = { TSNN_THREADS: String(threads) };
+    const base = { impl: 'tsnn', device, threads: threadings.length > 1 || threads > 1 ? threads : undefined, env };
+    if (id === 'matmul') {
+      tsnn.manualSeed(1);
+      const a = tsnn.rand([512, 512], { device });
+      const b = tsnn.rand([512, 512], { device });
+      out.push({ ...base, mode: 'eager', fn: () => tidy(() => void a.matmul(b).dataSync()) });
       continue;
     }
-    const net = makeMlp(device);
-    const model = mode === 'compiled' ? compile!(net) : net;
-    if (cases.includes('mlp_fwd_b256')) run('mlp_fwd_b256', mode, () => tidy(() => noGrad(() => void model(x256).dataSync())));
-    if (cases.includes('mlp_fwd_b1')) run('mlp_fwd_b1', mode, () => tidy(() => noGrad(() => void model(x1).dataSync())));
-    if (cases.includes('mlp_train_b256')) {
-      const opt = sgdFor(net.parameters(), 0.01);
-      run('mlp_train_b256', mode, () =>
-        tidy(() => {
-          opt.zeroGrad();
-          const loss = crossEntropy(model(x256), y);
-          loss.backward();
-          opt.step();
-          void loss.item();
-        }),
-      );
+    const x = tsnn.rand([id === 'mlp_fwd_b1' ? 1 : 256, 784], { device });
+    const y = tsnn.tensor(Array.from({ length: 256 }, (_, i) => i % 10), { device });
+    for (const mode of ['eager', 'compiled'] as const) {
+      if (mode === 'compiled' && !compile) {
+        out.push({ ...base, mode, fn: () => undefined, failed: 'nn.compile not available' });
+        continue;
+      }
+      const net = makeMlp(device);
+      const model = mode === 'compiled' ? compile!(net) : net;
+      if (id === 'mlp_train_b256') {
+        const opt = sgdFor(net.parameters(), 0.01);
+        out.push({
+          ...base,
+          mode,
+          fn: () =>
+            tidy(() => {
+              opt.zeroGrad();
+              const loss = crossEntropy(model(x), y);
+              loss.backward();
+              opt.step();
+              void loss.item();
+            }),
+        });
+      } else {
+        out.push({ ...base, mode, fn: () => tidy(() => noGrad(() => void model(x).dataSync())) });
+      }
     }
   }
+  return out;
 }
 
 // ---- TensorFlow.js ------------------------------------------------------------------------------------
-async function benchTfjs(cases: CaseId[], o: Opts, out: Result[]): Promise<string> {
+async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Map<CaseId, Runner> }> {
+  const runners = new Map<CaseId, Runner>();
   let tf: any;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -157,26 +208,19 @@ async function benchTfjs(cases: CaseId[], o: Opts, out: Result[]): Promise<strin
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const wasm = require('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
-    // TF.js prints a hint about tfjs-node on load; the comparison is with its wasm backend on purpose
     if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not initialise');
     await tf.ready();
   } catch (e) {
     const why = `TF.js wasm unavailable: ${(e as Error).message}`;
-    for (const c of cases) out.push({ case: c, impl: 'tfjs-wasm', device: 'wasm', mode: '-', ms: null, rounds: 0, note: why });
-    return why;
+    for (const c of cases) runners.set(c, { impl: 'tfjs-wasm', device: 'wasm', mode: '-', fn: () => undefined, failed: why });
+    return { note: why, runners };
   }
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-  const log = (c: CaseId, t: { ms: number; rounds: number }) => {
-    out.push({ case: c, impl: 'tfjs-wasm', device: 'wasm', mode: '-', ms: t.ms, rounds: t.rounds });
-    console.error(`  tfjs-wasm ${c.padEnd(15)} ${t.ms.toFixed(3)} ms (${t.rounds} rounds)`);
-  };
-  tf.setSeed?.(0);
-  if (cases.includes('matmul')) {
-    const a = tf.randomUniform([512, 512]);
-    const b = tf.randomUniform([512, 512]);
-    log('matmul', await timeItAsync(() => tf.tidy(() => void tf.matMul(a, b).dataSync()), o));
-  }
+  const add = (c: CaseId, fn: () => void) => runners.set(c, { impl: 'tfjs-wasm', device: 'wasm', mode: '-', fn });
+  const a = tf.randomUniform([512, 512]);
+  const b = tf.randomUniform([512, 512]);
+  add('matmul', () => tf.tidy(() => void tf.matMul(a, b).dataSync()));
   const W1 = tf.variable(tf.randomUniform([784, 256], -0.035, 0.035));
   const b1 = tf.variable(tf.zeros([256]));
   const W2 = tf.variable(tf.randomUniform([256, 10], -0.06, 0.06));
@@ -185,16 +229,16 @@ async function benchTfjs(cases: CaseId[], o: Opts, out: Result[]): Promise<strin
   const x256 = tf.randomUniform([256, 784]);
   const x1 = tf.randomUniform([1, 784]);
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 256 }, (_, i) => i % 10), 'int32'), 10);
-  if (cases.includes('mlp_fwd_b256')) log('mlp_fwd_b256', await timeItAsync(() => tf.tidy(() => void fwd(x256).dataSync()), o));
-  if (cases.includes('mlp_fwd_b1')) log('mlp_fwd_b1', await timeItAsync(() => tf.tidy(() => void fwd(x1).dataSync()), o));
-  if (cases.includes('mlp_train_b256')) {
-    const opt = tf.train.sgd(0.01);
-    log('mlp_train_b256', await timeItAsync(() => tf.tidy(() => {
+  add('mlp_fwd_b256', () => tf.tidy(() => void fwd(x256).dataSync()));
+  add('mlp_fwd_b1', () => tf.tidy(() => void fwd(x1).dataSync()));
+  const opt = tf.train.sgd(0.01);
+  add('mlp_train_b256', () =>
+    tf.tidy(() => {
       const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, fwd(x256)), true);
       void loss.dataSync();
-    }), o));
-  }
-  return `TF.js ${tf.version_core} wasm backend (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`;
+    }),
+  );
+  return { note: `TF.js ${tf.version_core} wasm backend (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`, runners };
 }
 
 // ---- PyTorch --------------------------------------------------------------------------------------------
@@ -212,9 +256,9 @@ function benchTorch(cases: CaseId[], o: Opts, out: Result[]): string {
   for (const c of cases) {
     const ms = res.results[c];
     out.push({ case: c, impl: 'pytorch-cpu', device: 'cpu', mode: '-', ms: ms ?? null, rounds: o.rounds });
-    console.error(`  pytorch ${c.padEnd(15)} ${ms?.toFixed(3)} ms`);
+    console.error(`  ${c.padEnd(15)} pytorch ${ms?.toFixed(3)} ms`);
   }
-  return `PyTorch ${res.torch} CPU (${res.threads} thread${res.threads === 1 ? '' : 's'}), /usr/bin/python3 subprocess`;
+  return `PyTorch ${res.torch} CPU (${res.threads} thread${res.threads === 1 ? '' : 's'}), /usr/bin/python3 subprocess, timed apart from the rest`;
 }
 
 // ---- report ---------------------------------------------------------------------------------------------------
@@ -236,7 +280,7 @@ function table(results: Result[], best: DeviceName): string {
     const tf = rs.find((r) => r.impl === 'tfjs-wasm')?.ms;
     const pt = rs.find((r) => r.impl === 'pytorch-cpu')?.ms;
     rs.forEach((r, k) => {
-      const name = r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}` : r.impl;
+      const name = r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${r.threads ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}` : ''}` : r.impl;
       rows.push([k === 0 ? title : '', name, r.mode, r.ms === null ? (r.note ?? 'n/a') : fmtMs(r.ms), r.impl === 'tsnn' ? ratio(r.ms, tf) : '', r.impl === 'tsnn' ? ratio(r.ms, pt) : '']);
     });
   }
@@ -277,27 +321,38 @@ async function main(): Promise<void> {
 
   const results: Result[] = [];
   const notes: string[] = [];
-  // best device first, so its numbers are taken while the process is freshest
-  for (const d of [best, ...devices.filter((d) => d !== best)].filter((d) => devices.includes(d))) {
-    console.error(`tsnn on ${d} (${backendFor(d).implementation})`);
-    benchTsnn(d, cases, o, results);
-  }
+  const threads = backendFor(best).threads;
+  let tf: Awaited<ReturnType<typeof tfjsRunners>> | null = null;
   if (o.tfjs) {
-    console.error('TensorFlow.js');
-    notes.push(await benchTfjs(cases, o, results));
+    tf = await tfjsRunners(cases);
+    notes.push(tf.note);
+  }
+  // the best device first (and single-threaded too where it splits kernels across threads)
+  const order = [best, ...devices.filter((d) => d !== best)].filter((d) => devices.includes(d));
+  for (const { id } of CASES.filter((c) => cases.includes(c.id))) {
+    console.error(`${id}:`);
+    const runners: Runner[] = [];
+    for (const d of order) {
+      const th = d === best && backendFor(d).threads > 1 ? [backendFor(d).threads, 1] : [backendFor(d).threads];
+      runners.push(...tsnnRunners(id, d, th));
+    }
+    if (tf) runners.push(tf.runners.get(id)!);
+    timeCase(id, runners, o, results);
   }
   if (o.torch) {
-    console.error('PyTorch');
+    console.error('PyTorch:');
     notes.push(benchTorch(cases, o, results));
   }
+  notes.push(`tsnn ${best}: kernels above ~2M multiply-adds split across ${threads} thread(s) (TSNN_THREADS); rows marked "1 thread" turn that off`);
   const text = table(results, best);
   console.log(`\n${text}\n`);
   for (const n of notes) console.log(`- ${n}`);
   console.log(`- tsnn auto device: ${best}; ratios are tsnn ms / reference ms (below 1x: tsnn is faster)`);
+  console.log(`- medians; tsnn and TF.js rounds interleaved within a case (they see the same machine load), load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const doc = {
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, loadavg: os.loadavg() },
-    protocol: { warmup: o.warmup, rounds: o.rounds, budgetMs: o.budget, statistic: 'median' },
+    protocol: { warmup: o.warmup, rounds: o.rounds, budgetMs: o.budget, statistic: 'median', interleaved: 'tsnn and TF.js rounds alternate within a case; PyTorch runs apart (subprocess)' },
     devices: report,
     auto: best,
     notes,

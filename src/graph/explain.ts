@@ -23,11 +23,21 @@ function valueName(g: Graph, id: number, plan: Plan): string {
   }
 }
 
+/** An operand as the op saw it: the value, and its view when that is not the plain value (e.g. a transpose). */
+function operand(g: Graph, r: any, plan: Plan): string {
+  if (typeof r === 'number') return String(r);
+  const v = g.values.find((x) => x.buffer === r.buffer);
+  const name = v ? valueName(g, v.id, plan) : '?';
+  const contiguous = r.strides.every((st: number, d: number) => r.shape[d] === 1 || st === r.strides.slice(d + 1).reduce((p: number, _: number, i: number) => p * r.shape[d + 1 + i], 1));
+  return contiguous && r.offset === 0 ? name : `${name}{view [${r.shape.join(', ')}] strides [${r.strides.join(', ')}]${r.offset ? ` +${r.offset}` : ''}}`;
+}
+
 function stepLine(g: Graph, s: Step, plan: Plan): string {
   const m = s.meta as any;
-  const op = m?.kind === 'map' ? m.op : m?.kind === 'matmul' ? 'matmul' : /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
-  const shape = m?.kind === 'map' ? `[${m.outShape.join(', ')}]` : m?.kind === 'matmul' ? `[${[...m.batch, m.M, m.N].join(', ')}]` : `(${s.spec.outSize})`;
-  return `  %${s.out} = ${op}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')}) ${shape}`;
+  if (m?.kind === 'map') return `  %${s.out} = ${m.op}(${m.inputs.map((r: any) => operand(g, r, plan)).join(', ')}) [${m.outShape.join(', ')}]`;
+  if (m?.kind === 'matmul') return `  %${s.out} = matmul(${operand(g, m.a, plan)}, ${operand(g, m.b, plan)}) [${[...m.batch, m.M, m.N].join(', ')}]`;
+  const op = /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
+  return `  %${s.out} = ${op}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')}) (${s.spec.outSize} cells)`;
 }
 
 function programText(g: Graph, p: Program, plan: Plan, title: string): string[] {
@@ -47,7 +57,9 @@ export function explainPlan(plan: Plan): string {
   if (g.backward) {
     lines.push(`captured backward graph (${g.backward.length} kernels):`);
     for (const s of g.backward) lines.push(stepLine(g, s, plan));
-    lines.push(`  gradients: ${g.grads!.map((v, k) => (v ? `${k < plan.paramNames.length ? '' : ''}${valueName(g, v.value, plan)}` : '-')).join(', ')}`);
+    const nIn = g.grads!.length - plan.paramNames.length;
+    const leaf = (k: number) => (k < nIn ? `input${k}` : plan.paramNames[k - nIn]);
+    lines.push(`  gradients: ${g.grads!.map((v, k) => `${leaf(k)} <- ${v ? `%${v.value}${v.strides.some((st, d) => d < v.strides.length - 1 && st < v.strides[d + 1]) ? ' (transposed view)' : ''}` : 'none'}`).join(', ')}`);
   } else if (plan.grad) {
     lines.push(`no backward program (${g.noBackward}): calls with autograd run eagerly`);
   }
