@@ -127,9 +127,13 @@ export function copy_<T extends Tensor>(x: T, src: Tensor): T {
   if (tracking) checkTracked(x, 'copy_');
   const snapshot = tracking ? snapshotOf(x) : null;
   // the broadcast/moved source keeps its own graph (expand sums, to() moves back) when tracking
-  const y = expand(toDevice(src, x.device), x.shape);
+  const moved = toDevice(src, x.device);
+  const y = expand(moved, x.shape);
   writeInto(x, y);
   if (snapshot) record(x, 'copy_', [snapshot, y], (g) => [zerosLike(g), g]);
-  else if (y !== src) y.dispose();
+  else {
+    if (y !== src) y.dispose();
+    if (moved !== src && moved !== y) moved.dispose();
+  }
   return x;
 }
