@@ -99,12 +99,14 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
     }
   }
   const ok = live.filter((r) => !r.failed);
-  const perRound = ok.reduce((t, r) => t + (first.get(r) ?? 0), 0);
-  const rounds = Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(perRound, 1e-3))));
+  // each runner gets as many rounds as fit its budget (at least 3, at most o.rounds); a round runs every
+  // runner that still needs samples, starting at a rotating position
+  const target = new Map<Runner, number>(ok.map((r) => [r, Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(first.get(r) ?? 1, 1e-3))))]));
   const times = new Map<Runner, number[]>(ok.map((r) => [r, []]));
-  for (let k = 0; k < rounds; k++) {
+  for (let k = 0; ok.some((r) => times.get(r)!.length < target.get(r)!); k++) {
     for (let j = 0; j < ok.length; j++) {
       const r = ok[(j + k) % ok.length];
+      if (times.get(r)!.length >= target.get(r)!) continue;
       withEnv(r.env, () => {
         const t = performance.now();
         r.fn();
@@ -301,8 +303,8 @@ async function main(): Promise<void> {
     .name('bench')
     .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU): matmul, MLP forward, MLP train step')
     .option('--warmup <n>', 'warm-up rounds per case', (v) => parseInt(v, 10), 3)
-    .option('--rounds <n>', 'timed rounds per case (median reported)', (v) => parseInt(v, 10), 9)
-    .option('--budget <ms>', 'time budget per case; slow cases run fewer rounds (at least 3)', (v) => parseFloat(v), 4000)
+    .option('--rounds <n>', 'timed rounds per case and implementation (median reported)', (v) => parseInt(v, 10), 15)
+    .option('--budget <ms>', 'time budget per implementation and case; slow ones run fewer rounds (at least 3)', (v) => parseFloat(v), 3000)
     .option('--devices <list>', 'tsnn devices to run (comma separated; default: every available one)')
     .option('--cases <list>', `cases to run (comma separated: ${CASES.map((c) => c.id).join(', ')})`)
     .option('--no-torch', 'skip PyTorch')
