@@ -46,6 +46,24 @@ class Pair extends nn.Module {
   }
 }
 
+/** Batch norm writes its running statistics in place during the forward (training mode). */
+class Normed extends nn.Module {
+  @child fc = new nn.Linear(6, 8);
+  @child bn = new nn.BatchNorm1d(8);
+  @child head = new nn.Linear(8, 2);
+  forward(x: Tensor): Tensor {
+    return this.head(F.relu(this.bn(this.fc(x))));
+  }
+}
+
+/** Makes a constant tensor inside forward (captured as a constant of the graph). */
+class WithConst extends nn.Module {
+  @child fc = new nn.Linear(3, 3);
+  forward(x: Tensor): Tensor {
+    return this.fc(x).mul(tensor([1, 2, 3], { device: x.device })).add(1);
+  }
+}
+
 function clone<M extends nn.Module>(make: () => M, device: DeviceName): [M, M] {
   manualSeed(11);
   const a = make().to(device);
@@ -193,6 +211,41 @@ describe('graph: nn.compile', () => {
         }
         const pe = eager.parameters();
         compiledNet.parameters().forEach((p, i) => expectClose(p, pe[i], 1e-5, 1e-5, `param ${i}`));
+      });
+
+      it('in-place buffer updates in forward (BatchNorm running stats) happen on replays too', () => {
+        const [eager, compiledNet] = clone(() => new Normed(), device);
+        const c = nn.compile(compiledNet);
+        for (let k = 0; k < 3; k++) {
+          const x = rand([5, 6], { device });
+          eager.zeroGrad();
+          c.zeroGrad();
+          const ye = eager(x);
+          const yc = c(x);
+          expectClose(yc, ye, tol(device), tol(device), `output ${k}`);
+          ye.sum().backward();
+          yc.sum().backward();
+          const be = eager.namedBuffers();
+          compiledNet.namedBuffers().forEach(([n, b], i) => expectClose(b, be[i][1], tol(device), tol(device), `${n} after call ${k}`));
+          grads(compiledNet).forEach((g, i) => expectClose(g, grads(eager)[i], tol(device), tol(device), `grad ${i}`));
+        }
+        eager.eval();
+        c.eval();
+        const x = rand([4, 6], { device });
+        noGrad(() => expectClose(c(x), eager(x), tol(device), tol(device), 'eval'));
+        expect(c.compileStats.replays).to.equal(2);
+      });
+
+      it('a constant tensor made inside forward is captured as a constant', () => {
+        const [net] = clone(() => new WithConst(), device);
+        const c = nn.compile(net);
+        noGrad(() => {
+          for (let k = 0; k < 3; k++) {
+            const x = rand([2, 3], { device });
+            expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
+          }
+        });
+        expect(c.compileStats.replays).to.equal(2);
       });
 
       it('a forward that does not return one tensor runs eagerly for that signature', () => {
