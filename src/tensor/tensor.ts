@@ -139,7 +139,12 @@ export class Tensor implements Disposable {
     if (!grad && this.numel() !== 1) {
       throw new Error(`backward(): grad can be implicitly created only for one-element outputs, got shape ${fmtShape(this.shape)}`);
     }
-    runBackward(this, grad ?? ops.onesLike(this), opts);
+    const seed = grad ?? ops.onesLike(this);
+    try {
+      runBackward(this, seed, opts);
+    } finally {
+      if (seed !== grad) seed.dispose(); // ours: every use (and any copy kept as .grad) is done
+    }
   }
 
   /** Same data, cut from the graph. */
