@@ -2,6 +2,7 @@
 import { callableClass } from '../nn/callable';
 import { SGD as SGDClass } from './sgd';
 import { Adam as AdamClass, AdamW as AdamWClass } from './adam';
+import { CosineAnnealingLR as CosineAnnealingLRClass, StepLR as StepLRClass } from './lr-scheduler';
 
 export { Optimizer } from './optimizer';
 export type { OptimizerStateDict, ParamGroup, ParamGroupSpec, ParamState, Params } from './optimizer';
@@ -13,3 +14,4 @@ export type Adam = AdamClass;
 export const AdamW = callableClass(AdamWClass);
 export type AdamW = AdamWClass;
 export type { AdamOptions } from './adam';
+export const lrScheduler = { CosineAnnealingLR: callableClass(CosineAnnealingLRClass), StepLR: callableClass(StepLRClass) };
