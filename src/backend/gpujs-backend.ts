@@ -151,7 +151,7 @@ export class Backend {
   // ---- threads -----------------------------------------------------------------------------------
   /** Threads that run one kernel (TSNN_THREADS, default: the cores here, at most 4); 1 on GL. */
   get threads(): number {
-    if (this.resident || this.threadsOff) return 1;
+    if (this.resident || this.threadsOff || typeof SharedArrayBuffer === 'undefined') return 1;
     return threadCount();
   }
   private threadsOff = false;

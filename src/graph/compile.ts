@@ -14,6 +14,11 @@
  * control flow such as `while (x.abs().sum().item() > 1)`) or draws random numbers is run eagerly from
  * then on, for good; other things a graph cannot express (non-tensor outputs, a tensor requiring grad
  * that is neither input nor parameter) run eagerly for that signature. Either way results are eager's.
+ *
+ * As with any trace (torch.jit.trace): tensors the forward creates from host data and plain numbers it
+ * reads from fields or closures are baked in at capture; parameters and buffers are not (they are read
+ * from their storages at every replay). In-place writes to the model's parameters/buffers are replayed;
+ * in-place writes to the call's input tensors are not.
  */
 import { Module } from '../nn/module';
 import { stateOf } from '../nn/module-state';
