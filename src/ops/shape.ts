@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
 import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { commonDevice, isContiguousTensor, ref, runKernel, mapKernel } from './kernel';
-import { fmtShape, inferShape, normDim, numelOf, sameShape } from '../tensor/shape';
+import { contiguousStrides, fmtShape, inferShape, normDim, numelOf, sameShape } from '../tensor/shape';
 import { backendFor } from '../backend/devices';
 import type { DeviceName } from '../backend/device';
 import { sumTo } from './reduce';
@@ -30,19 +30,10 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   const to = inferShape('reshape', x.shape, shape);
   if (sameShape(to, x.shape)) return x;
   const src = contiguous(x);
-  const y = makeView(src, to, contiguousOrDefault(to), src.offset);
+  const y = makeView(src, to, contiguousStrides(to), src.offset);
   return record(y, 'reshape', [src], (g) => [reshape(g, x.shape)]);
 }
 
-function contiguousOrDefault(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
 
 export function view(x: Tensor, shape: number[]): Tensor {
   if (!isContiguousTensor(x)) {
