@@ -107,13 +107,32 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
       out.push({ spec: s.spec, inputs: s.inputs, out: s.out, ops: [opName(s)], fused: false });
       return;
     }
-    const spec = buildFused(k, steps, fusedInto, byBuffer);
-    const inputs = spec.inputs.map((b) => {
-      const v = byBuffer.get(b);
-      if (v === undefined) throw new Error('internal: fused kernel reads a buffer the capture did not see');
-      return v;
-    });
-    out.push({ spec, inputs, out: s.out, ops: members.map((m) => opName(steps[m])), fused: true });
+    const emitGroup = (): boolean => {
+      let spec: KernelSpec;
+      try {
+        spec = buildFused(k, steps, fusedInto, byBuffer);
+      } catch {
+        return false;
+      }
+      const group = collect(k, steps, fusedInto);
+      const inputs = spec.inputs.map((b) => {
+        const v = byBuffer.get(b);
+        if (v === undefined) throw new Error('internal: fused kernel reads a buffer the capture did not see');
+        return v;
+      });
+      out.push({ spec, inputs, out: s.out, ops: group.map((m) => opName(steps[m])), fused: group.length > 1 });
+      return true;
+    };
+    if (emitGroup()) return;
+    // an op whose expression cannot live in a matmul epilogue (say it asks for the flat output index):
+    // run the matmul on its own and fuse the elementwise rest; failing that, keep the kernels as captured
+    const mm = members.find((m) => steps[m].meta?.kind === 'matmul');
+    if (mm !== undefined) {
+      fusedInto[mm] = -1;
+      out.push({ spec: steps[mm].spec, inputs: steps[mm].inputs, out: steps[mm].out, ops: ['matmul'], fused: false });
+      if (emitGroup()) return;
+    }
+    for (const m of collect(k, steps, fusedInto)) out.push({ spec: steps[m].spec, inputs: steps[m].inputs, out: steps[m].out, ops: [opName(steps[m])], fused: false });
   });
   return { steps: out, captured: steps.length };
 }

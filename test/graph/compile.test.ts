@@ -64,6 +64,14 @@ class WithConst extends nn.Module {
   }
 }
 
+/** An elementwise op whose expression reads the output index (the causal mask): fuses, but not into a matmul epilogue. */
+class Masked extends nn.Module {
+  @child fc = new nn.Linear(5, 5);
+  forward(x: Tensor): Tensor {
+    return this.fc(x).add(nn.generateSquareSubsequentMask(5, x.device).clamp(-5, 0)).relu();
+  }
+}
+
 function clone<M extends nn.Module>(make: () => M, device: DeviceName): [M, M] {
   manualSeed(11);
   const a = make().to(device);
@@ -246,6 +254,18 @@ describe('graph: nn.compile', () => {
           }
         });
         expect(c.compileStats.replays).to.equal(2);
+      });
+
+      it('an op that needs the output index joins an elementwise kernel, not the matmul epilogue', () => {
+        const [net] = clone(() => new Masked(), device);
+        const c = nn.compile(net);
+        noGrad(() => {
+          for (let k = 0; k < 3; k++) {
+            const x = rand([5, 5], { device });
+            expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
+          }
+        });
+        expect(c.explain({ print: false })).to.contain('add + causal_mask + clamp + add + relu');
       });
 
       it('a forward that does not return one tensor runs eagerly for that signature', () => {
