@@ -76,6 +76,8 @@ export interface Graph {
   grads: (ValueView | null)[] | null;
   /** why there is no backward program (autograd was on) */
   noBackward?: string;
+  /** graph rewrites applied before fusion (compile.ts) */
+  rewrites?: string[];
 }
 
 export class CaptureFailed extends Error {

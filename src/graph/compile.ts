@@ -28,7 +28,9 @@ import { record } from '../autograd/node';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode';
 import { backendFor } from '../backend/devices';
 import { DeviceBuffer, tracing } from '../backend/gpujs-backend';
-import { capture, canonical, Graph, releaseValues, viewTensor } from './capture';
+import { capture, canonical, Graph, MapMeta, releaseValues, viewTensor } from './capture';
+import { isContiguous } from '../backend/kernel-builder';
+import { numelOf, sameShape } from '../tensor/shape';
 import { fuseProgram, Program } from './fuse';
 import { explainCompiled } from './explain';
 
@@ -193,8 +195,41 @@ function freeValues(ids: number[], vals: (DeviceBuffer | undefined)[]): void {
   }
 }
 
+/**
+ * ReLU's gradient rule reads its input (`g * (x > 0)`); `relu(x) > 0` exactly when `x > 0` (NaN and -0
+ * included), so the backward can read relu's output instead. Then the pre-activation is no longer
+ * saved, and the forward fuses relu into the matmul epilogue in training mode too.
+ */
+function reluMaskFromOutput(graph: Graph): void {
+  if (!graph.backward) return;
+  const byBuffer = new Map(graph.values.map((v) => [v.buffer, v.id] as const));
+  const reluOf = new Map<number, number>();
+  for (const s of graph.forward) {
+    const m = s.meta as MapMeta | undefined;
+    const r = m?.kind === 'map' && m.op === 'relu' ? m.inputs[0] : undefined;
+    if (!r || typeof r === 'number' || r.offset !== 0 || !isContiguous(r) || !sameShape(r.shape, m!.outShape)) continue;
+    const v = byBuffer.get(r.buffer);
+    if (v !== undefined) reluOf.set(v, s.out);
+  }
+  for (const s of graph.backward) {
+    const m = s.meta as MapMeta | undefined;
+    if (m?.kind !== 'map' || m.op !== 'gt' || m.inputs[1] !== 0) continue;
+    const r = m.inputs[0];
+    if (typeof r === 'number' || r.offset !== 0 || !isContiguous(r)) continue;
+    const v = byBuffer.get(r.buffer);
+    const w = v === undefined ? undefined : reluOf.get(v);
+    if (w === undefined || graph.values[w].size !== numelOf(r.shape)) continue;
+    const wb = graph.values[w].buffer;
+    m.inputs = [{ ...r, buffer: wb }, 0];
+    s.spec = { ...s.spec, inputs: s.spec.inputs.map((b) => (b === r.buffer ? wb : b)) };
+    s.inputs = s.inputs.map((id) => (id === v ? w : id));
+    (graph.rewrites ??= []).push(`backward %${s.out} = gt(%${v}, 0) reads relu's output %${w} instead (same mask)`);
+  }
+}
+
 function buildPlan(signature: string, graph: Graph, paramNames: string[], grad: boolean, opts: CompileOptions): Plan {
   const fuse = opts.fuse !== false;
+  if (fuse) reluMaskFromOutput(graph);
   const outputs = new Set<number>([graph.output.value, ...graph.writes.map((w) => w.value)]);
   const stepOut = new Set(graph.forward.map((s) => s.out));
   const saved = new Set<number>();

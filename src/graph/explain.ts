@@ -63,6 +63,7 @@ export function explainPlan(plan: Plan): string {
   } else if (plan.grad) {
     lines.push(`no backward program (${g.noBackward}): calls with autograd run eagerly`);
   }
+  for (const r of g.rewrites ?? []) lines.push(`rewrite: ${r}`);
   lines.push(...programText(g, plan.forward, plan, 'forward program'));
   if (plan.backward) lines.push(...programText(g, plan.backward, plan, 'backward program'));
   const fused = [...plan.forward.steps, ...(plan.backward?.steps ?? [])].filter((s) => s.fused);

@@ -120,6 +120,10 @@ describe('graph: nn.compile', () => {
           grads(compiledNet).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`));
         }
         expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
+        // relu's backward mask reads relu's output, so relu fuses into the matmul epilogue with autograd on too
+        const text = c.explain({ print: false });
+        expect(text).to.contain("reads relu's output");
+        expect(text).to.contain('forward program: 5 captured kernels -> 2 kernels');
       });
 
       it('gradients reach an input that requires grad', () => {
