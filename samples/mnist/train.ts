@@ -36,7 +36,7 @@ const program = new Command()
   .option('-b, --batch-size <n>', 'mini-batch size', positiveInt('--batch-size'), 128)
   .option('--lr <x>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)
   .addOption(new Option('-d, --device <name>', 'where to run').choices(['auto', 'cpu', 'webasm', 'gpu', 'webgpu']).default('auto'))
-  .option('--shift <px>', 'random shift augmentation in pixels (0 = off)', (v) => Number(v), 2)
+  .option('--shift <px>', 'random shift augmentation in pixels (0 = off)', (v) => Number(v), 1)
   .option('--seed <n>', 'random seed', (v) => Number(v), 0)
   .option('-o, --out <dir>', 'where the checkpoint and the curves go', 'out')
   .option('--no-progress', 'plain log lines instead of a progress bar')
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   program.parse();
   const opts = program.opts();
   const modelName = opts.model as ModelName;
-  const epochs: number = opts.epochs ?? (modelName === 'mlp' ? 12 : 4);
+  const epochs: number = opts.epochs ?? (modelName === 'mlp' ? 20 : 4);
   manualSeed(opts.seed);
   const device = setDefaultDevice(opts.device);
   const report = deviceReport().find((d) => d.device === device);
@@ -73,9 +73,11 @@ async function main(): Promise<void> {
   console.log(`parameters: ${nParams.toLocaleString('en-US')}`);
   const opt = new optim.Adam(model.parameters(), { lr: opts.lr });
   const shape = [...spec.inputShape];
+  const stepsPerEpoch = Math.ceil(train.n / opts.batchSize);
+  // cosine decay over the whole run, stepped per batch
+  const schedule = new optim.lrScheduler.CosineAnnealingLR(opt, epochs * stepsPerEpoch);
 
   const history: EpochRecord[] = [];
-  const stepsPerEpoch = Math.ceil(train.n / opts.batchSize);
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const bar = opts.progress
       ? new SingleBar({ format: `epoch ${epoch}/${epochs} |{bar}| {value}/{total} batches | loss {loss} | {rate} img/s`, hideCursor: true }, Presets.shades_classic)
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
         const l = F.crossEntropy(model(b.x), b.y);
         l.backward();
         opt.step();
+        schedule.step();
         return l.item();
       });
       b.x.dispose();
