@@ -14,58 +14,70 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
   if (!sameShape(grad.shape, root.shape)) {
     throw new Error(`backward: gradient of shape ${fmtShape(grad.shape)} does not match the tensor's shape ${fmtShape(root.shape)}`);
   }
+  noGrad(() => {
+    if (!root.gradFn) accumulate(root, grad);
+    else propagate(root.gradFn, grad, { onLeaf: accumulate, release: !opts.retainGraph });
+  });
+}
+
+export interface PropagateOptions {
+  /** inputs where propagation stops and their gradient is handed to onLeaf (default: tensors with no node) */
+  stopAt?: (t: Tensor) => boolean;
+  /** receives each gradient that reaches a leaf (or a stopAt tensor); called once per edge */
+  onLeaf: (t: Tensor, grad: Tensor) => void;
+  /** free each node's saved values once it has run */
+  release?: boolean;
+}
+
+/**
+ * Runs the gradient rules from `start` (whose output gradient is `seed`) in reverse topological order,
+ * summing the gradients that reach a node before it runs. Shared by backward() and nn.compile's capture.
+ */
+export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): void {
+  const stop = opts.stopAt ?? (() => false);
   // order nodes so each runs after every node that feeds it a gradient
   const order: Node[] = [];
-  const seen = new Set<Node>();
-  const visit = (start: Node) => {
-    const stack: [Node, number][] = [[start, 0]];
-    seen.add(start);
-    while (stack.length) {
-      const top = stack[stack.length - 1];
-      const [node, k] = top;
-      if (k < node.inputs.length) {
-        top[1]++;
-        const next = node.next[k];
-        if (next && !seen.has(next)) {
-          seen.add(next);
-          stack.push([next, 0]);
-        }
-      } else {
-        stack.pop();
-        order.push(node);
+  const seen = new Set<Node>([start]);
+  const stack: [Node, number][] = [[start, 0]];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [node, k] = top;
+    if (k < node.inputs.length) {
+      top[1]++;
+      const input = node.inputs[k];
+      const next = input && !stop(input) ? node.next[k] : null;
+      if (next && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
       }
+    } else {
+      stack.pop();
+      order.push(node);
     }
-  };
-  noGrad(() => {
-    if (!root.gradFn) {
-      accumulate(root, grad);
-      return;
-    }
-    visit(root.gradFn);
-    const grads = new Map<Node, Tensor>([[root.gradFn, grad]]);
-    for (let n = order.length - 1; n >= 0; n--) {
-      const node = order[n];
-      const g = grads.get(node);
-      grads.delete(node);
-      if (!g) continue;
-      const inputGrads = node.apply(g);
-      node.inputs.forEach((input, k) => {
-        const gi = inputGrads[k];
-        if (!input || !gi) return;
-        if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`internal: ${node.name} produced a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(input.shape)}`);
-        }
-        const next = node.next[k];
-        if (next) {
-          const prev = grads.get(next);
-          grads.set(next, prev ? prev.add(gi) : gi);
-        } else {
-          accumulate(input, gi);
-        }
-      });
-      if (!opts.retainGraph) node.release();
-    }
-  });
+  }
+  const grads = new Map<Node, Tensor>([[start, seed]]);
+  for (let n = order.length - 1; n >= 0; n--) {
+    const node = order[n];
+    const g = grads.get(node);
+    grads.delete(node);
+    if (!g) continue;
+    const inputGrads = node.apply(g);
+    node.inputs.forEach((input, k) => {
+      const gi = inputGrads[k];
+      if (!input || !gi) return;
+      if (!sameShape(gi.shape, input.shape)) {
+        throw new Error(`internal: ${node.name} produced a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(input.shape)}`);
+      }
+      const next = stop(input) ? null : node.next[k];
+      if (next) {
+        const prev = grads.get(next);
+        grads.set(next, prev ? prev.add(gi) : gi);
+      } else {
+        opts.onLeaf(input, gi);
+      }
+    });
+    if (opts.release) node.release();
+  }
 }
 
 function accumulate(leaf: Tensor, g: Tensor): void {

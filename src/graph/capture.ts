@@ -20,10 +20,10 @@ import { Tensor } from '../tensor/tensor';
 import { Storage } from '../tensor/storage';
 import { DeviceBuffer, KernelSpec, KernelTracer, tracing } from '../backend/gpujs-backend';
 import { rngStats } from '../tensor/random';
-import { Node } from '../autograd/node';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode';
+import { propagate } from '../autograd/backward';
 import { ones } from '../tensor/creation';
-import { fmtShape, sameShape } from '../tensor/shape';
+import { fmtShape } from '../tensor/shape';
 import type { StridedRef } from '../backend/kernel-builder';
 
 export type ValueKind = 'input' | 'param' | 'const' | 'step' | 'grad';
@@ -194,53 +194,18 @@ function captureBackward(out: Tensor, inputs: Tensor[], params: Tensor[], tracer
   const draws = rngStats.draws;
   tracing.tracer = tracer;
   try {
-    noGrad(() => {
-      const order: Node[] = [];
-      const seen = new Set<Node>();
-      const stack: [Node, number][] = [[out.gradFn!, 0]];
-      seen.add(out.gradFn!);
-      while (stack.length) {
-        const top = stack[stack.length - 1];
-        const [node, k] = top;
-        if (k < node.inputs.length) {
-          top[1]++;
-          const input = node.inputs[k];
-          const next = input && !slot.has(input) ? nextOf(node, k) : null;
-          if (next && !seen.has(next)) {
-            seen.add(next);
-            stack.push([next, 0]);
-          }
-        } else {
-          stack.pop();
-          order.push(node);
-        }
-      }
-      const grads = new Map<Node, Tensor>([[out.gradFn!, seed]]);
-      for (let n = order.length - 1; n >= 0; n--) {
-        const node = order[n];
-        const g = grads.get(node);
-        grads.delete(node);
-        if (!g) continue;
-        const inputGrads = node.apply(g);
-        node.inputs.forEach((input, k) => {
-          const gi = inputGrads[k];
-          if (!input || !gi) return;
-          if (!sameShape(gi.shape, input.shape)) {
-            throw new Error(`internal: ${node.name} produced a gradient of shape ${fmtShape(gi.shape)} for an input of shape ${fmtShape(input.shape)}`);
-          }
+    noGrad(() =>
+      propagate(out.gradFn!, seed, {
+        stopAt: (t) => slot.has(t),
+        onLeaf: (input, gi) => {
           const s = slot.get(input);
-          if (s !== undefined) {
-            leafGrads[s] = leafGrads[s] ? leafGrads[s]!.add(gi) : gi;
-          } else if (nextOf(node, k)) {
-            const next = nextOf(node, k)!;
-            const prev = grads.get(next);
-            grads.set(next, prev ? prev.add(gi) : gi);
-          } else {
+          if (s === undefined) {
             throw new Error(`the forward uses a tensor of shape ${fmtShape(input.shape)} that requires grad but is neither an input nor a parameter of the model`);
           }
-        });
-      }
-    });
+          leafGrads[s] = leafGrads[s] ? leafGrads[s]!.add(gi) : gi;
+        },
+      }),
+    );
   } finally {
     tracing.tracer = null;
   }
@@ -248,12 +213,6 @@ function captureBackward(out: Tensor, inputs: Tensor[], params: Tensor[], tracer
   if (rngStats.draws !== draws) throw new Error('a gradient rule draws random numbers');
   graph.backward = tracer.steps;
   graph.grads = leafGrads.map((g) => (g ? viewOf(g, tracer) : null));
-}
-
-/** The node that made a node's k-th input when it was recorded (what the eager engine follows). */
-function nextOf(node: Node, k: number): Node | null {
-  const next = (node as any).next as (Node | null)[] | undefined;
-  return next ? next[k] : node.inputs[k]?.gradFn ?? null;
 }
 
 /** Normalises a replay/capture input: contiguous, offset 0, owning its whole storage (kernels bake layouts in). */
