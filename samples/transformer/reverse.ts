@@ -4,29 +4,8 @@
  *   npm run sample:transformer   (300 steps reach 100% token accuracy)
  */
 import { Command } from 'commander';
-import { nn, Tensor, child, param, tensor, randn, optim, F, manualSeed, tidy, noGrad, random, setDefaultDevice } from '../../src';
-
-const VOCAB = 10;
-
-class ReverseModel extends nn.Module {
-  @child embed: nn.Embedding;
-  @param pos: Tensor;
-  @child encoder: nn.TransformerEncoder;
-  @child head: nn.Linear;
-
-  constructor(readonly seqLen: number, dModel = 32) {
-    super();
-    this.embed = new nn.Embedding(VOCAB, dModel);
-    this.pos = randn([seqLen, dModel]).mul(0.1);
-    const layer = new nn.TransformerEncoderLayer(dModel, 4, { dimFeedforward: 64, dropout: 0, batchFirst: true });
-    this.encoder = new nn.TransformerEncoder(layer, 2);
-    this.head = new nn.Linear(dModel, VOCAB);
-  }
-
-  forward(tokens: Tensor): Tensor {
-    return this.head(this.encoder(this.embed(tokens).add(this.pos)));
-  }
-}
+import { Tensor, tensor, optim, F, manualSeed, tidy, noGrad, random, setDefaultDevice } from '../../src';
+import { ReverseModel, VOCAB } from './model';
 
 function batch(n: number, len: number): { x: Tensor; y: Tensor } {
   const xs: number[][] = [];

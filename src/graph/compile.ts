@@ -18,7 +18,8 @@
  * As with any trace (torch.jit.trace): tensors the forward creates from host data and plain numbers it
  * reads from fields or closures are baked in at capture; parameters and buffers are not (they are read
  * from their storages at every replay). In-place writes to the model's parameters/buffers are replayed;
- * in-place writes to the call's input tensors are not.
+ * in-place writes to the call's input tensors are not. Index range checks (ops/validate.ts) run on the
+ * capture call only: on replays an out-of-range index is clamped, as on the gpu device.
  */
 import { Module } from '../nn/module';
 import { stateOf } from '../nn/module-state';

@@ -4,7 +4,7 @@
  */
 import { Tensor } from '../tensor/tensor';
 import { fmtShape, sameShape } from '../tensor/shape';
-import { backendFor } from '../backend/devices';
+import { checkIndexValues } from '../ops/validate';
 import * as ops from '../ops';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -47,16 +47,13 @@ function checkWeight(op: string, weight: Tensor | null | undefined, C: number): 
   }
 }
 
-/** Host-resident targets are checked here (free there) so a bad class index names the loss, not gather. */
+/** Targets are checked here (where that is free, see ops/validate.ts) so a bad class index names the loss, not gather. */
 function checkTargets(op: string, target: Tensor, C: number, ignoreIndex: number): void {
-  if (backendFor(target.device).resident) return;
-  const vals = target.dataSync();
-  for (let k = 0; k < vals.length; k++) {
-    const v = vals[k];
-    if (v === ignoreIndex) continue;
-    if (!Number.isInteger(v)) throw new Error(`${op}: target ${v} is not a class index (targets hold integers in [0, ${C}))`);
-    if (v < 0 || v >= C) throw new Error(`${op}: target ${v} is out of bounds for ${C} classes`);
-  }
+  checkIndexValues(target, (v) => {
+    if (v === ignoreIndex) return null;
+    if (!Number.isInteger(v)) return `${op}: target ${v} is not a class index (targets hold integers in [0, ${C}))`;
+    return v < 0 || v >= C ? `${op}: target ${v} is out of bounds for ${C} classes` : null;
+  });
 }
 
 /** input [N, C, d...] (or unbatched [C]) and target [N, d...] (or []): the layout checks shared by nll and crossEntropy. */

@@ -5,18 +5,15 @@ import { fmtShape } from '../tensor/shape';
 import { empty } from './empty';
 import { arange } from '../tensor/creation';
 import { normal_ } from './init';
-import { backendFor } from '../backend/devices';
 import { noGrad } from '../autograd/grad-mode';
 import * as ops from '../ops';
+import { checkIndexValues } from '../ops/validate';
 
-/** Host-resident indices are range-checked here, so the error names the embedding rather than indexSelect. */
+/** Ids are range-checked here (where that is free, see ops/validate.ts) so the error names the embedding. */
 function checkIds(op: string, input: Tensor, num: number): void {
-  if (backendFor(input.device).resident) return;
-  const vals = input.dataSync();
-  for (let k = 0; k < vals.length; k++) {
-    const v = vals[k];
-    if (!Number.isInteger(v) || v < 0 || v >= num) throw new Error(`${op}: index ${v} is out of range for ${num} embeddings (indices are integers in [0, ${num}))`);
-  }
+  checkIndexValues(input, (v) =>
+    !Number.isInteger(v) || v < 0 || v >= num ? `${op}: index ${v} is out of range for ${num} embeddings (indices are integers in [0, ${num}))` : null,
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import { commonDevice, MAX_LOOP, ref, runKernel } from './kernel';
 import { slice } from './shape';
 import { add } from './elementwise';
 import { fmtShape, normDim } from '../tensor/shape';
-import { backendFor } from '../backend/devices';
+import { checkIndexValues } from './validate';
 
 function checkIndex(op: string, index: Tensor, ndim?: number): void {
   if (!(index instanceof Tensor)) throw new Error(`${op}: index must be a Tensor of integers`);
@@ -18,17 +18,11 @@ function idxRead(kb: KernelBuilder, index: Tensor, at: string[], size: number): 
   return kb.let(`Math.min(Math.max(Math.floor(${kb.at(ref(index), at)} + 0.5), 0.0), ${lit(size - 1)})`, 'ix');
 }
 
-/** Host-resident indices are checked for range (free there); device-resident ones are clamped in the kernel. */
 function checkRange(op: string, index: Tensor, size: number): void {
-  if (backendFor(index.device).resident) return;
-  const vals = index.dataSync();
-  for (let k = 0; k < vals.length; k++) {
-    const v = vals[k];
-    if (!Number.isInteger(v) || v < -size || v >= size) {
-      throw new Error(`${op}: index ${v} is out of range for a dimension of size ${size}`);
-    }
-  }
-  if (vals.some((v) => v < 0)) throw new Error(`${op}: negative indices are not supported (got one for size ${size})`);
+  checkIndexValues(index, (v) => {
+    if (!Number.isInteger(v) || v < -size || v >= size) return `${op}: index ${v} is out of range for a dimension of size ${size}`;
+    return v < 0 ? `${op}: negative indices are not supported (got one for size ${size})` : null;
+  });
 }
 
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {

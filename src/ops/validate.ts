@@ -1,0 +1,28 @@
+/**
+ * Range checks of integer-valued tensors (indices, class targets). Where the values already live on the
+ * host (cpu, webasm) reading them is free, so a bad index is a clear error naming the op; device-resident
+ * values (gpu) are clamped inside the kernels instead of paying a read-back.
+ *
+ * The read is a validation, not data-dependent control flow: it is hidden from the graph tracer, so
+ * nn.compile still captures a forward that checks indices (its replays skip the check and clamp).
+ */
+import type { Tensor } from '../tensor/tensor';
+import { backendFor } from '../backend/devices';
+import { tracing } from '../backend/gpujs-backend';
+
+/** Throws the message `problem` returns for the first offending value. */
+export function checkIndexValues(t: Tensor, problem: (v: number) => string | null): void {
+  if (backendFor(t.device).resident) return;
+  const tracer = tracing.tracer;
+  tracing.tracer = null;
+  let vals: Float32Array;
+  try {
+    vals = t.dataSync();
+  } finally {
+    tracing.tracer = tracer;
+  }
+  for (let k = 0; k < vals.length; k++) {
+    const msg = problem(vals[k]);
+    if (msg) throw new Error(msg);
+  }
+}
