@@ -4,8 +4,7 @@ import { Tensor } from '../tensor/tensor';
 import { fmtShape } from '../tensor/shape';
 import { empty } from './empty';
 import { resetLinearLike } from './init';
-import { UninitializedParameter, materialize } from './parameter';
-import { noGrad } from '../autograd/grad-mode';
+import { isUninitialized, makeLazy, materializeLazy } from './parameter';
 import * as ops from '../ops';
 import type { Conv2dOptions, Pair } from '../ops/conv';
 
@@ -89,12 +88,11 @@ export class Conv2d extends Module {
 export class LazyConv2d extends Conv2d {
   constructor(outChannels: number, kernelSize: Pair, opts: Conv2dLayerOptions = {}) {
     super(0, outChannels, kernelSize, opts);
-    this.weight = new UninitializedParameter();
-    if (this.bias) this.bias = new UninitializedParameter();
+    makeLazy(this);
   }
 
   get initialized(): boolean {
-    return !(this.weight instanceof UninitializedParameter);
+    return !isUninitialized(this.weight);
   }
 
   forward(x: Tensor): Tensor {
@@ -105,10 +103,7 @@ export class LazyConv2d extends Conv2d {
       const C = x.shape[x.ndim - 3];
       if (C % this.groups !== 0) this.fail(`input channels ${C} (input ${fmtShape(x.shape)}) must be divisible by groups ${this.groups}`);
       this.inChannels = C;
-      noGrad(() => {
-        materialize(this.weight, empty([this.outChannels, C / this.groups, ...this.kernelSize], x.device));
-        if (this.bias) materialize(this.bias, empty([this.outChannels], x.device));
-      });
+      materializeLazy(this, [this.outChannels, C / this.groups, ...this.kernelSize], x.device, LazyConv2d, Conv2d);
       this.resetParameters();
     }
     return super.forward(x);

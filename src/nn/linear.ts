@@ -4,8 +4,7 @@ import { Tensor } from '../tensor/tensor';
 import { empty } from './empty';
 import { resetLinearLike } from './init';
 import { linear } from './functional';
-import { UninitializedParameter, materialize } from './parameter';
-import { noGrad } from '../autograd/grad-mode';
+import { isUninitialized, makeLazy, materializeLazy } from './parameter';
 import { flatten } from '../ops';
 
 export class Linear extends Module {
@@ -37,25 +36,19 @@ export class Linear extends Module {
 export class LazyLinear extends Linear {
   constructor(outFeatures: number, opts: { bias?: boolean } = {}) {
     super(0, outFeatures, opts);
-    this.weight = new UninitializedParameter();
-    if (this.bias) this.bias = new UninitializedParameter();
+    makeLazy(this);
   }
 
   get initialized(): boolean {
-    return !(this.weight instanceof UninitializedParameter);
+    return !isUninitialized(this.weight);
   }
 
   forward(x: Tensor): Tensor {
     if (!this.initialized) {
       if (!(x instanceof Tensor) || x.ndim < 1) this.fail(`expected a Tensor input with at least 1 dim to infer inFeatures`);
       this.inFeatures = x.shape[x.ndim - 1];
-      noGrad(() => {
-        materialize(this.weight, empty([this.outFeatures, this.inFeatures], x.device));
-        if (this.bias) materialize(this.bias, empty([this.outFeatures], x.device));
-      });
+      materializeLazy(this, [this.outFeatures, this.inFeatures], x.device, LazyLinear, Linear);
       this.resetParameters();
-      // like PyTorch's cls_to_become: once materialised it is an ordinary Linear (repr, instanceof, forward)
-      if (Object.getPrototypeOf(this) === LazyLinear.prototype) Object.setPrototypeOf(this, Linear.prototype);
     }
     return super.forward(x);
   }

@@ -8,6 +8,7 @@ import { keep } from '../tensor/scope';
 import { zeros } from '../tensor/creation';
 import type { DeviceName } from '../backend/device';
 import { getDefaultDevice } from '../backend/devices';
+import { noGrad } from '../autograd/grad-mode';
 
 export class UninitializedParameter extends Tensor {
   constructor(device: DeviceName = getDefaultDevice()) {
@@ -44,4 +45,28 @@ export function asParameter(owner: string, t: Tensor): Tensor {
   }
   t.requiresGrad = true;
   return keep(t);
+}
+
+/** The weight and (optional) bias of a lazy layer, which stay uninitialised until the first call. */
+export interface WeightAndBias {
+  weight: Tensor;
+  bias: Tensor | null;
+}
+
+export function makeLazy(layer: WeightAndBias): void {
+  layer.weight = new UninitializedParameter();
+  if (layer.bias) layer.bias = new UninitializedParameter();
+}
+
+/**
+ * Gives a lazy layer's weight its inferred shape (bias: [weightShape[0]]) on `device`, then turns the layer
+ * into an instance of `becomes` (PyTorch's cls_to_become: a LazyLinear is an ordinary Linear afterwards),
+ * unless it is a user subclass of the lazy class.
+ */
+export function materializeLazy(layer: WeightAndBias, weightShape: number[], device: DeviceName, lazyClass: Function, becomes: Function): void {
+  noGrad(() => {
+    materialize(layer.weight, zeros(weightShape, { device }));
+    if (layer.bias) materialize(layer.bias, zeros([weightShape[0]], { device }));
+  });
+  if (Object.getPrototypeOf(layer) === lazyClass.prototype) Object.setPrototypeOf(layer, becomes.prototype);
 }
