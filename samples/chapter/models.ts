@@ -65,6 +65,16 @@ export function makeChimera(): nn.Sequential {
   return new nn.Sequential(new NestMLP(), new nn.LazyLinear(20), new FixedHiddenMLP());
 }
 
+/** Every model of the chapter by name (the keys of the PyTorch fixture test/fixtures/chapter.json). */
+export const CHAPTER_MODELS: Record<string, () => nn.Module> = {
+  sequential: makeSequential,
+  mlp: () => new MLP(),
+  mysequential: () => new MySequential(new nn.LazyLinear(256), new nn.ReLU(), new nn.LazyLinear(10)),
+  fixedhidden: () => new FixedHiddenMLP(),
+  nestmlp: () => new NestMLP(),
+  chimera: makeChimera,
+};
+
 /** Name, shape and element count of every parameter, and the total (a torchinfo-like table). */
 export function parameterTable(net: nn.Module): string {
   const rows = net.namedParameters().map(([name, p]) => [name, `[${p.shape.join(', ')}]`, String(p.numel())]);

@@ -165,6 +165,15 @@ function checkPair(op: string, input: Tensor, target: Tensor): void {
   }
 }
 
+/** The binary cross entropies take no broadcasting: target and input must have one shape. */
+function checkSameShape(op: string, input: Tensor, target: Tensor): void {
+  checkTensor(op, 'input', input);
+  checkTensor(op, 'target', target);
+  if (!sameShape(input.shape, target.shape)) {
+    throw new Error(`${op}: target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(input.shape)}`);
+  }
+}
+
 /** Mean squared error, as torch.nn.functional.mse_loss. */
 export function mseLoss(input: Tensor, target: Tensor, opts: ReductionOptions = {}): Tensor {
   const reduction = checkReduction('mseLoss', opts.reduction ?? 'mean');
@@ -215,11 +224,7 @@ export interface BceOptions extends ReductionOptions {
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: BceOptions & { posWeight?: Tensor | null } = {}): Tensor {
   const op = 'binaryCrossEntropyWithLogits';
   const reduction = checkReduction(op, opts.reduction ?? 'mean');
-  checkTensor(op, 'input', input);
-  checkTensor(op, 'target', target);
-  if (!sameShape(input.shape, target.shape)) {
-    throw new Error(`${op}: target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(input.shape)}`);
-  }
+  checkSameShape(op, input, target);
   // loss = (1 - t) x + lw * (log(1 + exp(-x))), with log(1 + exp(-x)) = m + log(exp(-m) + exp(-x - m)), m = max(-x, 0)
   const m = ops.relu(ops.neg(input));
   const softplusNeg = ops.add(m, ops.log(ops.add(ops.exp(ops.neg(m)), ops.exp(ops.sub(ops.neg(input), m)))));
@@ -233,11 +238,7 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: BceOptions = {}): Tensor {
   const op = 'binaryCrossEntropy';
   const reduction = checkReduction(op, opts.reduction ?? 'mean');
-  checkTensor(op, 'input', input);
-  checkTensor(op, 'target', target);
-  if (!sameShape(input.shape, target.shape)) {
-    throw new Error(`${op}: target size ${fmtShape(target.shape)} must be the same as input size ${fmtShape(input.shape)}`);
-  }
+  checkSameShape(op, input, target);
   const logP = ops.clamp(ops.log(input), -100);
   const log1mP = ops.clamp(ops.log(ops.sub(1, input)), -100);
   let loss = ops.neg(ops.add(ops.mul(target, logP), ops.mul(ops.sub(1, target), log1mP)));

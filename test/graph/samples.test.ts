@@ -18,13 +18,10 @@ interface Case {
   eager?: boolean;
 }
 
+const EAGER_ONLY = new Set(['fixedhidden', 'chimera']); // forward reads data back: while (X.abs().sum().item() > 1)
+
 const CASES: Case[] = [
-  { name: 'chapter Sequential', make: chapter.makeSequential, input: () => rand([2, 20]) },
-  { name: 'chapter MLP', make: () => new chapter.MLP(), input: () => rand([2, 20]) },
-  { name: 'chapter MySequential', make: () => new chapter.MySequential(new nn.LazyLinear(256), new nn.ReLU(), new nn.LazyLinear(10)), input: () => rand([2, 20]) },
-  { name: 'chapter NestMLP', make: () => new chapter.NestMLP(), input: () => rand([2, 20]) },
-  { name: 'chapter FixedHiddenMLP (data-dependent while)', make: () => new chapter.FixedHiddenMLP(), input: () => rand([2, 20]), eager: true },
-  { name: 'chapter chimera', make: chapter.makeChimera, input: () => rand([2, 20]), eager: true },
+  ...Object.entries(chapter.CHAPTER_MODELS).map(([name, make]) => ({ name: `chapter ${name}`, make, input: () => rand([2, 20]), eager: EAGER_ONLY.has(name) })),
   { name: 'MNIST MLP (eval)', make: () => new MnistMLP(), input: () => rand([4, 784]) },
   { name: 'MNIST ResNet CNN (train: batch statistics, running stats)', make: () => new ResNet(4), input: () => rand([2, 1, 12, 12]), train: true },
   { name: 'Transformer encoder (reverse sample)', make: () => new ReverseModel(6, 16), input: () => tensor([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]]) },

@@ -5,9 +5,9 @@
  * out.sum() must agree within 1e-4.
  */
 import { expect } from 'chai';
-import { nn, tensor, Tensor, NestedArray, setDefaultDevice, getDefaultDevice, DeviceName } from '../../src';
+import { tensor, Tensor, NestedArray, setDefaultDevice, getDefaultDevice, DeviceName } from '../../src';
 import { fixture, testDevices, expectClose } from '../helpers';
-import { MLP, MySequential, FixedHiddenMLP, NestMLP, makeSequential, makeChimera } from '../../samples/chapter/models';
+import { CHAPTER_MODELS } from '../../samples/chapter/models';
 
 interface Ref {
   stateDict: Record<string, NestedArray>;
@@ -22,14 +22,7 @@ interface Ref {
 
 const ref = fixture<{ input: NestedArray; models: Record<string, Ref> }>('chapter.json');
 
-const builders: Record<string, () => nn.Module> = {
-  sequential: makeSequential,
-  mlp: () => new MLP(),
-  mysequential: () => new MySequential(new nn.LazyLinear(256), new nn.ReLU(), new nn.LazyLinear(10)),
-  fixedhidden: () => new FixedHiddenMLP(),
-  nestmlp: () => new NestMLP(),
-  chimera: makeChimera,
-};
+const builders = CHAPTER_MODELS;
 
 /** PyTorch's repr with tsnn's spelling of the Linear configuration. */
 function tsnnRepr(torchRepr: string): string {

@@ -9,7 +9,7 @@
 import { nn, Tensor, tensor, rand, zeros, ones, manualSeed, setDefaultDevice, child, param, buffer } from '../../src';
 import { fieldsOf, STATIC_TABLE_KEY, RUNTIME_TABLE, METADATA_KEY } from '../../src/nn/registry';
 import { decoratorStats } from '../../src/nn/decorators';
-import { MLP, MySequential, FixedHiddenMLP, NestMLP, makeSequential, makeChimera } from '../../samples/chapter/models';
+import { CHAPTER_MODELS, MLP, MySequential, FixedHiddenMLP, NestMLP } from '../../samples/chapter/models';
 
 /** API.md's example. */
 export class Scale extends nn.Module {
@@ -52,12 +52,7 @@ export class WiderMLP extends MLP {
 const classes: Record<string, Function> = { MLP, MySequential, FixedHiddenMLP, NestMLP, Scale, Stats, WiderMLP };
 
 const builders: Record<string, () => nn.Module> = {
-  sequential: makeSequential,
-  mlp: () => new MLP(),
-  mysequential: () => new MySequential(new nn.LazyLinear(256), new nn.ReLU(), new nn.LazyLinear(10)),
-  fixedhidden: () => new FixedHiddenMLP(),
-  nestmlp: () => new NestMLP(),
-  chimera: makeChimera,
+  ...CHAPTER_MODELS,
   scale: () => new Scale(),
   stats: () => new Stats(),
   wider: () => new WiderMLP(),
