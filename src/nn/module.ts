@@ -7,7 +7,6 @@
  * `@child` field registers the sub-module, a `@param` field gets a trainable leaf tensor, and a
  * Module stored in an unregistered field is an error instead of silently lost parameters.
  */
-import { inspect } from 'util';
 import { Tensor } from '../tensor/tensor';
 import { fmtShape } from '../tensor/shape';
 import { keep } from '../tensor/scope';
@@ -287,11 +286,14 @@ export class Module {
   toString(): string {
     return moduleRepr(this);
   }
-
-  [inspect.custom](): string {
-    return this.toString();
-  }
 }
+
+// console.log(net) prints the repr; keyed by symbol so the published types need no @types/node
+Object.defineProperty(Module.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  value(this: Module) {
+    return this.toString();
+  },
+});
 
 /** Call signature: `net(x)` is typed by the subclass's forward. */
 export interface Module {
