@@ -1,15 +1,33 @@
 /**
- * 2-D convolution (torch.nn.functional.conv2d semantics): forward, grad input, grad weight and
- * grad bias, each one KernelBuilder kernel. Every loop bound is a compile-time literal, so a
- * configuration compiles once and is cached; bounds checks are emitted only where padding can
- * actually put a tap outside the input.
+ * 2-D convolution (torch.nn.functional.conv2d semantics): one op, `conv2d`, one autograd node, with
+ * two variants chosen inside by backend and shape (`convVariant`):
+ *  - 'direct': forward, grad input, grad weight and grad bias, each one KernelBuilder kernel that
+ *    walks the taps itself. Every loop bound is a compile-time literal, so a configuration compiles
+ *    once and is cached; bounds checks are emitted only where padding can put a tap outside the input.
+ *    Used on GL (a GPU has the threads for it), on the cpu backend, and for small convolutions.
+ *  - 'im2col' (webasm): the convolution as the tiled matmul of src/ops/matmul.ts. An `unfold`
+ *    kernel copies the patches into cols [N, C·kH·kW, OH·OW] (PyTorch's F.unfold layout; per group
+ *    [N, G, Cg·kH·kW, P]); then, per batch entry and group, with the weight viewed as [G, Og, Cg·kH·kW]:
+ *      y      [N, G, Og, P]    = W @ cols            (bias as the matmul's epilogue; already NCHW)
+ *      gcols  [N, G, Cg·k, P]  = W^T @ gy,  gx = fold(gcols)  (col2im as a gather: each input cell
+ *                                                              sums the taps that read it)
+ *      gW     [G, Og, Cg·k]    = sum_n gy @ cols^T   (batched over n, then a sum over n)
+ *    The lanes of the tiled matmul run along output positions P, where cols and gy are contiguous.
+ *    A 1x1, stride-1, unpadded convolution needs no unfold/fold (cols is x itself). Large batches are
+ *    cut into chunks so one cols buffer stays below COLS_LIMIT cells; cols is kept for the backward.
+ * `TSNN_CONV=direct|im2col` forces a variant (tests, bench); im2col runs on every backend when forced.
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
-import { KernelBuilder } from '../backend/kernel-builder';
-import { commonDevice, ref, runKernel } from './kernel';
-import { fmtShape } from '../tensor/shape';
-import { reshape } from './shape';
+import { noGrad } from '../autograd/grad-mode';
+import { KernelBuilder, StridedRef } from '../backend/kernel-builder';
+import { backendFor } from '../backend/devices';
+import type { DeviceName } from '../backend/device';
+import { commonDevice, MAX_LOOP, mapKernel, ref, runKernel } from './kernel';
+import { contiguousStrides, fmtShape, numelOf } from '../tensor/shape';
+import { cat, contiguous, reshape } from './shape';
+import { sum } from './reduce';
+import { matmulKernel, MatmulEpilogue, MatmulShape } from './matmul';
 import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, splitLoop, floorDiv } from './window-kernel';
 
 export type { Pair } from './window-kernel';
@@ -102,12 +120,43 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const device = commonDevice('conv2d', x, weight, bias);
   const g = geometry(x, weight, bias, opts);
   const b = bias ?? null;
-  const y = convForward(g, x, weight, b, device);
-  return record(y, 'conv2d', [x, weight, b], (gy) => [
-    x.requiresGrad ? convGradInput(g, gy, weight) : null,
-    weight.requiresGrad ? convGradWeight(g, gy, x) : null,
+  if (convVariant(g, device) === 'direct') {
+    const y = convForward(g, x, weight, b, device);
+    return record(y, 'conv2d', [x, weight, b], (gy) => [
+      x.requiresGrad ? convGradInput(g, gy, weight) : null,
+      weight.requiresGrad ? convGradWeight(g, gy, x) : null,
+      b && b.requiresGrad ? convGradBias(g, gy) : null,
+    ], [x, weight]);
+  }
+  const { y, cols } = im2colForward(g, x, weight, b, device);
+  const out = record(y, 'conv2d', [x, weight, b], (gy) => [
+    x.requiresGrad ? im2colGradInput(g, gy, weight) : null,
+    weight.requiresGrad ? im2colGradWeight(g, gy, cols) : null,
     b && b.requiresGrad ? convGradBias(g, gy) : null,
   ], [x, weight]);
+  // the patches are kept only for the weight gradient (cols that are x itself are not ours to free)
+  if (!(out.gradFn && weight.requiresGrad)) for (const c of cols) if (c.owned) c.t.dispose();
+  return out;
+}
+
+type ConvVariant = 'direct' | 'im2col';
+
+/**
+ * Which kernels run a convolution (TSNN_CONV=direct|im2col forces one, on any backend). im2col pays an
+ * unfold pass (C·kH·kW·OH·OW cells per image) and, in the backward, a fold pass, for the tiled matmul's
+ * faster multiply-adds. That trade is measured per backend (bench/README.md): on webasm im2col is 2-3x
+ * faster once a group has 8+ output channels; on the cpu backend (JavaScript) the tiled matmul is not
+ * faster than the direct kernels and im2col loses everywhere; GL keeps the direct kernels, which give
+ * each output cell its own GPU thread.
+ */
+function convVariant(g: ConvGeom, device: DeviceName): ConvVariant {
+  const forced = process.env.TSNN_CONV;
+  if (forced === 'direct' || forced === 'im2col') return forced;
+  if (device !== 'webasm') return 'direct';
+  const Kg = g.Cg * g.kH * g.kW;
+  const macs = g.N * g.O * g.OH * g.OW * Kg;
+  const minOg = g.Og === g.O ? IM2COL_MIN_OG : IM2COL_MIN_OG_GROUPED;
+  return Kg >= IM2COL_MIN_K && g.Og >= minOg && macs >= IM2COL_MIN_MACS ? 'im2col' : 'direct';
 }
 
 function convForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, device: Tensor['device']): Tensor {
@@ -236,4 +285,307 @@ function convGradBias(g: ConvGeom, gy: Tensor): Tensor {
     });
   });
   return runKernel(kb, acc, gy.device);
+}
+
+// ---- im2col: the convolution as the tiled matmul -----------------------------------------------------
+
+/**
+ * Auto-selection thresholds (convVariant), from webasm measurements (bench/README.md, "Convolution"):
+ * the unfold costs the same whatever the output channels, so it pays off once a group has >= 8 of them
+ * (16 with groups: the matmul's 2-D batch index costs more there); below ~2^18 multiply-adds both take
+ * about the same fraction of a millisecond.
+ */
+const IM2COL_MIN_K = 4;
+const IM2COL_MIN_OG = 8;
+const IM2COL_MIN_OG_GROUPED = 16;
+const IM2COL_MIN_MACS = 1 << 18;
+/**
+ * The most cells one unfold writes; larger batches go in chunks. Bounds memory, and keeps flat-index
+ * arithmetic exact where a kernel language computes it in f32 (below 2^24).
+ */
+const COLS_LIMIT = 1 << 23;
+
+/**
+ * One batch chunk's patches (images n0..n0+nc-1): `t` is the chunk's unfold output [nc, C, kH, kW, OH, OW],
+ * or, for a 1x1 convolution, the whole input (`whole`: x or a contiguous copy of it).
+ */
+interface Cols {
+  t: Tensor;
+  /** made here (freed when the backward no longer needs it) */
+  owned: boolean;
+  whole: boolean;
+  n0: number;
+  nc: number;
+}
+
+/** `r` with dim d cut to [s, e). */
+function sliceRef(r: StridedRef, d: number, s: number, e: number): StridedRef {
+  const shape = [...r.shape];
+  shape[d] = e - s;
+  return { ...r, shape, offset: r.offset + s * r.strides[d] };
+}
+
+function transposeRef(r: StridedRef): StridedRef {
+  const n = r.shape.length;
+  const shape = [...r.shape];
+  const strides = [...r.strides];
+  [shape[n - 2], shape[n - 1]] = [shape[n - 1], shape[n - 2]];
+  [strides[n - 2], strides[n - 1]] = [strides[n - 1], strides[n - 2]];
+  return { ...r, shape, strides };
+}
+
+/** `r` reshaped to `shape` without a copy (PyTorch's view rule), or null where its strides do not allow it. */
+function viewRef(r: StridedRef, shape: number[]): StridedRef | null {
+  if (numelOf(shape) !== numelOf(r.shape)) throw new Error(`internal: conv2d view ${fmtShape(r.shape)} -> ${fmtShape(shape)}`);
+  if (numelOf(shape) === 0) return { ...r, shape, strides: contiguousStrides(shape) };
+  const strides = new Array<number>(shape.length);
+  let v = shape.length - 1;
+  let chunkBase = r.strides[r.shape.length - 1];
+  let tNumel = 1;
+  let vNumel = 1;
+  for (let d = r.shape.length - 1; d >= 0; d--) {
+    tNumel *= r.shape[d];
+    // the end of a run of dims that are contiguous with each other
+    if (d === 0 || (r.shape[d - 1] !== 1 && r.strides[d - 1] !== tNumel * chunkBase)) {
+      while (v >= 0 && (vNumel < tNumel || shape[v] === 1)) {
+        strides[v] = vNumel * chunkBase;
+        vNumel *= shape[v];
+        v--;
+      }
+      if (vNumel !== tNumel) return null;
+      if (d > 0) {
+        chunkBase = r.strides[d - 1];
+        tNumel = 1;
+        vNumel = 1;
+      }
+    }
+  }
+  return v === -1 ? { ...r, shape, strides } : null;
+}
+
+/** `t` (its dims 0..from) viewed as `shape`; a contiguous copy (pushed on `temps`) where no view exists. */
+function viewOf(t: Tensor, shape: number[], temps: Tensor[]): StridedRef {
+  const v = viewRef(ref(t), shape);
+  if (v) return v;
+  const c = noGrad(() => contiguous(t));
+  temps.push(c);
+  return viewRef(ref(c), shape)!;
+}
+
+interface ImGeom {
+  G: number;
+  Kg: number;
+  P: number;
+  /** [nc] or [nc, G]: the matmuls' batch dims */
+  batch: (nc: number) => number[];
+  /** shape with the group dim inserted after the batch dim where there is more than one group */
+  grouped: (nc: number, inner: number[]) => number[];
+  pointwise: boolean;
+  chunks: [number, number][];
+}
+
+function imGeom(g: ConvGeom): ImGeom {
+  const G = g.O / g.Og;
+  const Kg = g.Cg * g.kH * g.kW;
+  const P = g.OH * g.OW;
+  const perImage = g.C * g.kH * g.kW * P;
+  // TSNN_CONV_COLS: a smaller limit, for tests of the chunked path
+  const limit = Math.min(COLS_LIMIT, Number(process.env.TSNN_CONV_COLS) || COLS_LIMIT);
+  const step = Math.max(1, Math.floor(limit / Math.max(perImage, 1)));
+  const chunks: [number, number][] = [];
+  for (let n0 = 0; n0 < g.N; n0 += step) chunks.push([n0, Math.min(step, g.N - n0)]);
+  if (!chunks.length) chunks.push([0, 0]);
+  return {
+    G,
+    Kg,
+    P,
+    batch: (nc) => (G > 1 ? [nc, G] : [nc]),
+    grouped: (nc, inner) => (G > 1 ? [nc, G, ...inner] : [nc, ...inner]),
+    pointwise: g.kH === 1 && g.kW === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0 && g.OH === g.H && g.OW === g.W,
+    chunks,
+  };
+}
+
+/**
+ * a @ b through matmulKernel (the tiled variant on cpu/webasm); a reduction longer than MAX_LOOP is
+ * summed over chunks of it. `epilogue` must be additive (a bias): it is applied to the last chunk.
+ */
+function mm(a: StridedRef, b: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): Tensor {
+  if (s.K <= MAX_LOOP) {
+    const kb = matmulKernel(a, b, s, { epilogue });
+    // not a plain matmul of its output's shape (a conv's [N, G, Og, P] read as [N, O, OH, OW]): the graph
+    // compiler must not re-emit it with an epilogue of its own
+    kb.meta = undefined;
+    return runKernel(kb, kb.result, s.device);
+  }
+  let acc: Tensor | null = null;
+  for (let k0 = 0; k0 < s.K; k0 += MAX_LOOP) {
+    const k1 = Math.min(k0 + MAX_LOOP, s.K);
+    const part = mm(sliceRef(a, a.shape.length - 1, k0, k1), sliceRef(b, b.shape.length - 2, k0, k1), { ...s, K: k1 - k0 }, k1 === s.K ? epilogue : undefined);
+    if (!acc) acc = part;
+    else {
+      const next: Tensor = mapKernel('conv2d', [acc, part], ([u, v]) => `${u} + ${v}`);
+      acc.dispose();
+      part.dispose();
+      acc = next;
+    }
+  }
+  return acc!;
+}
+
+/** Patches of images n0..n0+nc-1: [nc, C, kH, kW, OH, OW], zero where a tap falls in the padding. */
+function unfold(g: ConvGeom, x: Tensor, n0: number, nc: number): Tensor {
+  const shape = [nc, g.C, g.kH, g.kW, g.OH, g.OW];
+  // host backends: a thread grid [OH·OW, C·kH·kW, nc]; the lanes run along output positions and only
+  // the position is divided out per lane (the channel/tap split of thread.y is lane-uniform). GL: flat.
+  let n: string, c: string, kh: string, kw: string, oh: string, ow: string;
+  let kb: KernelBuilder;
+  if (backendFor(x.device).supportsTiles) {
+    kb = new KernelBuilder(shape, { grid: [g.OH * g.OW, g.C * g.kH * g.kW, nc] });
+    n = 'this.thread.z';
+    [c, kh, kw] = kb.decompose('this.thread.y', [g.C, g.kH, g.kW]);
+    oh = kb.let(floorDiv('this.thread.x', g.OW), 'oh');
+    ow = kb.let(`this.thread.x - ${oh} * ${g.OW}`, 'ow');
+  } else {
+    kb = new KernelBuilder(shape);
+    [n, c, kh, kw, oh, ow] = kb.outIndex();
+  }
+  const xr = sliceRef(ref(x), 0, n0, n0 + nc);
+  const ih = kb.let(sumOf([minus(term(oh, g.sh)!, g.ph), term(kh, g.dh)]), 'ih');
+  const iw = kb.let(sumOf([minus(term(ow, g.sw)!, g.pw), term(kw, g.dw)]), 'iw');
+  const conds = [inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), inRange(iw, g.checkLoW, g.checkHiW ? g.W : null)].filter((c): c is string => c !== null);
+  const v = kb.let('0.0', 'v');
+  guard(kb, conds.length ? conds.join(' && ') : null, () => kb.emit(`${v} = ${kb.at(xr, [n, c, ih, iw])};`));
+  return runKernel(kb, v, x.device);
+}
+
+/**
+ * col2im as a gather: gx[n, c, ih, iw] = sum over the taps (kh, kw) whose output position (oh, ow)
+ * reads (ih, iw) of gcols[n, c, kh, kw, oh, ow]. gcols is contiguous [nc, C·kH·kW, OH·OW].
+ */
+function fold(g: ConvGeom, gcols: Tensor, nc: number): Tensor {
+  const kb = new KernelBuilder([nc, g.C, g.H, g.W]);
+  const [n, c, ih, iw] = kb.outIndex();
+  const shape = [nc, g.C, g.kH, g.kW, g.OH, g.OW];
+  const gr: StridedRef = { buffer: gcols.storage.buffer, shape, strides: contiguousStrides(shape), offset: gcols.offset };
+  const [sN, sC, sKh, sKw, sOh, sOw] = effStrides(gr);
+  const acc = kb.let('0.0', 'acc');
+  const gb = base(kb, gr, [term(n, sN), term(c, sC)], 'gb');
+  kb.loop(g.kH, (kh) => {
+    const h = strideBack(kb, `${minus(ih, -g.ph)} - ${term(kh, g.dh)}`, g.sh, g.OH, 'oh');
+    kb.emit(`if (${h.cond}) {`);
+    const row = kb.let(sumOf([gb, term(kh, sKh), term(h.q, sOh)]), 'gr');
+    kb.loop(g.kW, (kw) => {
+      const wv = strideBack(kb, `${minus(iw, -g.pw)} - ${term(kw, g.dw)}`, g.sw, g.OW, 'ow');
+      kb.emit(`if (${wv.cond}) {`);
+      kb.emit(`${acc} += ${rawAt(kb, gr, sumOf([row, term(kw, sKw), term(wv.q, sOw)]))};`);
+      kb.emit('}');
+    });
+    kb.emit('}');
+  });
+  return runKernel(kb, acc, gcols.device);
+}
+
+/** The chunk's patches viewed as the matmul's right operand [nc, G?, Kg, P]. */
+function colsRef(g: ConvGeom, ig: ImGeom, c: Cols): StridedRef {
+  const shape = ig.grouped(c.nc, [ig.Kg, ig.P]);
+  if (!c.whole) return { buffer: c.t.storage.buffer, shape, strides: contiguousStrides(shape), offset: c.t.offset };
+  return viewRef(sliceRef(ref(c.t), 0, c.n0, c.n0 + c.nc), shape)!;
+}
+
+/** The weight viewed as [G?, Og, Kg]. */
+function weightRef(g: ConvGeom, ig: ImGeom, w: Tensor, temps: Tensor[]): StridedRef {
+  return viewOf(w, ig.G > 1 ? [ig.G, g.Og, ig.Kg] : [g.Og, ig.Kg], temps);
+}
+
+/** `t` reshaped (a view of a kernel's contiguous output), letting go of the base. */
+function asShape(t: Tensor, shape: number[]): Tensor {
+  const v = noGrad(() => reshape(t, shape));
+  if (v !== t) t.dispose();
+  return v;
+}
+
+/** Concatenates per-chunk results along the batch dim (nothing to do for one chunk). */
+function joinChunks(parts: Tensor[]): Tensor {
+  if (parts.length === 1) return parts[0];
+  const y = noGrad(() => cat(parts, 0));
+  for (const p of parts) p.dispose();
+  return y;
+}
+
+function im2colForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, device: DeviceName): { y: Tensor; cols: Cols[] } {
+  const ig = imGeom(g);
+  const temps: Tensor[] = [];
+  const wr = weightRef(g, ig, w, temps);
+  const br = bias ? ref(bias) : null;
+  const epilogue: MatmulEpilogue | undefined = br
+    ? (acc, kb, out) => {
+        const m = out[out.length - 2];
+        const o = ig.G > 1 ? `${out[out.length - 3]} * ${g.Og} + ${m}` : m;
+        return `${acc} + ${kb.at(br, [o])}`;
+      }
+    : undefined;
+  let xs = x;
+  if (ig.pointwise && !viewRef(ref(x), ig.grouped(g.N, [ig.Kg, ig.P]))) {
+    xs = noGrad(() => contiguous(x));
+  }
+  const cols: Cols[] = [];
+  const ys: Tensor[] = [];
+  for (const [n0, nc] of ig.chunks) {
+    const c: Cols = ig.pointwise ? { t: xs, owned: xs !== x, whole: true, n0, nc } : { t: unfold(g, x, n0, nc), owned: true, whole: false, n0, nc };
+    cols.push(c);
+    const y = mm(wr, colsRef(g, ig, c), { batch: ig.batch(nc), M: g.Og, K: ig.Kg, N: ig.P, device }, epilogue);
+    ys.push(asShape(y, [nc, g.O, g.OH, g.OW]));
+  }
+  for (const t of temps) t.dispose();
+  return { y: joinChunks(ys), cols };
+}
+
+/** gy viewed as [N, G?, Og, P] (a copy only where its strides do not merge OH and OW). */
+function gradOutRef(g: ConvGeom, ig: ImGeom, gy: Tensor, temps: Tensor[]): StridedRef {
+  return viewOf(gy, ig.grouped(g.N, [g.Og, ig.P]), temps);
+}
+
+function im2colGradInput(g: ConvGeom, gy: Tensor, w: Tensor): Tensor {
+  const ig = imGeom(g);
+  const temps: Tensor[] = [];
+  const wt = transposeRef(weightRef(g, ig, w, temps));
+  const gr = gradOutRef(g, ig, gy, temps);
+  const parts: Tensor[] = [];
+  for (const [n0, nc] of ig.chunks) {
+    const gcols = mm(wt, sliceRef(gr, 0, n0, n0 + nc), { batch: ig.batch(nc), M: ig.Kg, K: g.Og, N: ig.P, device: gy.device });
+    if (ig.pointwise) parts.push(asShape(gcols, [nc, g.C, g.H, g.W]));
+    else {
+      parts.push(fold(g, gcols, nc));
+      gcols.dispose();
+    }
+  }
+  for (const t of temps) t.dispose();
+  return joinChunks(parts);
+}
+
+function im2colGradWeight(g: ConvGeom, gy: Tensor, cols: Cols[]): Tensor {
+  const ig = imGeom(g);
+  const temps: Tensor[] = [];
+  const gr = gradOutRef(g, ig, gy, temps);
+  let acc: Tensor | null = null;
+  for (const c of cols) {
+    const { n0, nc } = c;
+    // [nc, G?, Og, Kg]: one product per image, reduced over its positions; then summed over the images
+    const part = mm(sliceRef(gr, 0, n0, n0 + nc), transposeRef(colsRef(g, ig, c)), { batch: ig.batch(nc), M: g.Og, K: ig.P, N: ig.Kg, device: gy.device });
+    let s: Tensor;
+    if (nc > 1) {
+      s = sum(part, 0);
+      part.dispose();
+    } else s = asShape(part, part.shape.slice(1));
+    if (!acc) acc = s;
+    else {
+      const next: Tensor = mapKernel('conv2d', [acc, s], ([u, v]) => `${u} + ${v}`);
+      acc.dispose();
+      s.dispose();
+      acc = next;
+    }
+  }
+  for (const t of temps) t.dispose();
+  return asShape(acc!, [g.O, g.Cg, g.kH, g.kW]);
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { tensor, ops, backendFor, noGrad } from '../../src';
+import { tensor, ops, backendFor, noGrad, Tensor } from '../../src';
 import { testDevices, expectClose, checkGrad, fixture } from '../helpers';
 
 const { conv2d } = ops;
@@ -120,6 +120,128 @@ for (const device of testDevices()) {
       expect(() => conv2d(rnd([1, 3, 8, 8], 2), w, null, { padding: 'same', stride: 2 })).to.throw("padding='same' is not supported for strided convolutions");
       expect(() => conv2d(rnd([1, 3, 8, 8], 2), w, null, { stride: 0 })).to.throw('conv2d: stride must be positive integers, got 0');
       expect(() => conv2d(rnd([8, 8], 2), w)).to.throw('conv2d: expected input [N, C, H, W]');
+    });
+  });
+}
+
+/** Runs fn with conv2d's variant forced (TSNN_CONV) and, optionally, a small im2col chunk limit. */
+function withConv<T>(variant: 'direct' | 'im2col', fn: () => T, colsLimit?: number): T {
+  const saved = [process.env.TSNN_CONV, process.env.TSNN_CONV_COLS];
+  process.env.TSNN_CONV = variant;
+  if (colsLimit) process.env.TSNN_CONV_COLS = String(colsLimit);
+  try {
+    return fn();
+  } finally {
+    if (saved[0] === undefined) delete process.env.TSNN_CONV;
+    else process.env.TSNN_CONV = saved[0];
+    if (saved[1] === undefined) delete process.env.TSNN_CONV_COLS;
+    else process.env.TSNN_CONV_COLS = saved[1];
+  }
+}
+
+type Opts = Parameters<typeof conv2d>[3];
+interface VariantCase {
+  name: string;
+  x: number[];
+  w: number[];
+  bias: boolean;
+  opts: Opts;
+  /** a view of x instead of a contiguous tensor */
+  view?: 'nhwc' | 'transposed';
+  /** upstream gradient through a transposed view (non-mergeable strides) instead of a contiguous one */
+  gyView?: boolean;
+  /** im2col batch chunk limit (cells per unfold) */
+  cols?: number;
+}
+
+const VARIANT_CASES: VariantCase[] = [
+  { name: 'stride 2, padding 1', x: [2, 4, 7, 6], w: [8, 4, 3, 3], bias: true, opts: { stride: 2, padding: 1 } },
+  { name: 'dilation 2, padding 2', x: [2, 3, 8, 8], w: [4, 3, 3, 3], bias: false, opts: { dilation: 2, padding: 2 } },
+  { name: 'groups 2', x: [2, 4, 6, 6], w: [8, 2, 3, 3], bias: true, opts: { groups: 2, padding: 1 } },
+  { name: 'non-square input and kernel, stride [2, 1], padding [0, 2]', x: [2, 3, 7, 9], w: [5, 3, 2, 4], bias: true, opts: { stride: [2, 1], padding: [0, 2] } },
+  { name: 'batch 1, padding same (asymmetric)', x: [1, 3, 6, 5], w: [4, 3, 3, 2], bias: true, opts: { padding: 'same' } },
+  { name: 'out channels not a multiple of 4, stride 3, dilation [1, 2]', x: [3, 2, 9, 9], w: [6, 2, 3, 3], bias: true, opts: { stride: 3, dilation: [1, 2], padding: 1 } },
+  { name: '1x1 (x is its own patch matrix), groups 3', x: [2, 6, 4, 5], w: [6, 2, 1, 1], bias: true, opts: { groups: 3 } },
+  { name: '1x1 stride 2', x: [2, 4, 5, 5], w: [4, 4, 1, 1], bias: false, opts: { stride: 2 } },
+  { name: 'NHWC view input, strided upstream gradient', x: [2, 3, 5, 4], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, view: 'nhwc', gyView: true },
+  { name: '1x1 on a transposed (non-mergeable) input', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true, opts: {}, view: 'transposed', gyView: true },
+  { name: 'batch in chunks (small unfold limit)', x: [5, 3, 6, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1, stride: [1, 2] }, cols: 250 },
+  { name: '1x1 batch in chunks', x: [5, 4, 3, 3], w: [4, 4, 1, 1], bias: false, opts: {}, cols: 40 },
+];
+
+for (const device of testDevices()) {
+  describe(`conv2d variants (direct, im2col) on ${device}`, function () {
+    this.timeout(120000);
+    const rnd = (shape: number[], seed: number) => tensor(values(shape.reduce((a, b) => a * b, 1), seed), { shape, device });
+    const input = (c: VariantCase, seed: number): Tensor => {
+      if (c.view === 'nhwc') return rnd([c.x[0], c.x[2], c.x[3], c.x[1]], seed).permute(0, 3, 1, 2);
+      if (c.view === 'transposed') return rnd([c.x[0], c.x[1], c.x[3], c.x[2]], seed).transpose(2, 3);
+      return rnd(c.x, seed);
+    };
+
+    for (const c of VARIANT_CASES) {
+      it(`im2col equals the direct kernels: ${c.name}`, () => {
+        const run = (variant: 'direct' | 'im2col') =>
+          withConv(variant, () => {
+            const x = input(c, 21);
+            const xr = tensor(x.dataSync(), { shape: x.shape, device, requiresGrad: true });
+            const xin = c.view === 'nhwc' ? xr.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : c.view === 'transposed' ? xr.transpose(2, 3).contiguous().transpose(2, 3) : xr;
+            const w = rnd(c.w, 22);
+            w.requiresGrad = true;
+            const b = c.bias ? rnd([c.w[0]], 23) : null;
+            if (b) b.requiresGrad = true;
+            const y = conv2d(xin, w, b, c.opts);
+            const gy = rnd(c.gyView ? [y.shape[0], y.shape[1], y.shape[3], y.shape[2]] : y.shape, 24);
+            if (c.gyView) y.transpose(2, 3).mul(gy).sum().backward();
+            else y.backward(gy);
+            return { y: y.dataSync(), gx: xr.grad!.dataSync(), gw: w.grad!.dataSync(), gb: b ? b.grad!.dataSync() : null };
+          }, c.cols);
+        const d = run('direct');
+        const i = run('im2col');
+        expectClose(i.y, d.y, 1e-4, 1e-4, 'output');
+        expectClose(i.gx, d.gx, 1e-4, 1e-4, 'grad input');
+        expectClose(i.gw, d.gw, 1e-4, 1e-4, 'grad weight');
+        if (d.gb) expectClose(i.gb!, d.gb, 1e-4, 1e-4, 'grad bias');
+      });
+    }
+
+    for (const c of VARIANT_CASES.filter((v) => !v.view)) {
+      it(`im2col finite-difference gradients: ${c.name}`, () => {
+        const inputs = [rnd(c.x, 31), rnd(c.w, 32)];
+        if (c.bias) inputs.push(rnd([c.w[0]], 33));
+        withConv('im2col', () => checkGrad((x, w, b) => conv2d(x, w, b ?? null, c.opts), inputs, { atol: 1e-2, rtol: 1e-2 }), c.cols);
+      });
+    }
+
+    it('im2col splits reductions longer than MAX_LOOP (C·kH·kW = 18432; OH·OW = 16641)', () => {
+      const deep = () => [rnd([1, 2048, 3, 3], 41), rnd([2, 2048, 3, 3], 42)];
+      const wide = () => [rnd([1, 1, 131, 131], 43), rnd([2, 1, 3, 3], 44)];
+      for (const make of [deep, wide]) {
+        const run = (variant: 'direct' | 'im2col') =>
+          withConv(variant, () => {
+            const [x, w] = make();
+            x.requiresGrad = true;
+            w.requiresGrad = true;
+            const y = conv2d(x, w, null);
+            y.backward(rnd(y.shape, 45));
+            return { y: y.dataSync(), gx: x.grad!.dataSync(), gw: w.grad!.dataSync() };
+          });
+        const d = run('direct');
+        const i = run('im2col');
+        expectClose(i.y, d.y, 1e-3, 1e-4, 'output');
+        expectClose(i.gx, d.gx, 1e-3, 1e-4, 'grad input');
+        expectClose(i.gw, d.gw, 1e-3, 1e-4, 'grad weight');
+      }
+    });
+
+    it('chooses im2col on webasm for a ResNet-block convolution, the direct kernel elsewhere', () => {
+      const x = rnd([2, 16, 14, 14], 51);
+      const w = rnd([16, 16, 3, 3], 52);
+      const stats = backendFor(device).stats;
+      const runs0 = stats.kernelRuns;
+      noGrad(() => conv2d(x, w, null, { padding: 1 }));
+      // direct: one kernel; im2col: unfold + matmul
+      expect(stats.kernelRuns - runs0).to.equal(device === 'webasm' ? 2 : 1);
     });
   });
 }
