@@ -2,7 +2,9 @@
  * `npm run bench`: tsnn against TensorFlow.js (wasm backend) and PyTorch (CPU, as a subprocess), in one run.
  *
  * Cases: matmul 512x512, MLP 784-256-10 forward at batch 256 and at batch 1, one SGD training step at
- * batch 256 (forward, cross-entropy, backward, update). tsnn runs on every device that works here,
+ * batch 256 (forward, cross-entropy, backward, update), and a 3x3 convolution 16 -> 32 channels on
+ * [128, 16, 14, 14] (forward; forward + backward), where tsnn runs both conv2d variants (direct
+ * kernels and im2col + tiled matmul, forced through TSNN_CONV). tsnn runs on every device that works here,
  * eagerly and through `nn.compile`; the best device ('auto') is marked. Every number is the median of
  * several timed rounds after warm-up rounds; each round ends with a read-back, so asynchronous work
  * is inside the timing. Results go to stdout as a table and to bench/results.json.
@@ -17,13 +19,18 @@ import { Tensor, nn, tidy, noGrad } from '../src';
 import type { DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
 
-type CaseId = 'matmul' | 'mlp_fwd_b256' | 'mlp_fwd_b1' | 'mlp_train_b256';
+type CaseId = 'matmul' | 'mlp_fwd_b256' | 'mlp_fwd_b1' | 'mlp_train_b256' | 'conv_fwd' | 'conv_train';
 const CASES: { id: CaseId; title: string }[] = [
   { id: 'matmul', title: 'matmul 512x512' },
   { id: 'mlp_fwd_b256', title: 'MLP 784-256-10 forward, batch 256' },
   { id: 'mlp_fwd_b1', title: 'MLP 784-256-10 forward, batch 1' },
   { id: 'mlp_train_b256', title: 'MLP SGD train step, batch 256' },
+  { id: 'conv_fwd', title: 'conv2d 3x3 [128,16,14,14] -> 32, pad 1, forward' },
+  { id: 'conv_train', title: 'conv2d 3x3 [128,16,14,14] -> 32, pad 1, forward + backward' },
 ];
+
+/** The convolution cases: x [N, C, H, W] * w [O, C, K, K], padding 1 (TF.js gets the same in NHWC / HWIO). */
+const CONV = { N: 128, C: 16, H: 14, W: 14, O: 32, K: 3 };
 
 interface Result {
   case: CaseId;
@@ -32,6 +39,8 @@ interface Result {
   mode: 'eager' | 'compiled' | '-';
   /** worker threads per kernel (tsnn on cpu/webasm) */
   threads?: number;
+  /** tsnn conv2d variant (conv cases) */
+  variant?: string;
   ms: number | null;
   rounds: number;
   note?: string;
@@ -60,6 +69,7 @@ interface Runner {
   device: string;
   mode: Result['mode'];
   threads?: number;
+  variant?: string;
   fn: () => void;
   /** set while this runner's rounds run (e.g. TSNN_THREADS) */
   env?: Record<string, string>;
@@ -117,13 +127,13 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
   for (const r of runners) {
     const ts = times.get(r);
     if (!ts) {
-      out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, ms: null, rounds: 0, note: r.failed ?? 'n/a' });
+      out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms: null, rounds: 0, note: r.failed ?? 'n/a' });
       continue;
     }
     ts.sort((a, b) => a - b);
     const ms = ts[ts.length >> 1];
-    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, ms, rounds: ts.length });
-    console.error(`  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.mode}`.padEnd(32)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`);
+    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms, rounds: ts.length });
+    console.error(`  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.variant ?? ''} ${r.mode}`.padEnd(40)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`);
   }
 }
 
@@ -162,6 +172,31 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
   for (const threads of threadings) {
     const env = { TSNN_THREADS: String(threads) };
     const base = { impl: 'tsnn', device, threads: threadings.length > 1 || threads > 1 ? threads : undefined, env };
+    if (id === 'conv_fwd' || id === 'conv_train') {
+      const { N, C, H, W, O, K } = CONV;
+      tsnn.manualSeed(2);
+      const x = tsnn.rand([N, C, H, W], { device, requiresGrad: true });
+      const w = tsnn.rand([O, C, K, K], { device, requiresGrad: true });
+      const gy = tsnn.rand([N, O, H, W], { device });
+      for (const variant of ['direct', 'im2col']) {
+        const r = { ...base, variant, env: { ...env, TSNN_CONV: variant }, mode: 'eager' as const };
+        if (id === 'conv_fwd') out.push({ ...r, fn: () => tidy(() => noGrad(() => void tsnn.F.conv2d(x, w, null, { padding: 1 }).dataSync())) });
+        else {
+          out.push({
+            ...r,
+            fn: () =>
+              tidy(() => {
+                tsnn.F.conv2d(x, w, null, { padding: 1 }).backward(gy);
+                void x.grad!.dataSync();
+                void w.grad!.dataSync();
+                x.grad = null;
+                w.grad = null;
+              }),
+          });
+        }
+      }
+      continue;
+    }
     if (id === 'matmul') {
       tsnn.manualSeed(1);
       const a = tsnn.rand([512, 512], { device });
@@ -240,6 +275,20 @@ async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Ma
       void loss.dataSync();
     }),
   );
+  // TF.js convolves NHWC input with an HWIO filter; 'same' is padding 1 for a stride-1 3x3
+  const { N, C, H, W, O, K } = CONV;
+  const cx = tf.randomUniform([N, H, W, C]);
+  const cw = tf.randomUniform([K, K, C, O]);
+  const cdy = tf.randomUniform([N, H, W, O]);
+  add('conv_fwd', () => tf.tidy(() => void tf.conv2d(cx, cw, 1, 'same').dataSync()));
+  const convGrads = tf.grads((a: any, b: any) => tf.conv2d(a, b, 1, 'same'));
+  add('conv_train', () =>
+    tf.tidy(() => {
+      const [dx, dw] = convGrads([cx, cw], cdy);
+      void dx.dataSync();
+      void dw.dataSync();
+    }),
+  );
   return { note: `TF.js ${tf.version_core} wasm backend (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`, runners };
 }
 
@@ -282,7 +331,7 @@ function table(results: Result[], best: DeviceName): string {
     const tf = rs.find((r) => r.impl === 'tfjs-wasm')?.ms;
     const pt = rs.find((r) => r.impl === 'pytorch-cpu')?.ms;
     rs.forEach((r, k) => {
-      const name = r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${r.threads ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}` : ''}` : r.impl;
+      const name = r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${r.threads ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}` : ''}${r.variant ? `, ${r.variant}` : ''}` : r.impl;
       rows.push([k === 0 ? title : '', name, r.mode, r.ms === null ? (r.note ?? 'n/a') : fmtMs(r.ms), r.impl === 'tsnn' ? ratio(r.ms, tf) : '', r.impl === 'tsnn' ? ratio(r.ms, pt) : '']);
     });
   }
@@ -301,7 +350,7 @@ function table(results: Result[], best: DeviceName): string {
 async function main(): Promise<void> {
   const cmd = new Command()
     .name('bench')
-    .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU): matmul, MLP forward, MLP train step')
+    .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU): matmul, MLP forward, MLP train step, conv2d')
     .option('--warmup <n>', 'warm-up rounds per case', (v) => parseInt(v, 10), 3)
     .option('--rounds <n>', 'timed rounds per case and implementation (median reported)', (v) => parseInt(v, 10), 15)
     .option('--budget <ms>', 'time budget per implementation and case; slow ones run fewer rounds (at least 3)', (v) => parseFloat(v), 3000)
@@ -346,6 +395,7 @@ async function main(): Promise<void> {
     notes.push(benchTorch(cases, o, results));
   }
   notes.push(`tsnn ${best}: kernels above ~2M multiply-adds split across ${threads} thread(s) (TSNN_THREADS); rows marked "1 thread" turn that off`);
+  if (cases.some((c) => c.startsWith('conv'))) notes.push('conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks im2col on webasm for this shape and the direct kernels on cpu and gpu');
   const text = table(results, best);
   console.log(`\n${text}\n`);
   for (const n of notes) console.log(`- ${n}`);

@@ -50,6 +50,21 @@ def main():
         res['mlp_fwd_b256'] = median_ms(lambda: net(x256), warmup, rounds)
         res['mlp_fwd_b1'] = median_ms(lambda: net(x1), warmup, rounds)
     res['mlp_train_b256'] = median_ms(step, warmup, rounds)
+
+    # 3x3 convolution 16 -> 32 channels on [128, 16, 14, 14], padding 1 (bench/run.ts CONV)
+    cx = torch.rand(128, 16, 14, 14, requires_grad=True)
+    cw = torch.rand(32, 16, 3, 3, requires_grad=True)
+    cdy = torch.rand(128, 32, 14, 14)
+
+    def conv_train():
+        cx.grad = None
+        cw.grad = None
+        torch.nn.functional.conv2d(cx, cw, padding=1).backward(cdy)
+        return cx.grad.sum().item() + cw.grad.sum().item()
+
+    with torch.no_grad():
+        res['conv_fwd'] = median_ms(lambda: torch.nn.functional.conv2d(cx, cw, padding=1), warmup, rounds)
+    res['conv_train'] = median_ms(conv_train, warmup, rounds)
     print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'results': res}))
 
 
