@@ -150,6 +150,8 @@ type ConvVariant = 'direct' | 'im2col';
  * each output cell its own GPU thread.
  */
 function convVariant(g: ConvGeom, device: DeviceName): ConvVariant {
+  // nothing to multiply: the direct kernels handle empty shapes
+  if (g.N * g.O * g.Cg === 0) return 'direct';
   const forced = process.env.TSNN_CONV;
   if (forced === 'direct' || forced === 'im2col') return forced;
   if (device !== 'webasm') return 'direct';
@@ -363,7 +365,7 @@ function viewRef(r: StridedRef, shape: number[]): StridedRef | null {
   return v === -1 ? { ...r, shape, strides } : null;
 }
 
-/** `t` (its dims 0..from) viewed as `shape`; a contiguous copy (pushed on `temps`) where no view exists. */
+/** `t` viewed as `shape` (same elements); through a contiguous copy (pushed on `temps`) where no view exists. */
 function viewOf(t: Tensor, shape: number[], temps: Tensor[]): StridedRef {
   const v = viewRef(ref(t), shape);
   if (v) return v;
@@ -394,7 +396,6 @@ function imGeom(g: ConvGeom): ImGeom {
   const step = Math.max(1, Math.floor(limit / Math.max(perImage, 1)));
   const chunks: [number, number][] = [];
   for (let n0 = 0; n0 < g.N; n0 += step) chunks.push([n0, Math.min(step, g.N - n0)]);
-  if (!chunks.length) chunks.push([0, 0]);
   return {
     G,
     Kg,
