@@ -9,7 +9,7 @@ import { Tensor, rand, manualSeed, noGrad, backendFor } from '../../src';
 import { matmulKernel, matmulVariant, MatmulEpilogue, MatmulVariant } from '../../src/ops/matmul';
 import { ref, runKernel } from '../../src/ops/kernel';
 import { broadcastShapes } from '../../src/tensor/shape';
-import { splitKernel, SPLIT_WORK } from '../../src/backend/gpujs-backend';
+import { splitKernel, SPLIT_WORK } from '../../src/backend/kernel-threads';
 import { KernelBuilder } from '../../src/backend/kernel-builder';
 import { expectClose, testDevices } from '../helpers';
 
