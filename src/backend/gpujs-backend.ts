@@ -10,10 +10,12 @@
  */
 import type { DeviceName } from './device';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
+import { installWasmCodegen } from './wasm-codegen';
 import { KernelPart, WorkerPool, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const gpujs = require('gpu.js');
+installWasmCodegen(gpujs);
 
 const GPU_MODE: Record<DeviceName, string> = { cpu: 'cpu', webasm: 'webasm', gpu: 'headlessgl', webgpu: 'webgpu' };
 

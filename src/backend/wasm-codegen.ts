@@ -1,0 +1,136 @@
+/**
+ * Two codegen extensions for gpu.js 2.24's webasm backend, installed on its WebAssemblyFunctionNode.
+ * Together they make the tiled matmul ~2.5x faster; results are bit-identical to gpu.js's own code
+ * (test/backend/wasm-codegen.test.ts compiles kernels both ways and compares every bit).
+ *
+ * 1. Contiguous vector loads. gpu.js vectorises a kernel over 4 consecutive `this.thread.x` cells, but
+ *    reads every lane-varying array element as a gather: 4 lane extracts, 4 scalar loads, 3 lane
+ *    inserts. The commonest varying read in our kernels is `arr[<lane-uniform integer> + this.thread.x]`
+ *    (a row of B in a matmul, every contiguous elementwise input): 4 adjacent floats, one `v128.load`:
+ *
+ *        base = <uniform part> + threadX           (scalar i32)
+ *        if (base <=u last - 3) v128.load(base)    (all 4 lanes in bounds: the values the gather reads)
+ *        else                   <gpu.js's clamped gather>
+ *
+ * 2. Integer loop counters (see markIntegerCounter).
+ *
+ * Any other index or loop shape goes to gpu.js's own code unchanged. Applied to the pinned gpu.js
+ * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
+ * turns both off.
+ */
+const PINNED_GPUJS = '2.24.1';
+const APPLIED = Symbol.for('tsnn.wasmCodegen');
+
+/** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
+export const wasmCodegen = { vectorLoads: true, integerCounters: true };
+/** Statistics for tests: how many reads were compiled as vector loads, how many counters as i32. */
+export const wasmCodegenStats = { vectorLoads: 0, integerCounters: 0 };
+
+/** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is active. */
+export function installWasmCodegen(gpujs: any): boolean {
+  const version: string | undefined = safeVersion();
+  const proto = gpujs?.WebAssemblyFunctionNode?.prototype;
+  if (!proto || version !== PINNED_GPUJS || typeof proto.vGather !== 'function') return false;
+  if (process.env.TSNN_WASM_CODEGEN === 'off') return false;
+  if (proto[APPLIED]) return true;
+  const gather = proto.vGather;
+  proto.vGather = function (this: any, table: string, name: string, x: any, y: any, z: any, node: any) {
+    const layout = this.assembler?.layout?.[table]?.[name];
+    const contiguous = wasmCodegen.vectorLoads && !y && !z && layout ? laneContiguousBase(this, x) : null;
+    if (!contiguous || layout.flatLength < 4) return gather.call(this, table, name, x, y, z, node);
+    const em = this.em;
+    const base = em.addLocal('i32');
+    em.globalGet(this.assembler.globals.threadX);
+    this.emitIndex(contiguous.uniform); // scalar i32: the uniform part is the same for the 4 lanes
+    if (contiguous.negate) em.i32Sub();
+    else em.i32Add();
+    em.localSet(base);
+    // unsigned compare also sends a negative base to the gather (which clamps it like gpu.js always does)
+    em.localGet(base).i32Const(layout.flatLength - 4).i32LeU();
+    em.if_('v128');
+    em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
+    em.else_();
+    gather.call(this, table, name, x, y, z, node);
+    em.end();
+    wasmCodegenStats.vectorLoads++;
+    return 'vf32';
+  };
+  for (const method of ['stmtFor', 'vstmtFor']) {
+    const original = proto[method];
+    if (typeof original !== 'function') continue;
+    proto[method] = function (this: any, forNode: any) {
+      markIntegerCounter(this, forNode);
+      return original.call(this, forNode);
+    };
+  }
+  proto[APPLIED] = true;
+  return true;
+}
+
+/**
+ * gpu.js types every declared local as f32, loop counters included, so each index built from a counter is
+ * a float add plus a saturating float->int conversion (3x slower matmul inner loops than integer counters).
+ * A counter that starts at an integer literal, steps by an integer literal in the update clause and is never
+ * assigned in the body takes only integer values: declaring it i32 ('Integer', the type gpu.js's tracer
+ * means to suggest for `i++` counters) computes the same values and keeps index math integral.
+ */
+function markIntegerCounter(fn: any, forNode: any): void {
+  if (!wasmCodegen.integerCounters) return;
+  const decl = forNode?.init?.type === 'VariableDeclaration' && forNode.init.declarations.length === 1 ? forNode.init.declarations[0] : null;
+  if (!decl || decl.id?.type !== 'Identifier' || !isIntLiteral(decl.init)) return;
+  const name = decl.id.name;
+  if (!isIntegerStep(forNode.update, name) || assigns(forNode.body, name) || assigns(forNode.test, name)) return;
+  const info = fn.getDeclaration?.(decl.id);
+  if (!info) return;
+  info.suggestedType = 'Integer';
+  // gpu.js freezes a literal's type after its first walk ('Integer' here), and its "Integer initialisers
+  // decay to f32" rule would then turn the counter back into an f32 on the emitting walk: keep it a literal
+  if (fn.literalTypes) delete fn.literalTypes[fn.astKey(decl.init)];
+  wasmCodegenStats.integerCounters++;
+}
+
+const isIntLiteral = (n: any) => n?.type === 'Literal' && typeof n.value === 'number' && Number.isInteger(n.value) && Math.abs(n.value) < 2 ** 30;
+
+function isIntegerStep(update: any, name: string): boolean {
+  if (update?.type === 'UpdateExpression') return update.argument?.type === 'Identifier' && update.argument.name === name;
+  return update?.type === 'AssignmentExpression' && (update.operator === '+=' || update.operator === '-=') && update.left?.type === 'Identifier' && update.left.name === name && isIntLiteral(update.right);
+}
+
+/** Does any assignment or ++/-- inside `ast` write `name`? */
+function assigns(ast: any, name: string): boolean {
+  if (!ast || typeof ast !== 'object') return false;
+  if (Array.isArray(ast)) return ast.some((n) => assigns(n, name));
+  if (ast.type === 'AssignmentExpression' && ast.left?.type === 'Identifier' && ast.left.name === name) return true;
+  if (ast.type === 'UpdateExpression' && ast.argument?.type === 'Identifier' && ast.argument.name === name) return true;
+  for (const key in ast) {
+    if (key === 'loc' || key === 'start' || key === 'end' || key === 'parent') continue;
+    const child = ast[key];
+    if (child && typeof child === 'object' && assigns(child, name)) return true;
+  }
+  return false;
+}
+
+/**
+ * For `u + this.thread.x`, `this.thread.x + u` and `this.thread.x - u` with `u` a lane-uniform integer
+ * expression: `{ uniform: u, negate }`; otherwise null.
+ */
+function laneContiguousBase(fn: any, index: any): { uniform: any; negate: boolean } | null {
+  if (!index || index.type !== 'BinaryExpression' || (index.operator !== '+' && index.operator !== '-')) return null;
+  const isThreadX = (n: any) => n.type === 'MemberExpression' && fn.getVariableSignature(n) === 'this.thread.value' && n.property.name === 'x';
+  let other: any = null;
+  if (isThreadX(index.left)) other = index.right;
+  else if (index.operator === '+' && isThreadX(index.right)) other = index.left;
+  if (!other || fn.vInfo?.exprVarying?.(other) !== false) return null;
+  // the uniform part must be integral (gpu.js adds a float part before truncating; we add after)
+  const type = fn.getType(other);
+  return type === 'Integer' || type === 'LiteralInteger' ? { uniform: other, negate: index.operator === '-' } : null;
+}
+
+function safeVersion(): string | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require('gpu.js/package.json').version;
+  } catch {
+    return undefined;
+  }
+}
