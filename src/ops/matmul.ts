@@ -26,6 +26,10 @@ import { broadcastShapes, fmtShape, numelOf } from '../tensor/shape';
 import { reshape, slice, transpose, unsqueeze, squeeze } from './shape';
 import { add } from './elementwise';
 import { sumTo } from './reduce';
+import { packedOperand } from './packed-operand';
+
+/** Below this many rows of A, packing B on every call costs more than it saves (only a cached copy is used). */
+const PACK_MIN_ROWS = 8;
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw new Error('matmul: expected two tensors');
@@ -41,7 +45,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const device = commonDevice('matmul', a, b);
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   if (K > MAX_LOOP) return matmulSplitK(a, b, K);
-  const kb = matmulKernel(ref(a), ref(b), { batch, M, K, N, device });
+  // host backends read B's rows with vector loads: hand them a row-major (packed) B
+  const bRows = backendFor(device).supportsTiles ? packedOperand(b, { cacheOnly: M < PACK_MIN_ROWS }) : b;
+  const kb = matmulKernel(ref(a), ref(bRows), { batch, M, K, N, device });
   const y = runKernel(kb, kb.result, device);
   return record(y, 'matmul', [a, b], (g) => [
     a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
