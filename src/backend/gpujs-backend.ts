@@ -75,6 +75,9 @@ export interface BackendStats {
   kernelRuns: number;
 }
 
+/** Per-kernel wall time, collected while `profile.on` (bench/profile.ts prints it); host backends only. */
+export const profile: { on: boolean; kernels: Map<string, { runs: number; ms: number; outSize: number }> } = { on: false, kernels: new Map() };
+
 export class Backend {
   readonly stats: BackendStats = { live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
   private readonly gpu: any;
@@ -92,6 +95,11 @@ export class Backend {
     return this.gpu.Kernel?.name ?? GPU_MODE[this.device];
   }
 
+  /** Whether map-style kernels should run on a row grid (KernelBuilder): webasm, whose SIMD codegen gains vector loads. */
+  get prefersRowGrid(): boolean {
+    return this.device === 'webasm';
+  }
+
   /** Whether kernels may use a thread grid with Array(4) results (host-memory backends: cpu, webasm). */
   get supportsTiles(): boolean {
     return !this.resident;
@@ -105,7 +113,14 @@ export class Backend {
 
   run(spec: KernelSpec): DeviceBuffer {
     if (spec.outSize === 0) return this.upload(new Float32Array(0));
+    const t0 = profile.on ? performance.now() : 0;
     const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
+    if (profile.on) {
+      const entry = profile.kernels.get(spec.source) ?? { runs: 0, ms: 0, outSize: spec.outSize };
+      entry.runs++;
+      entry.ms += performance.now() - t0;
+      profile.kernels.set(spec.source, entry);
+    }
     tracing.tracer?.onRun(spec, buf);
     return buf;
   }

@@ -13,6 +13,11 @@
  * used by the op directly (y and z are uniform across a webasm SIMD quad, x is the lane axis), and
  * with `rows4` each thread returns Array(4): rows 4y..4y+3 of column x. The backend puts the cells
  * back into the flat row-major output, so consumers never see the tiling.
+ *
+ * On webasm, map-style kernels ask for a *row grid* (`{ rowGrid: true }`): threads [lastDim, rows], so
+ * `this.thread.x` is the last output dim and a read along a unit-stride last dim is `<uniform> + this.thread.x`,
+ * which the wasm codegen (src/backend/wasm-codegen.ts) turns into one vector load instead of a 4-lane gather,
+ * with no float div/mod to split a flat index. Same output layout, same values.
  */
 import type { DeviceBuffer, KernelSpec } from './gpujs-backend';
 import { numelOf, Shape } from '../tensor/shape';
@@ -54,9 +59,16 @@ export class KernelBuilder {
   /** estimated inner-loop iterations per output cell (threading decisions); defaults to the longest loop */
   work?: number;
 
-  constructor(readonly outShape: Shape, readonly gridOpts?: GridOptions) {
+  /** [lastDim, rows] when this kernel runs on a row grid (see above) */
+  private readonly rowGrid: [number, number] | null = null;
+
+  constructor(readonly outShape: Shape, readonly gridOpts?: GridOptions, opts: { rowGrid?: boolean } = {}) {
     this.outSize = numelOf(outShape);
-    if (!gridOpts) this.lines.push('const i = this.thread.x;');
+    const X = outShape[outShape.length - 1];
+    if (!gridOpts && opts.rowGrid && outShape.length >= 2 && X >= ROW_GRID_MIN && this.outSize > 0) {
+      this.rowGrid = [X, this.outSize / X];
+      this.lines.push(`const i = this.thread.y * ${X} + this.thread.x;`);
+    } else if (!gridOpts) this.lines.push('const i = this.thread.x;');
   }
 
   fresh(prefix = 'v'): string {
@@ -109,7 +121,14 @@ export class KernelBuilder {
   /** The output's multi-index variables (declared once). */
   outIndex(): string[] {
     if (this.gridOpts) throw new Error('internal: outIndex() of a grid kernel; the op supplies its indices');
-    if (!this.outVars) this.outVars = this.decompose('i', this.outShape);
+    if (!this.outVars) {
+      if (this.rowGrid) {
+        // integer-typed (`| 0`: gpu.js's declared locals are f32) so reads keep integer index math
+        const lead = this.outShape.slice(0, -1);
+        const rows = lead.length === 1 ? ['this.thread.y'] : this.decompose('this.thread.y', lead).map(intOf);
+        this.outVars = [...rows, 'this.thread.x'];
+      } else this.outVars = this.decompose('i', this.outShape);
+    }
     return this.outVars;
   }
 
@@ -138,6 +157,7 @@ export class KernelBuilder {
   read(ref: StridedRef): string {
     if (ref.buffer.size === 0) return '0.0';
     if (isContiguous(ref) && ref.shape.length === this.outShape.length && numelOf(ref.shape) === this.outSize) {
+      if (this.rowGrid) return `${this.bufferName(ref.buffer)}[this.thread.y * ${this.rowGrid[0]}${ref.offset ? ` + ${ref.offset}` : ''} + this.thread.x]`;
       return `${this.bufferName(ref.buffer)}[${ref.offset ? `${ref.offset} + i` : 'i'}]`;
     }
     return this.readAt(ref, this.outIndex());
@@ -175,13 +195,16 @@ export class KernelBuilder {
       inputs: this.buffers,
       scalars: this.scalarValues,
       loopMax: this.loopMax,
-      grid: this.gridOpts?.grid,
+      grid: this.gridOpts?.grid ?? this.rowGrid ?? undefined,
       rows4: this.gridOpts?.rows4,
       work: this.work ?? Math.max(this.loopMax, 1),
       meta: this.meta,
     };
   }
 }
+
+/** Shortest last dim worth a row grid (narrower rows leave most of each SIMD quad to the scalar tail). */
+const ROW_GRID_MIN = 8;
 
 /** An integer view of an index expression (a loop variable, a float expression known to be integral). */
 export function intOf(e: string): string {

@@ -13,6 +13,7 @@
  *        else                   <gpu.js's clamped gather>
  *
  * 2. Integer loop counters (see markIntegerCounter).
+ * 3. Thread ids read from locals in the SIMD function (see withThreadIdsInLocals).
  *
  * Any other index or loop shape goes to gpu.js's own code unchanged. Applied to the pinned gpu.js
  * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
@@ -22,7 +23,7 @@ const PINNED_GPUJS = '2.24.1';
 const APPLIED = Symbol.for('tsnn.wasmCodegen');
 
 /** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
-export const wasmCodegen = { vectorLoads: true, integerCounters: true };
+export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true };
 /** Statistics for tests: how many reads were compiled as vector loads, how many counters as i32. */
 export const wasmCodegenStats = { vectorLoads: 0, integerCounters: 0 };
 
@@ -55,6 +56,12 @@ export function installWasmCodegen(gpujs: any): boolean {
     wasmCodegenStats.vectorLoads++;
     return 'vf32';
   };
+  const emitVector = proto.emitVectorFunction;
+  if (typeof emitVector === 'function') {
+    proto.emitVectorFunction = function (this: any, assembler: any) {
+      return wasmCodegen.threadLocals ? withThreadIdsInLocals(assembler, () => emitVector.call(this, assembler)) : emitVector.call(this, assembler);
+    };
+  }
   for (const method of ['stmtFor', 'vstmtFor']) {
     const original = proto[method];
     if (typeof original !== 'function') continue;
@@ -65,6 +72,41 @@ export function installWasmCodegen(gpujs: any): boolean {
   }
   proto[APPLIED] = true;
   return true;
+}
+
+/**
+ * gpu.js reads `this.thread.y/z` (and x) with `global.get` wherever they appear; V8 does not merge or
+ * hoist loads of mutable globals, so the tiled matmul recomputed every row base from a global load in
+ * its inner loop. The SIMD function's caller sets the thread ids before each call and the function never
+ * writes y/z (nor x, unless it calls helper functions, which step thread.x lane by lane): copying them into
+ * locals at entry reads the same values, and locals are registers that V8 can reuse across the loop body.
+ */
+function withThreadIdsInLocals<T>(assembler: any, emit: () => T): T {
+  const module = assembler.module;
+  const addFunction = module.addFunction;
+  const g = assembler.globals;
+  const cached = [g.threadY, g.threadZ, ...(assembler.helperInfo ? [] : [g.threadX])].filter((i) => typeof i === 'number');
+  module.addFunction = function (this: any, ...args: any[]) {
+    module.addFunction = addFunction;
+    const em = addFunction.apply(this, args);
+    const locals = new Map<number, number>();
+    for (const index of cached) {
+      const local = em.addLocal('i32');
+      em.globalGet(index).localSet(local);
+      locals.set(index, local);
+    }
+    const globalGet = em.globalGet;
+    em.globalGet = function (this: any, index: number) {
+      const local = locals.get(index);
+      return local === undefined ? globalGet.call(this, index) : this.localGet(local);
+    };
+    return em;
+  };
+  try {
+    return emit();
+  } finally {
+    module.addFunction = addFunction;
+  }
 }
 
 /**

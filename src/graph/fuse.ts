@@ -194,7 +194,8 @@ function buildFused(root: number, steps: Step[], fusedInto: number[], byBuffer: 
     kb = mk;
     result = mk.result;
   } else {
-    kb = new KernelBuilder(rootMeta.outShape);
+    const backend = steps[root].out !== undefined ? (rootMeta.inputs.find((r) => typeof r !== 'number') as StridedRef | undefined)?.buffer.backend : undefined;
+    kb = new KernelBuilder(rootMeta.outShape, undefined, { rowGrid: backend?.prefersRowGrid ?? false });
     result = emitTree(kb, (r) => kb.read(r), null);
   }
   kb.meta = undefined;

@@ -53,7 +53,7 @@ export function mapKernel(
 ): Tensor {
   let shape: Shape = outShape ?? [];
   if (!outShape) for (const x of inputs) if (x instanceof Tensor) shape = broadcastShapes(op, shape, x.shape);
-  const kb = new KernelBuilder(shape);
+  const kb = new KernelBuilder(shape, undefined, { rowGrid: backendFor(device).prefersRowGrid });
   const refs = inputs.map((x) => (x instanceof Tensor ? ref(x) : x));
   const xs = refs.map((x) => (typeof x === 'number' ? kb.scalar(x) : kb.let(kb.read(x), 'x')));
   // what the graph compiler (src/graph/fuse.ts) needs to re-emit this op inside a fused kernel

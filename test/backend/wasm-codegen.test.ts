@@ -15,6 +15,7 @@ function compileAndRun(source: string, output: number[], args: Float32Array[], e
   const saved = { ...wasmCodegen };
   wasmCodegen.vectorLoads = extensions;
   wasmCodegen.integerCounters = extensions;
+  wasmCodegen.threadLocals = extensions;
   const gpu = new gpujs.GPU({ mode: 'webasm' });
   try {
     const kernel = gpu.createKernel(source, { output, ...(returnType ? { returnType } : {}), loopMaxIterations: 100000 });
