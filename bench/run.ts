@@ -351,7 +351,7 @@ async function main(): Promise<void> {
   const cmd = new Command()
     .name('bench')
     .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU): matmul, MLP forward, MLP train step, conv2d')
-    .option('--warmup <n>', 'warm-up rounds per case', (v) => parseInt(v, 10), 3)
+    .option('--warmup <n>', 'warm-up rounds per case (V8 tiers wasm up to optimised code after a few calls; worker threads take ~20)', (v) => parseInt(v, 10), 20)
     .option('--rounds <n>', 'timed rounds per case and implementation (median reported)', (v) => parseInt(v, 10), 15)
     .option('--budget <ms>', 'time budget per implementation and case; slow ones run fewer rounds (at least 3)', (v) => parseFloat(v), 3000)
     .option('--devices <list>', 'tsnn devices to run (comma separated; default: every available one)')

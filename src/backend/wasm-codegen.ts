@@ -13,7 +13,7 @@
  *        else                   <gpu.js's clamped gather>
  *
  * 2. Integer loop counters (see markIntegerCounter).
- * 3. Thread ids read from locals in the SIMD function (see withThreadIdsInLocals).
+ * 3. Thread ids read from locals, and broadcast loads, in the SIMD function (see withSimdEmitterTweaks).
  *
  * Any other index or loop shape goes to gpu.js's own code unchanged. Applied to the pinned gpu.js
  * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
@@ -23,9 +23,9 @@ const PINNED_GPUJS = '2.24.1';
 const APPLIED = Symbol.for('tsnn.wasmCodegen');
 
 /** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
-export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true };
+export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true, splatLoads: true };
 /** Statistics for tests: how many reads were compiled as vector loads, how many counters as i32. */
-export const wasmCodegenStats = { vectorLoads: 0, integerCounters: 0 };
+export const wasmCodegenStats = { vectorLoads: 0, integerCounters: 0, splatLoads: 0 };
 
 /** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is active. */
 export function installWasmCodegen(gpujs: any): boolean {
@@ -59,7 +59,7 @@ export function installWasmCodegen(gpujs: any): boolean {
   const emitVector = proto.emitVectorFunction;
   if (typeof emitVector === 'function') {
     proto.emitVectorFunction = function (this: any, assembler: any) {
-      return wasmCodegen.threadLocals ? withThreadIdsInLocals(assembler, () => emitVector.call(this, assembler)) : emitVector.call(this, assembler);
+      return withSimdEmitterTweaks(assembler, () => emitVector.call(this, assembler));
     };
   }
   for (const method of ['stmtFor', 'vstmtFor']) {
@@ -75,17 +75,21 @@ export function installWasmCodegen(gpujs: any): boolean {
 }
 
 /**
- * gpu.js reads `this.thread.y/z` (and x) with `global.get` wherever they appear; V8 does not merge or
- * hoist loads of mutable globals, so the tiled matmul recomputed every row base from a global load in
- * its inner loop. The SIMD function's caller sets the thread ids before each call and the function never
- * writes y/z (nor x, unless it calls helper functions, which step thread.x lane by lane): copying them into
- * locals at entry reads the same values, and locals are registers that V8 can reuse across the loop body.
+ * Two rewrites of the SIMD function's instruction stream, both reading exactly the same values:
+ *  - thread ids from locals: gpu.js reads `this.thread.y/z` (and x) with `global.get` wherever they appear;
+ *    V8 does not merge or hoist loads of mutable globals, so the tiled matmul recomputed every row base from
+ *    a global load in its inner loop. The caller sets the ids before each call and the function never writes
+ *    y/z (nor x, unless it calls helper functions, which step thread.x lane by lane): copying them into
+ *    locals at entry reads the same values, from registers V8 can reuse across the loop body;
+ *  - `f32.load` immediately followed by `f32x4.splat` (a lane-uniform read used by all 4 lanes, the A
+ *    operand of the matmul) becomes one `v128.load32_splat`: one broadcast-load instead of a load plus a
+ *    shuffle, 16 fewer shuffles per unrolled matmul iteration.
  */
-function withThreadIdsInLocals<T>(assembler: any, emit: () => T): T {
+function withSimdEmitterTweaks<T>(assembler: any, emit: () => T): T {
   const module = assembler.module;
   const addFunction = module.addFunction;
   const g = assembler.globals;
-  const cached = [g.threadY, g.threadZ, ...(assembler.helperInfo ? [] : [g.threadX])].filter((i) => typeof i === 'number');
+  const cached = wasmCodegen.threadLocals ? [g.threadY, g.threadZ, ...(assembler.helperInfo ? [] : [g.threadX])].filter((i) => typeof i === 'number') : [];
   module.addFunction = function (this: any, ...args: any[]) {
     module.addFunction = addFunction;
     const em = addFunction.apply(this, args);
@@ -100,6 +104,24 @@ function withThreadIdsInLocals<T>(assembler: any, emit: () => T): T {
       const local = locals.get(index);
       return local === undefined ? globalGet.call(this, index) : this.localGet(local);
     };
+    if (wasmCodegen.splatLoads) {
+      let lastLoad = { start: -1, end: -1 };
+      const f32Load = em.f32Load;
+      em.f32Load = function (this: any, ...a: any[]) {
+        const start = this.bytes.length;
+        f32Load.apply(this, a);
+        lastLoad = { start, end: this.bytes.length };
+        return this;
+      };
+      const f32x4Splat = em.f32x4Splat;
+      em.f32x4Splat = function (this: any) {
+        if (lastLoad.end !== this.bytes.length || this.bytes[lastLoad.start] !== 0x2a) return f32x4Splat.call(this);
+        this.bytes.splice(lastLoad.start, 1, 0xfd, 0x09); // f32.load memarg -> v128.load32_splat memarg
+        lastLoad = { start: -1, end: -1 };
+        wasmCodegenStats.splatLoads++;
+        return this;
+      };
+    }
     return em;
   };
   try {

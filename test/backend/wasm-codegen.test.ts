@@ -16,6 +16,7 @@ function compileAndRun(source: string, output: number[], args: Float32Array[], e
   wasmCodegen.vectorLoads = extensions;
   wasmCodegen.integerCounters = extensions;
   wasmCodegen.threadLocals = extensions;
+  wasmCodegen.splatLoads = extensions;
   const gpu = new gpujs.GPU({ mode: 'webasm' });
   try {
     const kernel = gpu.createKernel(source, { output, ...(returnType ? { returnType } : {}), loopMaxIterations: 100000 });
@@ -53,10 +54,14 @@ function sameBits(source: string, output: number[], args: Float32Array[], return
   const extended = compileAndRun(source, output, args, true, returnType);
   expect(extended.length).to.equal(plain.length);
   expect(Buffer.from(extended.buffer).equals(Buffer.from(plain.buffer)), 'bit-identical to gpu.js').to.equal(true);
-  (sameBits as any).last = { vectorLoads: wasmCodegenStats.vectorLoads - before.vectorLoads, integerCounters: wasmCodegenStats.integerCounters - before.integerCounters };
+  (sameBits as any).last = {
+    vectorLoads: wasmCodegenStats.vectorLoads - before.vectorLoads,
+    integerCounters: wasmCodegenStats.integerCounters - before.integerCounters,
+    splatLoads: wasmCodegenStats.splatLoads - before.splatLoads,
+  };
   return extended;
 }
-const lastStats = () => (sameBits as any).last as { vectorLoads: number; integerCounters: number };
+const lastStats = () => (sameBits as any).last as { vectorLoads: number; integerCounters: number; splatLoads: number };
 
 describe('webasm codegen: contiguous vector loads and integer loop counters', function () {
   before(function () {
@@ -107,6 +112,7 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     const out = sameBits(src, [N, M / 4], [b, a], 'Array(4)');
     expect(lastStats().vectorLoads).to.equal(2); // the two reads of B in the SIMD function
     expect(lastStats().integerCounters).to.be.greaterThan(0);
+    expect(lastStats().splatLoads).to.equal(10); // the eight lane-uniform reads of A + lane 0 of the two fallback gathers
     // a value check against a float64 dot product (layout: thread (x, y) holds rows 4y..4y+3 of column x)
     let ref = 0;
     for (let k = 0; k < K; k++) ref += a[5 * K + k] * b[k * N + 3];
