@@ -13,7 +13,8 @@
  *        else                   <gpu.js's clamped gather>
  *
  * 2. Integer loop counters (see markIntegerCounter).
- * 3. Thread ids read from locals, and broadcast loads, in the SIMD function (see withSimdEmitterTweaks).
+ * 3. Thread ids read from locals in the SIMD function (see withThreadIdsInLocals).
+ * 4. Bounds checks dropped where an index is provably in range for every thread (inBoundsForEveryThread).
  *
  * Any other index or loop shape goes to gpu.js's own code unchanged. Applied to the pinned gpu.js
  * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
@@ -23,9 +24,9 @@ const PINNED_GPUJS = '2.24.1';
 const APPLIED = Symbol.for('tsnn.wasmCodegen');
 
 /** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
-export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true, splatLoads: true };
+export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true, provenBounds: true };
 /** Statistics for tests: how many reads were compiled as vector loads, how many counters as i32. */
-export const wasmCodegenStats = { vectorLoads: 0, integerCounters: 0, splatLoads: 0 };
+export const wasmCodegenStats = { vectorLoads: 0, provenLoads: 0, integerCounters: 0 };
 
 /** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is active. */
 export function installWasmCodegen(gpujs: any): boolean {
@@ -46,6 +47,14 @@ export function installWasmCodegen(gpujs: any): boolean {
     if (contiguous.negate) em.i32Sub();
     else em.i32Add();
     em.localSet(base);
+    wasmCodegenStats.vectorLoads++;
+    if (wasmCodegen.provenBounds && inBoundsForEveryThread(this, contiguous, layout.flatLength)) {
+      // proven in range for every thread of the grid: the load alone (no branch, so V8 schedules the
+      // loop body as one block); a SIMD quad never crosses a row, so its 4 lanes are 4 real threads
+      em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
+      wasmCodegenStats.provenLoads++;
+      return 'vf32';
+    }
     // unsigned compare also sends a negative base to the gather (which clamps it like gpu.js always does)
     em.localGet(base).i32Const(layout.flatLength - 4).i32LeU();
     em.if_('v128');
@@ -53,13 +62,12 @@ export function installWasmCodegen(gpujs: any): boolean {
     em.else_();
     gather.call(this, table, name, x, y, z, node);
     em.end();
-    wasmCodegenStats.vectorLoads++;
     return 'vf32';
   };
   const emitVector = proto.emitVectorFunction;
   if (typeof emitVector === 'function') {
     proto.emitVectorFunction = function (this: any, assembler: any) {
-      return withSimdEmitterTweaks(assembler, () => emitVector.call(this, assembler));
+      return withThreadIdsInLocals(assembler, () => emitVector.call(this, assembler));
     };
   }
   for (const method of ['stmtFor', 'vstmtFor']) {
@@ -75,17 +83,15 @@ export function installWasmCodegen(gpujs: any): boolean {
 }
 
 /**
- * Two rewrites of the SIMD function's instruction stream, both reading exactly the same values:
- *  - thread ids from locals: gpu.js reads `this.thread.y/z` (and x) with `global.get` wherever they appear;
+ * Thread ids from locals in the SIMD function: gpu.js reads `this.thread.y/z` (and x) with `global.get` wherever they appear;
  *    V8 does not merge or hoist loads of mutable globals, so the tiled matmul recomputed every row base from
  *    a global load in its inner loop. The caller sets the ids before each call and the function never writes
  *    y/z (nor x, unless it calls helper functions, which step thread.x lane by lane): copying them into
- *    locals at entry reads the same values, from registers V8 can reuse across the loop body;
- *  - `f32.load` immediately followed by `f32x4.splat` (a lane-uniform read used by all 4 lanes, the A
- *    operand of the matmul) becomes one `v128.load32_splat`: one broadcast-load instead of a load plus a
- *    shuffle, 16 fewer shuffles per unrolled matmul iteration.
+ *    locals at entry reads the same values, from registers V8 can reuse across the loop body.
+ * (Also tried, no measurable gain, removed: v128.load32_splat for lane-uniform reads — V8 already fuses
+ * the load + splat into one broadcast — and hoisting thread-invariant index terms out of loops.)
  */
-function withSimdEmitterTweaks<T>(assembler: any, emit: () => T): T {
+function withThreadIdsInLocals<T>(assembler: any, emit: () => T): T {
   const module = assembler.module;
   const addFunction = module.addFunction;
   const g = assembler.globals;
@@ -104,24 +110,6 @@ function withSimdEmitterTweaks<T>(assembler: any, emit: () => T): T {
       const local = locals.get(index);
       return local === undefined ? globalGet.call(this, index) : this.localGet(local);
     };
-    if (wasmCodegen.splatLoads) {
-      let lastLoad = { start: -1, end: -1 };
-      const f32Load = em.f32Load;
-      em.f32Load = function (this: any, ...a: any[]) {
-        const start = this.bytes.length;
-        f32Load.apply(this, a);
-        lastLoad = { start, end: this.bytes.length };
-        return this;
-      };
-      const f32x4Splat = em.f32x4Splat;
-      em.f32x4Splat = function (this: any) {
-        if (lastLoad.end !== this.bytes.length || this.bytes[lastLoad.start] !== 0x2a) return f32x4Splat.call(this);
-        this.bytes.splice(lastLoad.start, 1, 0xfd, 0x09); // f32.load memarg -> v128.load32_splat memarg
-        lastLoad = { start: -1, end: -1 };
-        wasmCodegenStats.splatLoads++;
-        return this;
-      };
-    }
     return em;
   };
   try {
@@ -151,6 +139,16 @@ function markIntegerCounter(fn: any, forNode: any): void {
   // decay to f32" rule would then turn the counter back into an f32 on the emitting walk: keep it a literal
   if (fn.literalTypes) delete fn.literalTypes[fn.astKey(decl.init)];
   wasmCodegenStats.integerCounters++;
+  // the counter's range inside the body, for index-range proofs: start .. last value passing `name < N`
+  const test = forNode.test;
+  const ascending = forNode.update.type === 'UpdateExpression' ? forNode.update.operator === '++' : forNode.update.operator === '+=' && forNode.update.right.value > 0;
+  if (ascending && test?.type === 'BinaryExpression' && test.left?.type === 'Identifier' && test.left.name === name && isIntLiteral(test.right) && (test.operator === '<' || test.operator === '<=')) {
+    const bound = test.operator === '<' ? test.right.value - 1 : test.right.value;
+    const step = forNode.update.type === 'UpdateExpression' ? 1 : forNode.update.right.value;
+    const start = decl.init.value;
+    const last = bound >= start ? start + Math.floor((bound - start) / step) * step : start;
+    (fn.__tsnnCounterRanges ??= new Map()).set(name, [start, last]);
+  }
 }
 
 const isIntLiteral = (n: any) => n?.type === 'Literal' && typeof n.value === 'number' && Number.isInteger(n.value) && Math.abs(n.value) < 2 ** 30;
@@ -188,6 +186,56 @@ function laneContiguousBase(fn: any, index: any): { uniform: any; negate: boolea
   // the uniform part must be integral (gpu.js adds a float part before truncating; we add after)
   const type = fn.getType(other);
   return type === 'Integer' || type === 'LiteralInteger' ? { uniform: other, negate: index.operator === '-' } : null;
+}
+
+/**
+ * Is `uniform + this.thread.x` (or `- ...`) inside [0, length) for every thread of the grid? Interval
+ * arithmetic over integer literals, thread ids ([0, output - 1]), marked loop counters (their start ..
+ * last passing value) and + - * |0. Anything else: unknown (then the load keeps its bounds check).
+ */
+function inBoundsForEveryThread(fn: any, contiguous: { uniform: any; negate: boolean }, length: number): boolean {
+  if (fn.dynamicOutput || !Array.isArray(fn.output) || !(fn.output[0] > 0)) return false;
+  const u = indexRange(fn, contiguous.uniform);
+  if (!u) return false;
+  const x: Range = [0, fn.output[0] - 1];
+  const [lo, hi] = contiguous.negate ? [x[0] - u[1], x[1] - u[0]] : [u[0] + x[0], u[1] + x[1]];
+  return lo >= 0 && hi <= length - 1;
+}
+
+type Range = [number, number];
+
+function indexRange(fn: any, ast: any): Range | null {
+  if (!ast) return null;
+  switch (ast.type) {
+    case 'Literal':
+      return isIntLiteral(ast) ? [ast.value, ast.value] : null;
+    case 'Identifier':
+      return fn.__tsnnCounterRanges?.get(ast.name) ?? null;
+    case 'MemberExpression': {
+      const axis = fn.getVariableSignature(ast) === 'this.thread.value' ? ['x', 'y', 'z'].indexOf(ast.property.name) : -1;
+      const dim = axis >= 0 ? (fn.output[axis] ?? 1) : 0;
+      return dim > 0 ? [0, dim - 1] : null;
+    }
+    case 'BinaryExpression': {
+      const a = indexRange(fn, ast.left);
+      const b = indexRange(fn, ast.right);
+      if (!a || !b) return null;
+      switch (ast.operator) {
+        case '+':
+          return [a[0] + b[0], a[1] + b[1]];
+        case '-':
+          return [a[0] - b[1], a[1] - b[0]];
+        case '*': {
+          const p = [a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]];
+          return [Math.min(...p), Math.max(...p)];
+        }
+        case '|':
+          return b[0] === 0 && b[1] === 0 && Math.abs(a[0]) < 2 ** 31 && Math.abs(a[1]) < 2 ** 31 ? a : null;
+      }
+      return null;
+    }
+  }
+  return null;
 }
 
 function safeVersion(): string | undefined {

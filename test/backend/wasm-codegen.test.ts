@@ -16,7 +16,8 @@ function compileAndRun(source: string, output: number[], args: Float32Array[], e
   wasmCodegen.vectorLoads = extensions;
   wasmCodegen.integerCounters = extensions;
   wasmCodegen.threadLocals = extensions;
-  wasmCodegen.splatLoads = extensions;
+  wasmCodegen.provenBounds = extensions;
+
   const gpu = new gpujs.GPU({ mode: 'webasm' });
   try {
     const kernel = gpu.createKernel(source, { output, ...(returnType ? { returnType } : {}), loopMaxIterations: 100000 });
@@ -57,11 +58,11 @@ function sameBits(source: string, output: number[], args: Float32Array[], return
   (sameBits as any).last = {
     vectorLoads: wasmCodegenStats.vectorLoads - before.vectorLoads,
     integerCounters: wasmCodegenStats.integerCounters - before.integerCounters,
-    splatLoads: wasmCodegenStats.splatLoads - before.splatLoads,
+    provenLoads: wasmCodegenStats.provenLoads - before.provenLoads,
   };
   return extended;
 }
-const lastStats = () => (sameBits as any).last as { vectorLoads: number; integerCounters: number; splatLoads: number };
+const lastStats = () => (sameBits as any).last as { vectorLoads: number; integerCounters: number; provenLoads: number };
 
 describe('webasm codegen: contiguous vector loads and integer loop counters', function () {
   before(function () {
@@ -80,11 +81,16 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     // base - 3 .. base + 8 over a 10-element array: negative and past-the-end lanes are clamped by gpu.js
     sameBits('function(a) { return a[this.thread.x - 3] + a[this.thread.x + 5]; }', [12], [a]);
     expect(lastStats().vectorLoads).to.equal(2);
+    expect(lastStats().provenLoads).to.equal(0); // neither is in range for every thread: both keep the check
   });
 
   it('handles widths that are not a multiple of 4 (scalar tail) and offsets into the array', () => {
     const a = randomArray(7 * 9 + 5, 3);
     sameBits('function(a) { return a[5 + this.thread.y * 9 + this.thread.x]; }', [9, 7], [a]);
+    expect(lastStats().provenLoads).to.equal(1); // max index 5 + 6*9 + 8 = 67 = last
+    // one element shorter: the last thread reads past the end, so the read keeps its check (and clamps)
+    sameBits('function(a) { return a[5 + this.thread.y * 9 + this.thread.x]; }', [9, 7], [a.subarray(0, 7 * 9 + 4)]);
+    expect(lastStats().provenLoads).to.equal(0);
   });
 
   it('leaves float-typed uniform parts and other index shapes to gpu.js', () => {
@@ -112,7 +118,8 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     const out = sameBits(src, [N, M / 4], [b, a], 'Array(4)');
     expect(lastStats().vectorLoads).to.equal(2); // the two reads of B in the SIMD function
     expect(lastStats().integerCounters).to.be.greaterThan(0);
-    expect(lastStats().splatLoads).to.equal(10); // the eight lane-uniform reads of A + lane 0 of the two fallback gathers
+    // both reads of B are proven in range (k < K, x < N): no bounds check, no fallback gather
+    expect(lastStats().provenLoads).to.equal(2);
     // a value check against a float64 dot product (layout: thread (x, y) holds rows 4y..4y+3 of column x)
     let ref = 0;
     for (let k = 0; k < K; k++) ref += a[5 * K + k] * b[k * N + 3];
