@@ -44,6 +44,8 @@ export interface CompiledStats {
   captures: number;
   replays: number;
   eagerCalls: number;
+  /** parameter-derived steps (packed weights) reused from an earlier replay instead of recomputed */
+  reusedSteps: number;
 }
 
 /** A compiled model: the model itself (parameters, train/eval, state dict...) with a compiled call. */
@@ -70,13 +72,17 @@ export interface Plan {
   backwardScratch: number[];
   /** gradient mode this plan was captured for */
   grad: boolean;
+  /** forward steps computed from parameters/buffers and constants only (a packed weight): see runProgram */
+  paramDerived: Set<number>;
+  /** their outputs from the last replay, with the input buffers they were computed from */
+  derived: Map<number, { inputs: DeviceBuffer[]; out: DeviceBuffer }>;
 }
 
 type Entry = Plan | { eager: string };
 
 export class CompiledRunner {
   readonly plans = new Map<string, Entry>();
-  readonly stats: CompiledStats = { captures: 0, replays: 0, eagerCalls: 0 };
+  readonly stats: CompiledStats = { captures: 0, replays: 0, eagerCalls: 0, reusedSteps: 0 };
   eagerReason: string | null = null;
 
   constructor(readonly model: Module, readonly opts: CompileOptions) {}
@@ -145,7 +151,7 @@ export class CompiledRunner {
       else if (v.kind === 'param') vals[v.id] = params[v.index!].storage.buffer;
       else if (v.kind === 'const') vals[v.id] = v.buffer;
     }
-    runProgram(plan.forward, vals, backend);
+    this.stats.reusedSteps += runProgram(plan.forward, vals, backend, plan);
     for (const w of g.writes) params[w.param].storage.swap(vals[w.value]!);
     const out = viewTensor(vals[g.output.value]!, g.output);
     if (!plan.grad) {
@@ -177,15 +183,36 @@ export class CompiledRunner {
   }
 }
 
-function runProgram(p: Program, vals: (DeviceBuffer | undefined)[], backend: ReturnType<typeof backendFor>): void {
+/**
+ * Runs a program's steps in order. With a plan, steps derived from parameters only (a weight packed for
+ * the matmul, a transposed weight) are reused from the previous replay while their input buffers are the
+ * same objects: buffers are immutable and every write to a parameter swaps in a new one, so in inference
+ * a weight is packed once, and in training once per optimizer step, as in eager mode.
+ */
+function runProgram(p: Program, vals: (DeviceBuffer | undefined)[], backend: ReturnType<typeof backendFor>, plan?: Plan): number {
+  let reused = 0;
   for (const s of p.steps) {
     const inputs = s.inputs.map((v) => {
       const b = vals[v];
       if (!b) throw new Error('internal: compiled graph step reads a value that was not computed');
       return b;
     });
+    if (plan?.paramDerived.has(s.out)) {
+      const hit = plan.derived.get(s.out);
+      if (hit && hit.out.handle !== null && hit.inputs.every((b, k) => b === inputs[k])) {
+        vals[s.out] = hit.out;
+        reused++;
+        continue;
+      }
+      const out = backend.run({ ...s.spec, inputs }).retain(); // held by the plan, not freed as scratch
+      hit?.out.release();
+      plan.derived.set(s.out, { inputs, out });
+      vals[s.out] = out;
+      continue;
+    }
     vals[s.out] = backend.run({ ...s.spec, inputs });
   }
+  return reused;
 }
 
 function freeValues(ids: number[], vals: (DeviceBuffer | undefined)[]): void {
@@ -246,7 +273,13 @@ function buildPlan(signature: string, graph: Graph, paramNames: string[], grad: 
   const keepFwd = new Set([...outputs, ...saved]);
   const scratch = forward.steps.map((s) => s.out).filter((v) => !keepFwd.has(v));
   const backwardScratch = backward ? backward.steps.map((s) => s.out).filter((v) => !bwdOutputs.has(v)) : [];
-  return { signature, graph, forward, backward, paramNames, saved: [...saved], scratch, backwardScratch, grad };
+  // steps whose inputs are parameters, constants or such steps' outputs (never an output or in-place write)
+  const paramDerived = new Set<number>();
+  for (const s of forward.steps) {
+    const fromParams = s.inputs.every((v) => graph.values[v].kind === 'param' || graph.values[v].kind === 'const' || paramDerived.has(v));
+    if (fromParams && !outputs.has(s.out)) paramDerived.add(s.out);
+  }
+  return { signature, graph, forward, backward, paramNames, saved: [...saved], scratch, backwardScratch, grad, paramDerived, derived: new Map() };
 }
 
 /** Compiles a model: see the module comment. The result is used exactly like the model. */
@@ -281,6 +314,10 @@ export function compile<M extends Module>(model: M, opts: CompileOptions = {}): 
 /** Drops a runner's graphs (their constants' buffers). */
 export function resetCompiled(m: CompiledModule<any>): void {
   const runner: CompiledRunner = (m as any).__compiledRunner;
-  for (const e of runner.plans.values()) if (!('eager' in e)) releaseValues(e.graph.values);
+  for (const e of runner.plans.values()) {
+    if ('eager' in e) continue;
+    releaseValues(e.graph.values);
+    for (const d of e.derived.values()) d.out.release();
+  }
   runner.plans.clear();
 }

@@ -43,7 +43,7 @@ function stepLine(g: Graph, s: Step, plan: Plan): string {
 function programText(g: Graph, p: Program, plan: Plan, title: string): string[] {
   const lines = [`${title}: ${p.captured} captured kernels -> ${p.steps.length} kernels`];
   p.steps.forEach((s, k) => {
-    lines.push(`  [${k}] %${s.out} = ${s.ops.join(' + ')}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')})${s.fused ? '   <- fused' : ''}${s.spec.rows4 ? '   (tiled 4 rows/thread)' : ''}`);
+    lines.push(`  [${k}] %${s.out} = ${s.ops.join(' + ')}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')})${s.fused ? '   <- fused' : ''}${s.spec.rows4 ? '   (tiled 4 rows/thread)' : ''}${plan.paramDerived.has(s.out) ? '   (parameters only: reused until they change)' : ''}`);
   });
   return lines;
 }

@@ -9,13 +9,13 @@
  * re-packs each weight once after the optimizer changed it.
  *
  * While a graph is being captured (nn.compile) no cache is read or written: the copy is recorded as a
- * graph op, so replays re-pack from the live weight.
+ * graph step, which the compiled replay reuses while the weight's buffer is unchanged.
  */
 import type { Tensor } from '../tensor/tensor';
 import type { Storage } from '../tensor/storage';
 import type { DeviceBuffer } from '../backend/gpujs-backend';
 import { tracing } from '../backend/gpujs-backend';
-import { noGrad } from '../autograd/grad-mode';
+import { isGradEnabled, noGrad } from '../autograd/grad-mode';
 import { keep } from '../tensor/scope';
 import { isContiguousTensor } from './kernel';
 import { clone } from './shape';
@@ -40,7 +40,9 @@ export function rowMajorRows(t: Tensor): boolean {
  */
 export function packedOperand(b: Tensor, opts: { cacheOnly?: boolean } = {}): Tensor {
   if (rowMajorRows(b) || isContiguousTensor(b)) return b;
-  if (tracing.tracer) return opts.cacheOnly ? b : noGrad(() => clone(b));
+  // captured: the copy becomes a graph step, which compiled replays reuse until the weight changes
+  // (src/graph/compile.ts); small products pack there only for inference graphs
+  if (tracing.tracer) return opts.cacheOnly && isGradEnabled() ? b : noGrad(() => clone(b));
   const view = `${b.offset}|${b.shape.join(',')}|${b.strides.join(',')}`;
   const hit = cache.get(b.storage);
   if (hit && hit.buffer === b.storage.buffer && hit.view === view && !hit.copy.isDisposed) return hit.copy;

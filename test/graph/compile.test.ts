@@ -103,6 +103,23 @@ describe('graph: nn.compile', () => {
         expect(c.compileStats).to.include({ captures: 1, replays: 2 });
       });
 
+      it('packed weights: reused across inference replays, recomputed after an in-place weight change', () => {
+        const [net] = clone(() => new MLP(), device);
+        const c = nn.compile(net);
+        const x = rand([9, 12], { device });
+        noGrad(() => {
+          for (let k = 0; k < 3; k++) expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
+        });
+        // host backends pack W^T for the tiled matmul (a graph step); GL reads the transposed view directly
+        const packs = device === 'gpu' ? 0 : 2;
+        expect(c.compileStats.reusedSteps).to.equal(packs * 1, 'second replay reuses both packed weights');
+        noGrad(() => {
+          net.hidden.weight.mul_(-0.5); // a new buffer: the packed copy must be recomputed
+          expectClose(c(x), net(x), tol(device), tol(device), 'after the in-place change');
+        });
+        expect(c.compileStats.reusedSteps).to.equal(packs * 2 - (packs ? 1 : 0), 'only the unchanged weight was reused');
+      });
+
       it('an MLP: loss and gradients equal eager, on the capture call and on replays', () => {
         const [eager, compiledNet] = clone(() => new MLP(), device);
         const c = nn.compile(compiledNet);
@@ -306,11 +323,13 @@ describe('graph: nn.compile', () => {
         const c = nn.compile(net);
         noGrad(() => c(rand([4, 12], { device })));
         const text = c.explain({ print: false });
-        expect(text).to.contain('captured forward graph (5 kernels)');
+        // host backends add two steps that pack W^T for the tiled matmul (reused while the weights are unchanged)
+        expect(text).to.contain(`captured forward graph (${device === 'gpu' ? 5 : 7} kernels)`);
         expect(text).to.contain('matmul + add + relu');
         expect(text).to.contain('fused kernel');
         expect(text).to.match(/function\(in0/);
         expect(text).to.contain('hidden.weight');
+        if (device !== 'gpu') expect(text).to.contain('= clone(hidden.weight)   (parameters only: reused until they change)');
       });
     });
   }
