@@ -1,5 +1,6 @@
 /** The backward pass: topological order over the tape, gradient accumulation into leaves' `.grad`. */
-import type { Tensor } from '../tensor/tensor';
+import { tensorSerial, type Tensor } from '../tensor/tensor';
+import { isContiguousTensor } from '../ops/kernel';
 import type { Node } from './node';
 import { noGrad } from './grad-mode';
 import { fmtShape, sameShape } from '../tensor/shape';
@@ -14,9 +15,17 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
   if (!sameShape(grad.shape, root.shape)) {
     throw new Error(`backward: gradient of shape ${fmtShape(grad.shape)} does not match the tensor's shape ${fmtShape(root.shape)}`);
   }
+  const firstInternal = tensorSerial();
+  const reached = new Map<Tensor, Tensor[]>(); // leaf -> the gradients that reached it, in order
+  const onLeaf = (leaf: Tensor, g: Tensor) => {
+    const list = reached.get(leaf);
+    if (list) list.push(g);
+    else reached.set(leaf, [g]);
+  };
   noGrad(() => {
-    if (!root.gradFn) accumulate(root, grad);
-    else propagate(root.gradFn, grad, { onLeaf: accumulate, release: !opts.retainGraph });
+    if (!root.gradFn) onLeaf(root, grad);
+    else propagate(root.gradFn, grad, { onLeaf, release: !opts.retainGraph });
+    accumulate(reached, firstInternal);
   });
 }
 
@@ -80,9 +89,25 @@ export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): vo
   }
 }
 
-function accumulate(leaf: Tensor, g: Tensor): void {
-  // into the existing `.grad` in place, as PyTorch does (no new tensor per backward, nothing left to free);
-  // else a fresh tensor: one gradient may reach two leaves, and `.grad` is theirs to change in place
-  if (leaf.grad && !leaf.grad.isDisposed) leaf.grad.add_(g);
-  else leaf.grad = keep(g.clone());
+/**
+ * Adds the gradients that reached each leaf into its `.grad`: in place into an existing `.grad`, as PyTorch
+ * does (no new tensor per backward, nothing left to free); else `.grad` becomes a tensor of the leaf's own
+ * (to change in place later). Done once the backward has finished, so no rule still reads a gradient: a
+ * leaf reached by exactly one gradient that the rules made during this backward, covering its whole
+ * storage and reaching no other leaf, takes it as is — no copy (a 200K-element pass per weight per
+ * training step); anything else (the caller's seed, a view, a gradient shared by two leaves) is copied.
+ */
+function accumulate(reached: Map<Tensor, Tensor[]>, firstInternal: number): void {
+  const uses = new Map<Tensor, number>();
+  for (const gs of reached.values()) for (const g of gs) uses.set(g, (uses.get(g) ?? 0) + 1);
+  for (const [leaf, gs] of reached) {
+    let rest = gs;
+    if (!leaf.grad || leaf.grad.isDisposed) {
+      const g = gs[0];
+      const own = gs.length === 1 && uses.get(g) === 1 && g.serial >= firstInternal && g.offset === 0 && isContiguousTensor(g) && g.numel() === g.storage.size;
+      leaf.grad = keep(own ? g : g.clone());
+      rest = gs.slice(1);
+    }
+    for (const g of rest) leaf.grad!.add_(g);
+  }
 }

@@ -28,6 +28,34 @@ describe('autograd semantics', () => {
         y.mul(y).add(y).add(x).sum().backward(); // 4x² + 2x + x
         expectClose(x.grad!, [8 * 1 + 3, 8 * 2 + 3]);
       });
+      it('a fresh .grad is the leaf\'s own: not shared between leaves, with the seed, or with pending rules', () => {
+        // add's rule hands the same gradient tensor to both inputs: two leaves must not share one .grad
+        const a = tensor([1, 2], { device, requiresGrad: true });
+        const b = tensor([3, 4], { device, requiresGrad: true });
+        a.add(b).mul(tensor([2, 3], { device })).sum().backward();
+        expect(a.grad).to.not.equal(b.grad);
+        a.grad!.add_(100);
+        expectClose(b.grad!, [2, 3]);
+        // the caller's seed is copied, not adopted
+        const leaf = tensor([1, 2], { device, requiresGrad: true });
+        const seed = tensor([5, 6], { device });
+        leaf.backward(seed);
+        expect(leaf.grad).to.not.equal(seed);
+        seed.mul_(0);
+        expectClose(leaf.grad!, [5, 6]);
+        // w reached three times: through w itself (the same gradient object the other branches still
+        // read), through w² and through 3w; accumulating must not disturb the gradients still in flight
+        const w = tensor([1, -2, 0.5], { device, requiresGrad: true });
+        w.add(w.mul(w)).add(w.mul(3)).mul(tensor([1, 2, 3], { device })).sum().backward();
+        expectClose(w.grad!, [1 * (1 + 2 * 1 + 3), 2 * (1 + 2 * -2 + 3), 3 * (1 + 2 * 0.5 + 3)]);
+        // a leaf reached once, by a gradient made during backward: still its own tensor afterwards
+        const v = tensor([1, 2, 3], { device, requiresGrad: true });
+        v.mul(v).sum().backward();
+        const first = v.grad!;
+        v.mul(v).sum().backward();
+        expect(v.grad).to.equal(first);
+        expectClose(v.grad!, [4, 8, 12]);
+      });
       it('backward(grad) for non-scalar outputs; implicit grad only for one element', () => {
         const x = tensor([1, 2, 3], { device, requiresGrad: true });
         x.mul(2).backward(tensor([1, 0, -1], { device }));
