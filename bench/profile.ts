@@ -8,9 +8,10 @@ import { Command } from 'commander';
 import * as tsnn from '../src';
 import { nn, optim, tidy, noGrad } from '../src';
 import { profile } from '../src/backend/gpujs-backend';
+import { ResNet } from '../samples/mnist/models';
 
 const opts = new Command()
-  .option('--case <id>', 'mlp_fwd_b256 | mlp_fwd_b1 | mlp_train_b256', 'mlp_train_b256')
+  .option('--case <id>', 'mlp_fwd_b256 | mlp_fwd_b1 | mlp_train_b256 | cnn_train_b128 (the MNIST sample\'s ResNet)', 'mlp_train_b256')
   .option('--steps <n>', 'profiled steps (after 20 warm-up steps)', (v) => parseInt(v, 10), 40)
   .option('--device <name>', 'tsnn device', 'auto')
   .parse()
@@ -23,13 +24,16 @@ function makeMlp(device: string) {
 
 for (const mode of ['eager', 'compiled'] as const) {
   const device = opts.device === 'auto' ? tsnn.getDefaultDevice() : opts.device;
-  const net = makeMlp(device);
+  const cnn = opts.case === 'cnn_train_b128';
+  tsnn.manualSeed(0);
+  const net = cnn ? new ResNet().to(device as any) : makeMlp(device);
   const model: any = mode === 'compiled' ? nn.compile(net) : net;
-  const x = tsnn.rand([opts.case === 'mlp_fwd_b1' ? 1 : 256, 784], { device: device as any });
-  const y = tsnn.tensor(Array.from({ length: 256 }, (_, i) => i % 10), { device: device as any });
-  const opt = optim.SGD(net.parameters(), { lr: 0.01 });
+  const batch = opts.case === 'mlp_fwd_b1' ? 1 : cnn ? 128 : 256;
+  const x = tsnn.rand(cnn ? [batch, 1, 28, 28] : [batch, 784], { device: device as any });
+  const y = tsnn.tensor(Array.from({ length: batch }, (_, i) => i % 10), { device: device as any });
+  const opt = cnn ? optim.Adam(net.parameters(), { lr: 3e-3 }) : optim.SGD(net.parameters(), { lr: 0.01 });
   const step =
-    opts.case === 'mlp_train_b256'
+    opts.case === 'mlp_train_b256' || cnn
       ? () =>
           tidy(() => {
             opt.zeroGrad();

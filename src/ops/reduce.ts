@@ -1,7 +1,8 @@
 /** Reductions over any set of dims, with keepdim; each with its gradient rule. */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
-import { KernelBuilder } from '../backend/kernel-builder';
+import { KernelBuilder, intOf } from '../backend/kernel-builder';
+import { backendFor } from '../backend/devices';
 import { MAX_LOOP, ref, runKernel } from './kernel';
 import { fmtShape, normDim, normDims, numelOf, Shape } from '../tensor/shape';
 import { mul, div, sub, eq } from './elementwise';
@@ -81,9 +82,61 @@ function unreduce(g: Tensor, shape: Shape, dims: number[], keepdim: boolean): Te
   return expand(kept, [...shape]);
 }
 
+/**
+ * Sums on webasm with the last dim on the SIMD lanes (BatchNorm's statistics, bias gradients, losses): one
+ * thread per (kept index, last-dim position) loops over the reduced positions, so each read is
+ * `<uniform> + this.thread.x`, a vector load; the generic kernel gives each thread a slice whose reads are
+ * 4-lane gathers. When the last dim is reduced too, a second pass sums it. Null where it does not apply
+ * (other backends, a strided or short last dim, very long sums).
+ */
+function laneSum(x: Tensor, dims: number[], keepdim: boolean): Tensor | null {
+  const last = x.ndim - 1;
+  const W = x.shape[last];
+  if (last < 0 || dims.length === 0 || W < 8 || x.strides[last] !== 1 || !backendFor(x.device).prefersRowGrid) return null;
+  const looped = dims.filter((d) => d !== last);
+  const loopShape = looped.map((d) => x.shape[d]);
+  const count = numelOf(loopShape);
+  if (looped.length === 0 || count < 2 || count > MAX_LANE_SUM || loopShape.some((n) => n > MAX_LOOP)) return null;
+  const kept = x.shape.map((_, i) => i).filter((i) => !looped.includes(i)); // includes the last dim
+  const keptShape = kept.map((d) => x.shape[d]);
+  const kb = new KernelBuilder(keptShape.length === 1 ? [1, W] : keptShape, undefined, { rowGrid: true });
+  const o = kb.outIndex();
+  const keptVars = keptShape.length === 1 ? [o[1]] : o;
+  const acc = kb.let('0.0', 'acc');
+  const xr = ref(x);
+  // one integer loop per reduced dim (no float div/mod to split a flat counter), in row-major order
+  const loopVars: string[] = [];
+  const nest = (k: number): void => {
+    if (k === looped.length) {
+      const idx = x.shape.map((_, d) => (looped.includes(d) ? loopVars[looped.indexOf(d)] : keptVars[kept.indexOf(d)]));
+      kb.emit(`${acc} += ${kb.at(xr, idx)};`);
+      return;
+    }
+    kb.loop(loopShape[k], (r) => {
+      loopVars[k] = intOf(r);
+      nest(k + 1);
+    });
+  };
+  nest(0);
+  kb.work = count;
+  let y = runKernel(kb, acc, x.device);
+  if (keptShape.length === 1) y = reshape(y, [W]);
+  if (dims.includes(last)) {
+    const partial = y;
+    y = reduceKernel('sum', partial, [partial.ndim - 1], false, SUM);
+    partial.dispose();
+  }
+  return reshape(y, reducedShape(x.shape, dims, keepdim));
+}
+
+/** Longest sum one lane accumulates sequentially (beyond it, the generic kernel's chunked partial sums). */
+const MAX_LANE_SUM = 1 << 16;
+
+const SUM: Reducer = { init: '0.0', step: (acc, v, _r, kb) => kb.emit(`${acc} += ${v};`) };
+
 export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
   const dims = reduceDims('sum', dim, x.ndim);
-  const y = reduceKernel('sum', x, dims, keepdim, { init: '0.0', step: (acc, v, _r, kb) => kb.emit(`${acc} += ${v};`) });
+  const y = laneSum(x, dims, keepdim) ?? reduceKernel('sum', x, dims, keepdim, SUM);
   return record(y, 'sum', [x], (g) => [unreduce(g, x.shape, dims, keepdim)]);
 }
 

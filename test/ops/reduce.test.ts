@@ -29,6 +29,24 @@ describe('ops: reductions', () => {
           }
         }
       });
+      it('sums with a long last dim (webasm: the lane-parallel kernel), incl. views and BatchNorm-style dims', () => {
+        const big = seeded([3, 5, 4, 9], device, 23);
+        const views = [big, big.transpose(1, 3), big.narrow(3, 1, 8)]; // contiguous, strided last dim, offset view
+        const cases: (number | number[])[] = [[0, 2, 3], [0], [0, 1, 2], [1, 3], [0, 1, 2, 3], [2]];
+        for (const v of views) {
+          const va = arr(v);
+          for (const dim of cases) {
+            const dims = (Array.isArray(dim) ? dim : [dim]).map((d) => (d + v.ndim) % v.ndim);
+            for (const keepdim of [false, true]) {
+              const y = v.sum(dim, keepdim);
+              const r = reduceRef(va, dims, keepdim, 0, sumRef);
+              expect(y.shape, `sum(${dim}) of ${v.shape}`).to.deep.equal(r.shape);
+              expectClose(y, r.data, 1e-5, 1e-5, `sum(${dim}, ${keepdim}) of a [${v.shape}] view`);
+            }
+          }
+        }
+        checkGrad((t) => t.sum([0, 2, 3]), [seeded([2, 3, 2, 8], device, 24)]);
+      });
       it('sum gradients', () => {
         for (const { dim } of dimCases) checkGrad((t) => t.sum(dim), [x]);
         checkGrad((t) => t.sum([0, 2], true), [x]);
