@@ -3,7 +3,8 @@ import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
 import { KernelBuilder, intOf } from '../backend/kernel-builder';
 import { backendFor } from '../backend/devices';
-import { MAX_LOOP, ref, runKernel } from './kernel';
+import { MAX_LOOP, isContiguousTensor, ref, runKernel } from './kernel';
+import { noGrad } from '../autograd/grad-mode';
 import { fmtShape, normDim, normDims, numelOf, Shape } from '../tensor/shape';
 import { mul, div, sub, eq } from './elementwise';
 import { expand, reshape } from './shape';
@@ -90,6 +91,25 @@ function unreduce(g: Tensor, shape: Shape, dims: number[], keepdim: boolean): Te
  * (other backends, a strided or short last dim, very long sums).
  */
 function laneSum(x: Tensor, dims: number[], keepdim: boolean): Tensor | null {
+  const outShape = reducedShape(x.shape, dims, keepdim);
+  // trailing reduced dims of a contiguous tensor act as one longer lane row ([N, C, 7, 7] -> [N, C, 49])
+  let merged = x;
+  let mdims = dims;
+  while (merged.ndim >= 2 && mdims.includes(merged.ndim - 1) && mdims.includes(merged.ndim - 2) && isContiguousTensor(merged)) {
+    const n = merged.ndim;
+    const m = merged;
+    merged = noGrad(() => reshape(m, [...m.shape.slice(0, n - 2), m.shape[n - 2] * m.shape[n - 1]]));
+    mdims = mdims.filter((d) => d !== n - 1);
+  }
+  if (merged !== x) {
+    const y = laneSumOf(merged, mdims);
+    return y && reshape(y, outShape);
+  }
+  const y = laneSumOf(x, dims);
+  return y && reshape(y, outShape);
+}
+
+function laneSumOf(x: Tensor, dims: number[]): Tensor | null {
   const last = x.ndim - 1;
   const W = x.shape[last];
   if (last < 0 || dims.length === 0 || W < 8 || x.strides[last] !== 1 || !backendFor(x.device).prefersRowGrid) return null;
@@ -126,7 +146,7 @@ function laneSum(x: Tensor, dims: number[], keepdim: boolean): Tensor | null {
     y = reduceKernel('sum', partial, [partial.ndim - 1], false, SUM);
     partial.dispose();
   }
-  return reshape(y, reducedShape(x.shape, dims, keepdim));
+  return y;
 }
 
 /** Longest sum one lane accumulates sequentially (beyond it, the generic kernel's chunked partial sums). */
