@@ -1,7 +1,7 @@
 /**
- * Two codegen extensions for gpu.js 2.24's webasm backend, installed on its WebAssemblyFunctionNode.
- * Together they make the tiled matmul ~2.5x faster; results are bit-identical to gpu.js's own code
- * (test/backend/wasm-codegen.test.ts compiles kernels both ways and compares every bit).
+ * Codegen extensions for gpu.js 2.24's webasm backend, installed on its WebAssemblyFunctionNode.
+ * Together they make the tiled matmul ~2.8x faster (bench/codegen-ablation.ts); results are bit-identical
+ * to gpu.js's own code (test/backend/wasm-codegen.test.ts compiles kernels both ways and compares every bit).
  *
  * 1. Contiguous vector loads. gpu.js vectorises a kernel over 4 consecutive `this.thread.x` cells, but
  *    reads every lane-varying array element as a gather: 4 lane extracts, 4 scalar loads, 3 lane
@@ -18,14 +18,14 @@
  *
  * Any other index or loop shape goes to gpu.js's own code unchanged. Applied to the pinned gpu.js
  * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
- * turns both off.
+ * turns them all off.
  */
 const PINNED_GPUJS = '2.24.1';
 const APPLIED = Symbol.for('tsnn.wasmCodegen');
 
 /** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
 export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true, provenBounds: true };
-/** Statistics for tests: how many reads were compiled as vector loads, how many counters as i32. */
+/** Statistics for tests: reads compiled as vector loads (and of those, without a bounds check), i32 counters. */
 export const wasmCodegenStats = { vectorLoads: 0, provenLoads: 0, integerCounters: 0 };
 
 /** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is active. */
@@ -83,11 +83,11 @@ export function installWasmCodegen(gpujs: any): boolean {
 }
 
 /**
- * Thread ids from locals in the SIMD function: gpu.js reads `this.thread.y/z` (and x) with `global.get` wherever they appear;
- *    V8 does not merge or hoist loads of mutable globals, so the tiled matmul recomputed every row base from
- *    a global load in its inner loop. The caller sets the ids before each call and the function never writes
- *    y/z (nor x, unless it calls helper functions, which step thread.x lane by lane): copying them into
- *    locals at entry reads the same values, from registers V8 can reuse across the loop body.
+ * Thread ids from locals in the SIMD function: gpu.js reads `this.thread.y/z` (and x) with `global.get`
+ * wherever they appear; V8 does not merge or hoist loads of mutable globals, so the tiled matmul recomputed
+ * every row base from a global load in its inner loop. The caller sets the ids before each call and the
+ * function never writes y/z (nor x, unless it calls helper functions, which step thread.x lane by lane):
+ * copying them into locals at entry reads the same values, from registers V8 can reuse across the loop.
  * (Also tried, no measurable gain, removed: v128.load32_splat for lane-uniform reads — V8 already fuses
  * the load + splat into one broadcast — and hoisting thread-invariant index terms out of loops.)
  */
@@ -147,7 +147,8 @@ function markIntegerCounter(fn: any, forNode: any): void {
     const step = forNode.update.type === 'UpdateExpression' ? 1 : forNode.update.right.value;
     const start = decl.init.value;
     const last = bound >= start ? start + Math.floor((bound - start) / step) * step : start;
-    (fn.__tsnnCounterRanges ??= new Map()).set(name, [start, last]);
+    // keyed by the declarator, not the name: another variable of the same name never inherits the range
+    (fn.__tsnnCounterRanges ??= new Map()).set(decl, [start, last]);
   }
 }
 
@@ -209,8 +210,10 @@ function indexRange(fn: any, ast: any): Range | null {
   switch (ast.type) {
     case 'Literal':
       return isIntLiteral(ast) ? [ast.value, ast.value] : null;
-    case 'Identifier':
-      return fn.__tsnnCounterRanges?.get(ast.name) ?? null;
+    case 'Identifier': {
+      const info = fn.getDeclaration?.(ast);
+      return (info && fn.__tsnnCounterRanges?.get(info.ast)) ?? null;
+    }
     case 'MemberExpression': {
       const axis = fn.getVariableSignature(ast) === 'this.thread.value' ? ['x', 'y', 'z'].indexOf(ast.property.name) : -1;
       const dim = axis >= 0 ? (fn.output[axis] ?? 1) : 0;

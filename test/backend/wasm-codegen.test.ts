@@ -93,6 +93,21 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     expect(lastStats().provenLoads).to.equal(0);
   });
 
+  it('a counter range proves nothing for another variable of the same name', () => {
+    const a = randomArray(40, 9);
+    // the first i runs 0..3 (its reads are provably in range); the second i is assigned in its body, so it
+    // is no counter and its (i | 0) * 4 + x reads run past the end: they must keep the check (and clamp)
+    const src = `function(a) {
+      let s = 0.0;
+      for (let i = 0; i < 4; i++) { s += a[(i | 0) * 4 + this.thread.x]; }
+      for (let i = 0; i < 12; i++) { s += a[(i | 0) * 4 + this.thread.x]; if (i == 5) { i = 7; } }
+      return s;
+    }`;
+    sameBits(src, [8], [a]);
+    expect(lastStats().provenLoads).to.equal(1);
+    expect(lastStats().vectorLoads).to.equal(2);
+  });
+
   it('leaves float-typed uniform parts and other index shapes to gpu.js', () => {
     const a = randomArray(40, 4);
     sameBits('function(a) { let f = 1.5; return a[f + this.thread.x] + a[this.thread.x * 2] + a[(this.thread.x + 1) * 1]; }', [16], [a]);
