@@ -4,12 +4,12 @@
  * One kernel definition, `matmulKernel`, with variants chosen by backend and shape:
  *  - 'tiled4' (host-memory backends, cpu and webasm): a thread grid [N, ceil(M/4), batch]; each thread
  *    returns Array(4), rows 4y..4y+3 of column x. On webasm's f32x4 SIMD a quad of threads is 4
- *    consecutive columns, so per k step one 4-lane gather of B feeds 16 multiply-adds against 4
- *    lane-uniform (scalar load + splat) reads of A. The k loop is unrolled by 4 into two accumulator
- *    sets (more independent adds in flight); index arithmetic is kept in integers (`r | 0`, thread ids)
- *    because gpu.js's wasm backend types declared locals as f32.
+ *    consecutive columns, so per k step one vector load of a row of B (B is handed over row-major: see
+ *    packed-operand.ts; src/backend/wasm-codegen.ts emits the `v128.load`) feeds 16 multiply-adds against
+ *    4 lane-uniform (broadcast) reads of A. The k loop is unrolled by 2 into one accumulator set
+ *    (TILED_UNROLL/TILED_SETS, measured); index arithmetic is kept in integers (`r | 0`, thread ids).
  *  - 'rowvec' (host-memory backends, M < 4, or batched with M % 4 != 0): grid [N, M, batch], one output
- *    per thread, row y uniform across a quad; same unrolling.
+ *    per thread, row y uniform across a quad; k unrolled by 4 into 4 accumulators.
  *  - 'flat' (GL): one thread per flat output cell, the plain dot product — a GPU has the threads.
  * Every variant sums k in the same order for a given shape and backend, with or without an epilogue,
  * so a fused kernel (src/graph) gives the same bits as matmul followed by the elementwise ops (on
@@ -141,12 +141,20 @@ function batchVars(kb: KernelBuilder, s: MatmulShape, z: string): string[] {
   return kb.decompose(z, s.batch);
 }
 
-function unrollPlan(K: number): { main: number; step: number } {
-  // measured on webasm (512^3, 2-core EPYC): unroll 2/4/8 x 1/2/4 accumulator sets all land within
-  // ~10% of each other; the gathers of B, not the add latency, are the limit
-  const step = K >= 8 ? 4 : 1;
-  return { main: K - (K % step), step };
+/** k steps per loop iteration: `step` when K allows (K >= 8), else 1. */
+function unrollPlan(K: number, step = 4): { main: number; step: number } {
+  const s = K >= 8 ? step : 1;
+  return { main: K - (K % s), step: s };
 }
+
+/**
+ * tiled4's inner loop shape, measured on webasm with the codegen extensions (512^3, interleaved rounds):
+ * unroll 2 with one accumulator set is ~7-12% faster than unroll 4 with two sets (fewer live v128 values,
+ * fewer spills); unroll 8 and two sets are slower. (Before the extensions all shapes were within noise:
+ * the gathers of B were the limit.)
+ */
+const TILED_UNROLL = 2;
+const TILED_SETS = 1;
 
 function tiled4(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): MatmulKernel {
   const { M, K, N } = s;
@@ -161,7 +169,7 @@ function tiled4(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: Matmu
     const r = `this.thread.y * 4${c ? ` + ${c}` : ''}`;
     return M % 4 === 0 ? `(${r})` : `((${r}) < ${M} ? (${r}) : ${M - 1})`;
   };
-  const SETS = 2;
+  const SETS = TILED_SETS;
   const acc = (set: number, c: number) => `c${set}_${c}`;
   for (let set = 0; set < SETS; set++) for (let c = 0; c < 4; c++) kb.emit(`let ${acc(set, c)} = 0.0;`);
   kb.emit('let bv = 0.0;');
@@ -169,7 +177,7 @@ function tiled4(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: Matmu
     kb.emit(`bv = ${kb.at(br, [...bi(br), k, col])};`);
     for (let c = 0; c < 4; c++) kb.emit(`${acc(set, c)} += ${kb.at(ar, [...bi(ar), row(c), k])} * bv;`);
   };
-  const { main, step } = unrollPlan(K);
+  const { main, step } = unrollPlan(K, TILED_UNROLL);
   if (main > 0) {
     kb.loopFrom(0, main, step, (r) => {
       for (let t = 0; t < step; t++) body(t ? `(${intOf(r)} + ${t})` : intOf(r), t % SETS);
