@@ -11,6 +11,7 @@
 import type { DeviceName } from './device';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
+import { SplitPolicy } from './split-policy';
 import { KernelPart, WorkerPool, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -136,8 +137,20 @@ export class Backend {
     this.stats.kernelRuns++;
     if (!this.resident && this.threads > 1) {
       const parts = splitKernel(spec, this.threads);
-      if (parts) return this.runParts(spec, parts);
+      if (parts) {
+        // split or whole, whichever this kernel has been running faster on this machine (split-policy.ts)
+        const key = `${output.join('x')}|${spec.source}`;
+        const mode = process.env.TSNN_SPLIT === 'always' ? 'split' : this.splitPolicy.choose(key);
+        const t0 = performance.now();
+        const result = mode === 'split' ? this.runParts(spec, parts) : this.runWhole(spec, output, args);
+        this.splitPolicy.record(key, mode, performance.now() - t0);
+        return result;
+      }
     }
+    return this.runWhole(spec, output, args);
+  }
+
+  private runWhole(spec: KernelSpec, output: number[], args: Handle[]): Handle {
     const out = this.kernel(spec.source, output, spec, args)(...args, ...spec.scalars);
     if (this.resident) return out;
     if (spec.rows4) return unpackRows4(out, output, spec.outSize);
@@ -167,6 +180,7 @@ export class Backend {
     return threadCount();
   }
   private threadsOff = false;
+  readonly splitPolicy = new SplitPolicy();
   private pool: WorkerPool | null = null;
   readonly threadStats = { splitRuns: 0 };
 
