@@ -394,7 +394,7 @@ async function main(): Promise<void> {
     console.error('PyTorch:');
     notes.push(benchTorch(cases, o, results));
   }
-  notes.push(`tsnn ${best}: kernels above ~2M multiply-adds split across ${threads} thread(s) (TSNN_THREADS); rows marked "1 thread" turn that off`);
+  notes.push(`tsnn ${best}: kernels above ~2M multiply-adds may split across ${threads} thread(s) (TSNN_THREADS), per kernel only while that is faster than running it whole (src/backend/split-policy.ts); rows marked "1 thread" turn splitting off`);
   if (cases.some((c) => c.startsWith('conv'))) notes.push('conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks im2col on webasm for this shape and the direct kernels on cpu and gpu');
   const text = table(results, best);
   console.log(`\n${text}\n`);
