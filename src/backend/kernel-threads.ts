@@ -95,7 +95,7 @@ export function shareBuffer(b: DeviceBuffer): Float32Array {
 const WORKER_SOURCE = `
 const { workerData } = require('worker_threads');
 const gpujs = require(workerData.gpujs);
-require(workerData.vectorLoads).installWasmCodegen(gpujs);
+require(workerData.codegen).installWasmCodegen(gpujs);
 const gpu = new gpujs.GPU({ mode: workerData.mode });
 const kernels = new Map();
 ${flatWasmOutput.toString()}
@@ -140,7 +140,7 @@ export class WorkerPool {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { gpujs: require.resolve('gpu.js'), vectorLoads: require.resolve('./wasm-codegen'), mode: this.mode, port: port2 },
+        workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, port: port2 },
         transferList: [port2],
       });
       worker.unref();

@@ -194,7 +194,7 @@ function buildFused(root: number, steps: Step[], fusedInto: number[], byBuffer: 
     kb = mk;
     result = mk.result;
   } else {
-    const backend = steps[root].out !== undefined ? (rootMeta.inputs.find((r) => typeof r !== 'number') as StridedRef | undefined)?.buffer.backend : undefined;
+    const backend = (rootMeta.inputs.find((r) => typeof r !== 'number') as StridedRef | undefined)?.buffer.backend;
     kb = new KernelBuilder(rootMeta.outShape, undefined, { rowGrid: backend?.prefersRowGrid ?? false });
     result = emitTree(kb, (r) => kb.read(r), null);
   }

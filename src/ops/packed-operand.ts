@@ -17,7 +17,6 @@ import type { DeviceBuffer } from '../backend/gpujs-backend';
 import { tracing } from '../backend/gpujs-backend';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode';
 import { keep } from '../tensor/scope';
-import { isContiguousTensor } from './kernel';
 import { clone } from './shape';
 
 interface Packed {
@@ -29,7 +28,7 @@ interface Packed {
 const cache = new WeakMap<Storage, Packed>();
 
 /** Is the last dim of `t` unit-stride (each row of the matrix read as a contiguous run)? */
-export function rowMajorRows(t: Tensor): boolean {
+function rowMajorRows(t: Tensor): boolean {
   return t.ndim < 2 || t.strides[t.ndim - 1] === 1 || t.shape[t.ndim - 1] === 1;
 }
 
@@ -39,7 +38,7 @@ export function rowMajorRows(t: Tensor): boolean {
  * call would cost more than the gathers it saves).
  */
 export function packedOperand(b: Tensor, opts: { cacheOnly?: boolean } = {}): Tensor {
-  if (rowMajorRows(b) || isContiguousTensor(b)) return b;
+  if (rowMajorRows(b)) return b;
   // captured: the copy becomes a graph step, which compiled replays reuse until the weight changes
   // (src/graph/compile.ts); small products pack there only for inference graphs
   if (tracing.tracer) return opts.cacheOnly && isGradEnabled() ? b : noGrad(() => clone(b));

@@ -101,11 +101,7 @@ function laneSum(x: Tensor, dims: number[], keepdim: boolean): Tensor | null {
     merged = noGrad(() => reshape(m, [...m.shape.slice(0, n - 2), m.shape[n - 2] * m.shape[n - 1]]));
     mdims = mdims.filter((d) => d !== n - 1);
   }
-  if (merged !== x) {
-    const y = laneSumOf(merged, mdims);
-    return y && reshape(y, outShape);
-  }
-  const y = laneSumOf(x, dims);
+  const y = laneSumOf(merged, mdims);
   return y && reshape(y, outShape);
 }
 
@@ -140,7 +136,6 @@ function laneSumOf(x: Tensor, dims: number[]): Tensor | null {
   nest(0);
   kb.work = count;
   let y = runKernel(kb, acc, x.device);
-  if (keptShape.length === 1) y = reshape(y, [W]);
   if (dims.includes(last)) {
     const partial = y;
     y = reduceKernel('sum', partial, [partial.ndim - 1], false, SUM);
