@@ -23,9 +23,8 @@ const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 /** How many numbers the generator has drawn (the graph capture checks a forward draws none). */
 export const rngStats = { draws: 0 };
 
-function nextU32(): number {
-  rngStats.draws++;
-  const s = state;
+/** One xoshiro128** step over `s` (advanced in place). */
+function step(s: Uint32Array): number {
   const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
   const t = (s[1] << 9) >>> 0;
   s[2] ^= s[0];
@@ -35,6 +34,11 @@ function nextU32(): number {
   s[2] ^= t;
   s[3] = rotl(s[3], 11);
   return result;
+}
+
+function nextU32(): number {
+  rngStats.draws++;
+  return step(state);
 }
 
 /** Uniform in [0, 1). */
@@ -58,11 +62,28 @@ export function fillNormal(out: Float32Array, mean = 0, std = 1): Float32Array {
   return out;
 }
 
-/** Fisher–Yates permutation of 0..n-1 (data loaders). */
-export function randperm(n: number): number[] {
+/**
+ * A generator of its own (PyTorch's `torch.Generator`): same algorithm as the global one, separate state,
+ * so a seeded data loader's order does not depend on (or disturb) the draws of initialisers and dropout.
+ */
+export class Generator {
+  private readonly s: Uint32Array;
+  constructor(seed: number) {
+    const next = splitmix32(seed);
+    this.s = Uint32Array.from([next(), next(), next(), next()]);
+  }
+  /** Uniform in [0, 1). */
+  random(): number {
+    return step(this.s) / 4294967296;
+  }
+}
+
+/** Fisher–Yates permutation of 0..n-1 (data loaders), from `gen` or the global generator. */
+export function randperm(n: number, gen?: Generator): number[] {
+  const draw = gen ? () => gen.random() : random;
   const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = Math.floor(draw() * (i + 1));
     [p[i], p[j]] = [p[j], p[i]];
   }
   return p;
