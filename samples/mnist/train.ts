@@ -9,7 +9,7 @@ import * as path from 'path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { F, optim, manualSeed, noGrad, tidy, setDefaultDevice, deviceReport, saveFile, nn, DeviceName } from '../../src';
-import { batches, loadMnist, Split } from './data';
+import { loader, loadMnist, Split } from './data';
 import { MODELS, ModelName } from './models';
 import { EpochRecord, writeCurves } from './plot';
 
@@ -52,7 +52,7 @@ const program = new Command()
 async function evaluate(model: nn.Module, split: Split, device: DeviceName, shape: number[]): Promise<number> {
   model.eval();
   let correct = 0;
-  for (const b of batches(split, 500, { device, shape })) {
+  for (const b of loader(split, 500, { device, shape })) {
     correct += tidy(() => noGrad(() => model(b.x).argmax(1).eq(b.y).sum().item()));
     b.x.dispose();
     b.y.dispose();
@@ -80,10 +80,10 @@ async function main(): Promise<void> {
   console.log(`parameters: ${nParams.toLocaleString('en-US')}`);
   const opt = new optim.Adam(model.parameters(), { lr: opts.lr ?? spec.lr });
   const shape = [...spec.inputShape];
-  const stepsPerEpoch = Math.ceil(train.n / opts.batchSize);
+  const trainLoader = loader(train, opts.batchSize, { shuffle: true, shift: opts.shift, device, shape });
+  const stepsPerEpoch = trainLoader.length;
   // cosine decay over the whole run, stepped per batch
   const schedule = new optim.lrScheduler.CosineAnnealingLR(opt, epochs * stepsPerEpoch);
-
   const history: EpochRecord[] = [];
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const bar = opts.progress
@@ -94,7 +94,8 @@ async function main(): Promise<void> {
     let seen = 0;
     let lossSum = 0;
     let step = 0;
-    for (const b of batches(train, opts.batchSize, { shuffle: true, shift: opts.shift, device, shape })) {
+    // for await: the loader builds the next batch in a macrotask, overlapping any await in the step
+    for await (const b of trainLoader) {
       const loss = tidy(() => {
         opt.zeroGrad();
         const l = F.crossEntropy(model(b.x), b.y);
