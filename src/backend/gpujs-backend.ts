@@ -23,6 +23,18 @@ const GPU_MODE: Record<DeviceName, string> = { cpu: 'cpu', webasm: 'webasm', gpu
 /** What a kernel reads: a device buffer or a host array to upload. */
 export type Handle = Float32Array | { toArray(): any; delete(): void; size?: number[] };
 
+/**
+ * Reclaims buffers that became unreachable without an explicit release (no dispose, no tidy). The held
+ * value never references the buffer or its host array, so registering does not keep memory alive: on host
+ * backends (cpu, webasm) the garbage collector frees the Float32Array with the buffer at once, even in a
+ * synchronous loop where this callback never gets to run; the callback only updates the count and, on
+ * GL, deletes the texture (GPU memory the collector cannot see).
+ */
+const unreachable = new FinalizationRegistry<{ stats: BackendStats; texture: { delete(): void } | null }>((held) => {
+  held.stats.live--;
+  held.texture?.delete();
+});
+
 export class DeviceBuffer {
   refs = 0;
   constructor(
@@ -32,6 +44,8 @@ export class DeviceBuffer {
   ) {
     backend.stats.live++;
     backend.stats.allocated++;
+    const texture = handle && !(handle instanceof Float32Array) ? (handle as { delete(): void }) : null;
+    unreachable.register(this, { stats: backend.stats, texture }, this);
   }
   retain(): this {
     this.refs++;
@@ -226,6 +240,7 @@ export class Backend {
   free(buf: DeviceBuffer): void {
     const h = buf.handle;
     buf.handle = null;
+    unreachable.unregister(buf);
     this.stats.live--;
     if (h && !(h instanceof Float32Array)) h.delete();
   }

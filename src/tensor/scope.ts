@@ -3,9 +3,10 @@
  *  - `tidy(fn)` frees every tensor created inside fn except what fn returns (and what was kept:
  *    parameters, `.grad`, optimizer state), like TF.js's tidy;
  *  - `t.dispose()` frees one tensor now;
- *  - a FinalizationRegistry frees whatever the garbage collector finds unreachable (a safety net).
+ *  - whatever is left unreachable is reclaimed by the garbage collector: a tensor owns its storage, the
+ *    storage its device buffer, and nothing global holds them (src/backend/gpujs-backend.ts registers
+ *    buffers without keeping them alive), so a plain training loop stays flat with no tidy at all.
  */
-import type { Storage } from './storage';
 
 export interface Disposable {
   dispose(): void;
@@ -14,18 +15,9 @@ export interface Disposable {
 
 const scopes: Set<Disposable>[] = [];
 
-const finalizer = new FinalizationRegistry<{ storage: Storage; live: { v: boolean } }>((held) => {
-  if (held.live.v) held.storage.drop();
-});
-
-/** Called by every new Tensor. */
-export function track(t: Disposable, storage: Storage, live: { v: boolean }): void {
-  finalizer.register(t, { storage, live }, live);
+/** Called by every new Tensor: the innermost tidy scope frees it unless it is returned or kept. */
+export function track(t: Disposable): void {
   scopes[scopes.length - 1]?.add(t);
-}
-
-export function untrackFinalizer(live: { v: boolean }): void {
-  finalizer.unregister(live);
 }
 
 /** Excludes a tensor from the enclosing tidy scopes (it outlives them). */

@@ -4,7 +4,7 @@
  */
 import { Storage } from './storage';
 import { contiguousStrides, fmtShape, numelOf, Shape } from './shape';
-import { track, untrackFinalizer, Disposable } from './scope';
+import { track, Disposable } from './scope';
 import type { DeviceName, DeviceSpec } from '../backend/device';
 import type { DeviceBuffer } from '../backend/gpujs-backend';
 import { backendFor, resolveDevice } from '../backend/devices';
@@ -15,6 +15,16 @@ import * as ops from '../ops';
 export type Scalar = number;
 export type TensorLike = Tensor | number;
 export type NestedArray = number | NestedArray[];
+
+// `using t = ...` (TypeScript 5.2+ explicit resource management) disposes a tensor at the end of its scope.
+// The augmentation lets projects without lib "esnext.disposable" compile our declarations; the runtime
+// symbol is Node's own (Symbol.for('nodejs.dispose')) where a runtime lacks Symbol.dispose.
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
 
 let nextSerial = 0;
 
@@ -33,7 +43,7 @@ export class Tensor implements Disposable {
   requiresGrad = false;
   private gradValue: Tensor | null = null;
   gradFn: Node | null = null;
-  private readonly live = { v: true };
+  private disposed = false;
   /** creation order (autograd uses it to tell gradients made during a backward from tensors made before) */
   readonly serial = nextSerial++;
 
@@ -42,7 +52,7 @@ export class Tensor implements Disposable {
     this.strides = strides ? [...strides] : contiguousStrides(shape);
     this.offset = offset;
     storage.hold();
-    track(this, storage, this.live);
+    track(this);
   }
 
   /** A new contiguous tensor over a freshly computed buffer. */
@@ -81,17 +91,21 @@ export class Tensor implements Disposable {
     return this.gradFn === null;
   }
   get isDisposed(): boolean {
-    return !this.live.v;
+    return this.disposed;
   }
   get isContiguous(): boolean {
     return ops.isContiguousTensor(this);
   }
 
+  /** `using x = tensor(...)`: disposed when the block ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /** Frees this tensor's hold on device memory now. */
   dispose(): void {
-    if (!this.live.v) return;
-    this.live.v = false;
-    untrackFinalizer(this.live);
+    if (this.disposed) return;
+    this.disposed = true;
     this.storage.drop();
   }
 
