@@ -13,6 +13,7 @@ const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
 const { createRequire } = require('module');
+const { StartupCache } = require('./ttsc-cache');
 
 const TRANSFORMER = path.join(__dirname, '../transformer/dist/index.js');
 
@@ -99,13 +100,14 @@ function patchedTscSource() {
 /**
  * Start-up cache. Loading ts-patch (which loads all of typescript.js) and compiling the 9 MB patched
  * tsc costs about a second per run; the patched source and V8's code cache for it are kept in the
- * temp directory, keyed by everything they depend on. Any problem with the cache: do without it.
+ * user's cache directory (see ttsc-cache.js for why and how safely), keyed by everything they depend
+ * on. Any problem with the cache: do without it.
  */
-function cacheFiles(tsDir, tscPath) {
+function cacheKey(tsDir, tscPath) {
   try {
     const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
     const st = fs.statSync(tscPath);
-    const key = require('crypto')
+    return require('crypto')
       .createHash('sha1')
       .update(
         JSON.stringify([
@@ -121,28 +123,6 @@ function cacheFiles(tsDir, tscPath) {
       )
       .digest('hex')
       .slice(0, 20);
-    const uid = typeof process.getuid === 'function' ? process.getuid() : 'u';
-    const dir = path.join(require('os').tmpdir(), `tsnn-ttsc-${uid}`);
-    return { dir, js: path.join(dir, `${key}.js`), code: path.join(dir, `${key}.v8`) };
-  } catch {
-    return undefined;
-  }
-}
-
-function writeAtomic(file, data) {
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch {
-    /* cache is optional */
-  }
-}
-
-function readOrUndefined(file, enc) {
-  try {
-    return fs.readFileSync(file, enc);
   } catch {
     return undefined;
   }
@@ -151,24 +131,22 @@ function readOrUndefined(file, enc) {
 const tsDir = path.dirname(require.resolve('typescript/package.json', { paths: [process.env.TSP_COMPILER_TS_PATH || __dirname] }));
 const tscPath = path.join(tsDir, 'lib', 'tsc.js');
 const useCache = !process.env.TSNN_TTSC_NO_CACHE && process.env.TSP_SKIP_CACHE !== 'true';
-const cache = useCache ? cacheFiles(tsDir, tscPath) : undefined;
+const key = useCache ? cacheKey(tsDir, tscPath) : undefined;
+const cache = key ? StartupCache.open(key) : undefined;
 
-let source = cache && readOrUndefined(cache.js, 'utf8');
-if (!source || !source.includes('__tsnnInstall(tsp);')) {
+const cached = cache && cache.readSource();
+let source;
+let sourceHash;
+if (cached && cached.source.includes('__tsnnInstall(tsp);')) {
+  ({ source, hash: sourceHash } = cached);
+} else {
   source = patchedTscSource();
   if (cache) {
-    // Entries for other TypeScript / ts-patch / Node versions are dead weight (13 MB each).
-    try {
-      for (const f of fs.readdirSync(cache.dir)) {
-        if (!cache.js.endsWith(f.slice(0, 20) + '.js')) fs.rmSync(path.join(cache.dir, f), { force: true });
-      }
-    } catch {
-      /* best effort */
-    }
-    writeAtomic(cache.js, source);
+    cache.prune();
+    sourceHash = cache.writeSource(source);
   }
 }
-const cachedData = cache && readOrUndefined(cache.code);
+const cachedData = cache && cache.readCodeCache(sourceHash);
 
 const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __tsnnInstall) {\n${source}\n});`, {
   filename: tscPath,
@@ -176,7 +154,7 @@ const script = new vm.Script(`(function (exports, require, module, __filename, _
 });
 if (cache && (!cachedData || script.cachedDataRejected)) {
   // After the run, so that the functions tsc compiled lazily are in the cache too.
-  process.on('exit', () => writeAtomic(cache.code, script.createCachedData()));
+  process.on('exit', () => cache.writeCodeCache(sourceHash, script.createCachedData()));
 }
 
 const tsRequire = createRequire(tscPath);
