@@ -34,7 +34,7 @@ const O_NOFOLLOW = fs.constants.O_NOFOLLOW || 0;
 const SOURCE_MAGIC = '// tsnn-ttsc-cache sha256:';
 const CODE_MAGIC = 'tsnn-ttsc-v8 ';
 
-/** Set TSNN_TTSC_DEBUG=1 to see why the cache is used or not. */
+/** Set TSNN_TTSC_DEBUG=1 to see why the cache is used or not. Returns undefined: `return debug(why)` gives up. */
 function debug(message) {
   if (process.env.TSNN_TTSC_DEBUG) process.stderr.write(`ttsc: cache: ${message}\n`);
 }
@@ -214,11 +214,16 @@ class StartupCache {
     }
   }
 
-  /** Entries for other TypeScript / ts-patch / Node versions are dead weight (13 MB each). */
+  /**
+   * Entries for other TypeScript / ts-patch / Node versions are dead weight (13 MB each), and so are
+   * temp files an interrupted run left (those of a concurrent run are recent).
+   */
   prune() {
     try {
       for (const f of fs.readdirSync(this.dir)) {
-        if (!f.startsWith(this.key)) fs.rmSync(path.join(this.dir, f), { force: true });
+        const file = path.join(this.dir, f);
+        const stale = !f.startsWith(this.key) || (f.endsWith('.tmp') && Date.now() - fs.lstatSync(file).mtimeMs > 600_000);
+        if (stale) fs.rmSync(file, { force: true });
       }
     } catch {
       /* best effort */
