@@ -10,6 +10,7 @@
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const vm = require('vm');
 const { createRequire } = require('module');
@@ -76,12 +77,42 @@ function install(tsp) {
   if (shim) {
     tsp.tsShim = new Proxy({}, { get: (_, key) => (key === 'findConfigFile' ? () => undefined : shim[key]) });
   }
+
+  // ts-patch compiles ESM transformers written in TypeScript (through ts-node) to <tmpdir>/tsp/esm/
+  // and loads them from there: a shared, predictable directory another user can create first. Give it
+  // a private one (mkdtemp: a fresh name, mode 0700), removed at exit.
+  if (typeof tsp.getTmpDir === 'function') {
+    let root;
+    tsp.getTmpDir = (subPath) => {
+      if (!root) {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-ttsc-'));
+        process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+      }
+      const dir = path.join(root, subPath);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return dir;
+    };
+  }
 }
 
 // ts-patch's live tsc sets `tsp.currentLibrary` right after defining its runtime and before any
 // compiler code runs: hook in there.
 const MARKER = "tsp.currentLibrary = 'tsc';";
 const INSTALL_VERSION = 1; // bump when the injected code changes
+
+/** Runs `fn` with the environment variables `vars` set, then restores them. */
+function withEnv(vars, fn) {
+  const saved = Object.keys(vars).map((k) => [k, process.env[k]]);
+  Object.assign(process.env, vars);
+  try {
+    return fn();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
 
 /** ts-patch's in-memory patched tsc, with our hook call added. */
 function patchedTscSource() {
@@ -91,7 +122,17 @@ function patchedTscSource() {
   } catch (e) {
     fail(`cannot load ts-patch (a dependency of tsnn): ${e && e.message}`);
   }
-  const { js } = tsPatch.getLiveModule('tsc.js');
+  // ts-patch keeps its own cache of patched compilers (and a copy of tsc.js) and runs what it finds
+  // there: node_modules/.cache/ts-patch, or, where node_modules is not writable (a global or read-only
+  // install), <tmpdir>/ts-patch, which another user can create first. ttsc has its own cache: give
+  // ts-patch a private scratch directory and nothing to read.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-ttsc-'));
+  let js;
+  try {
+    js = withEnv({ TSP_CACHE_DIR: scratch, TSP_SKIP_CACHE: 'true' }, () => tsPatch.getLiveModule('tsc.js').js);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
   const at = js.indexOf(MARKER);
   if (at < 0) fail('unsupported ts-patch version (cannot find where to install the tsnn transformer)');
   return js.slice(0, at + MARKER.length) + '\n__tsnnInstall(tsp);\n' + js.slice(at + MARKER.length);

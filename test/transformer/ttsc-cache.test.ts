@@ -9,7 +9,7 @@
  * The cases that chown to another user (uid 65534) need root and are skipped otherwise.
  */
 import { expect } from 'chai';
-import { spawn } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -259,6 +259,30 @@ describe('ttsc start-up cache: never runs what another user could have written',
     expectNotRun(r, c.marker, `ignored ${file}: its content does not match its hash`);
     expect(fs.readFileSync(file, 'utf8')).to.include('__tsnnInstall(tsp);');
     expect(fs.readFileSync(file, 'utf8')).not.to.include(c.marker);
+  });
+
+  it("never runs ts-patch's own cache of patched compilers", async () => {
+    // ts-patch caches its patched tsc in node_modules/.cache/ts-patch or, where node_modules is not
+    // writable (a global install), in <tmpdir>/ts-patch, and runs what it finds there. As root every
+    // node_modules is writable, so TSP_CACHE_DIR points ts-patch at such a planted directory instead.
+    const c = newCase();
+    const shared = path.join(c.tmp, 'ts-patch');
+    const tsPatch = require.resolve('ts-patch', { paths: [path.join(ROOT, 'bin')] });
+    // Let ts-patch fill it as it would, then replace its patched tsc.js with the plant.
+    const fill = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(tsPatch)}).getLiveModule('tsc.js')`], {
+      env: { ...process.env, TSP_CACHE_DIR: shared, TSP_SKIP_CACHE: '' },
+    });
+    expect(fill.status, String(fill.stderr)).to.equal(0);
+    const files = (fs.readdirSync(shared, { recursive: true }) as string[]).map((f) => path.join(shared, f));
+    const patched = files.filter((f) => path.basename(f) === 'patched.tsc.js');
+    expect(patched).to.have.length(1);
+    fs.writeFileSync(patched[0], `${payload(c.marker)}var tsp = {};\ntsp.currentLibrary = 'tsc';\n`);
+    for (const f of [shared, ...files]) {
+      if (fs.statSync(f).isDirectory()) fs.chmodSync(f, 0o777);
+      if (IS_ROOT) fs.chownSync(f, OTHER_UID, OTHER_UID);
+    }
+    const r = await version({ ...c.env, TSNN_TTSC_NO_CACHE: '1', TSP_CACHE_DIR: shared });
+    expectNotRun(r, c.marker, '');
   });
 
   it('uses a V8 code cache only with the source it was made from (V8 itself checks only the length)', async () => {
