@@ -2,8 +2,8 @@
 /**
  * ttsc: `tsc` with the tsnn transformer always on.
  *
- * Same command line as tsc (-p, -b, --watch, --noEmit, ...). It runs TypeScript's own tsc through
- * ts-patch's live compiler (patched in memory, like ts-patch's `tspc`; nothing in node_modules is
+ * Same command line as tsc (-p, -b, --watch, --noEmit, ...). It runs the project's TypeScript (see
+ * ttsc-typescript.js) through ts-patch's live compiler (patched in memory, like ts-patch's `tspc`; nothing in node_modules is
  * modified) and adds tsnn's transformer to every Program's plugin list, unless the project's
  * tsconfig already lists it. The exit code is tsc's.
  */
@@ -13,8 +13,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const vm = require('vm');
-const { createRequire } = require('module');
+const Module = require('module');
 const { StartupCache } = require('./ttsc-cache');
+const { chooseTypeScript } = require('./ttsc-typescript');
 
 const TRANSFORMER = path.join(__dirname, '../transformer/dist/index.js');
 
@@ -35,15 +36,6 @@ if (!fs.existsSync(TRANSFORMER)) {
   fail(`the tsnn transformer is not built (${TRANSFORMER} is missing): run \`tsc -p transformer/tsconfig.json\``);
 }
 const transformerReal = realpath(TRANSFORMER);
-
-// Compile with the TypeScript tsnn depends on (pinned), not whatever else a project may have installed.
-if (!process.env.TSP_COMPILER_TS_PATH) {
-  try {
-    process.env.TSP_COMPILER_TS_PATH = path.dirname(require.resolve('typescript/package.json', { paths: [__dirname] }));
-  } catch {
-    /* let ts-patch find one */
-  }
-}
 
 /** Is this plugin entry our transformer (by resolved file, however it was written)? */
 function isOurs(config, baseDir) {
@@ -114,25 +106,50 @@ function withEnv(vars, fn) {
   }
 }
 
-/** ts-patch's in-memory patched tsc, with our hook call added. */
-function patchedTscSource() {
-  let tsPatch;
+/**
+ * Runs `fn` with ts-patch's own `require('typescript')` answered by the TypeScript in `tsDir`: a
+ * hoisted ts-patch would otherwise load the project's top-level `typescript` (TypeScript 7, say, while
+ * ttsc compiles with a TypeScript 6 installed beside it) and fail.
+ */
+function withTypeScriptFor(tsPatchDir, tsDir, fn) {
+  const tsMain = require.resolve(tsDir);
+  const original = Module._resolveFilename;
+  Module._resolveFilename = function (request, parent, ...rest) {
+    if (request === 'typescript' && parent && parent.filename && parent.filename.startsWith(tsPatchDir + path.sep)) return tsMain;
+    return original.call(this, request, parent, ...rest);
+  };
   try {
-    tsPatch = require(require.resolve('ts-patch', { paths: [__dirname] }));
-  } catch (e) {
-    fail(`cannot load ts-patch (a dependency of tsnn): ${e && e.message}`);
+    return fn();
+  } finally {
+    Module._resolveFilename = original;
   }
+}
+
+/** ts-patch's in-memory patched tsc (of the TypeScript in `tsDir`), with our hook call added. */
+function patchedTscSource(tsDir, tsVersion) {
+  let tsPatchMain;
+  try {
+    tsPatchMain = require.resolve('ts-patch', { paths: [__dirname] });
+  } catch (e) {
+    fail(`cannot find ts-patch (a dependency of tsnn): ${e && e.message}`);
+  }
+  const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
   // ts-patch keeps its own cache of patched compilers (and a copy of tsc.js) and runs what it finds
   // there: node_modules/.cache/ts-patch, or, where node_modules is not writable (a global or read-only
   // install), <tmpdir>/ts-patch, which another user can create first. ttsc has its own cache: give
   // ts-patch a private scratch directory and nothing to read.
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-ttsc-'));
   let js;
+  let error;
   try {
-    js = withEnv({ TSP_CACHE_DIR: scratch, TSP_SKIP_CACHE: 'true' }, () => tsPatch.getLiveModule('tsc.js').js);
+    const env = { TSP_COMPILER_TS_PATH: tsDir, TSP_CACHE_DIR: scratch, TSP_SKIP_CACHE: 'true' };
+    js = withTypeScriptFor(tsPatchDir, tsDir, () => withEnv(env, () => require(tsPatchMain).getLiveModule('tsc.js').js));
+  } catch (e) {
+    error = e;
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+  if (error) fail(`ts-patch cannot patch TypeScript ${tsVersion} (${tsDir}): ${error && error.message}`);
   const at = js.indexOf(MARKER);
   if (at < 0) fail('unsupported ts-patch version (cannot find where to install the tsnn transformer)');
   return js.slice(0, at + MARKER.length) + '\n__tsnnInstall(tsp);\n' + js.slice(at + MARKER.length);
@@ -169,7 +186,13 @@ function cacheKey(tsDir, tscPath) {
   }
 }
 
-const tsDir = path.dirname(require.resolve('typescript/package.json', { paths: [process.env.TSP_COMPILER_TS_PATH || __dirname] }));
+let tsDir;
+let tsVersion;
+try {
+  ({ dir: tsDir, version: tsVersion } = chooseTypeScript());
+} catch (e) {
+  fail(e.message);
+}
 const tscPath = path.join(tsDir, 'lib', 'tsc.js');
 const useCache = !process.env.TSNN_TTSC_NO_CACHE && process.env.TSP_SKIP_CACHE !== 'true';
 const key = useCache ? cacheKey(tsDir, tscPath) : undefined;
@@ -181,7 +204,7 @@ let sourceHash;
 if (cached && cached.source.includes('__tsnnInstall(tsp);')) {
   ({ source, hash: sourceHash } = cached);
 } else {
-  source = patchedTscSource();
+  source = patchedTscSource(tsDir, tsVersion);
   if (cache) {
     cache.prune();
     sourceHash = cache.writeSource(source);
@@ -198,7 +221,7 @@ if (cache && (!cachedData || script.cachedDataRejected)) {
   process.on('exit', () => cache.writeCodeCache(sourceHash, script.createCachedData()));
 }
 
-const tsRequire = createRequire(tscPath);
+const tsRequire = Module.createRequire(tscPath);
 const tsModuleObj = { exports: {}, filename: tscPath, id: tscPath };
 script
   .runInThisContext()
