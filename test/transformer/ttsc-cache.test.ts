@@ -109,11 +109,11 @@ describe('ttsc start-up cache: never runs what another user could have written',
   }
 
   /** ttsc must have done without the planted entry and still worked. */
-  function expectNotRun(r: Run, marker: string, reason: string) {
+  function expectNotRun(r: Run, marker: string, reason?: string) {
     expect(fs.existsSync(marker), `planted code ran:\n${r.output}`).to.equal(false);
     expect(r.status, r.output).to.equal(0);
     expect(r.output).to.include(`Version ${TS_VERSION}`);
-    expect(r.output).to.include(reason);
+    if (reason) expect(r.output).to.include(reason);
   }
 
   before(function () {
@@ -282,7 +282,7 @@ describe('ttsc start-up cache: never runs what another user could have written',
       if (IS_ROOT) fs.chownSync(f, OTHER_UID, OTHER_UID);
     }
     const r = await version({ ...c.env, TSNN_TTSC_NO_CACHE: '1', TSP_CACHE_DIR: shared });
-    expectNotRun(r, c.marker, '');
+    expectNotRun(r, c.marker);
   });
 
   it('uses a V8 code cache only with the source it was made from (V8 itself checks only the length)', async () => {
