@@ -2,17 +2,20 @@
 /**
  * ttsc: `tsc` with the tsnn transformer always on.
  *
- * Same command line as tsc (-p, -b, --watch, --noEmit, ...). It runs TypeScript's own tsc through
- * ts-patch's live compiler (patched in memory, like ts-patch's `tspc`; nothing in node_modules is
+ * Same command line as tsc (-p, -b, --watch, --noEmit, ...). It runs the project's TypeScript (see
+ * ttsc-typescript.js) through ts-patch's live compiler (patched in memory, like ts-patch's `tspc`; nothing in node_modules is
  * modified) and adds tsnn's transformer to every Program's plugin list, unless the project's
  * tsconfig already lists it. The exit code is tsc's.
  */
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const vm = require('vm');
-const { createRequire } = require('module');
+const Module = require('module');
+const { StartupCache } = require('./ttsc-cache');
+const { chooseTypeScript } = require('./ttsc-typescript');
 
 const TRANSFORMER = path.join(__dirname, '../transformer/dist/index.js');
 
@@ -33,15 +36,6 @@ if (!fs.existsSync(TRANSFORMER)) {
   fail(`the tsnn transformer is not built (${TRANSFORMER} is missing): run \`tsc -p transformer/tsconfig.json\``);
 }
 const transformerReal = realpath(TRANSFORMER);
-
-// Compile with the TypeScript tsnn depends on (pinned), not whatever else a project may have installed.
-if (!process.env.TSP_COMPILER_TS_PATH) {
-  try {
-    process.env.TSP_COMPILER_TS_PATH = path.dirname(require.resolve('typescript/package.json', { paths: [__dirname] }));
-  } catch {
-    /* let ts-patch find one */
-  }
-}
 
 /** Is this plugin entry our transformer (by resolved file, however it was written)? */
 function isOurs(config, baseDir) {
@@ -75,6 +69,22 @@ function install(tsp) {
   if (shim) {
     tsp.tsShim = new Proxy({}, { get: (_, key) => (key === 'findConfigFile' ? () => undefined : shim[key]) });
   }
+
+  // ts-patch compiles ESM transformers written in TypeScript (through ts-node) to <tmpdir>/tsp/esm/
+  // and loads them from there: a shared, predictable directory another user can create first. Give it
+  // a private one (mkdtemp: a fresh name, mode 0700), removed at exit.
+  if (typeof tsp.getTmpDir === 'function') {
+    let root;
+    tsp.getTmpDir = (subPath) => {
+      if (!root) {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-ttsc-'));
+        process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+      }
+      const dir = path.join(root, subPath);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return dir;
+    };
+  }
 }
 
 // ts-patch's live tsc sets `tsp.currentLibrary` right after defining its runtime and before any
@@ -82,15 +92,64 @@ function install(tsp) {
 const MARKER = "tsp.currentLibrary = 'tsc';";
 const INSTALL_VERSION = 1; // bump when the injected code changes
 
-/** ts-patch's in-memory patched tsc, with our hook call added. */
-function patchedTscSource() {
-  let tsPatch;
+/** Runs `fn` with the environment variables `vars` set, then restores them. */
+function withEnv(vars, fn) {
+  const saved = Object.keys(vars).map((k) => [k, process.env[k]]);
+  Object.assign(process.env, vars);
   try {
-    tsPatch = require(require.resolve('ts-patch', { paths: [__dirname] }));
-  } catch (e) {
-    fail(`cannot load ts-patch (a dependency of tsnn): ${e && e.message}`);
+    return fn();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
-  const { js } = tsPatch.getLiveModule('tsc.js');
+}
+
+/**
+ * Runs `fn` with ts-patch's own `require('typescript')` answered by the TypeScript in `tsDir`: a
+ * hoisted ts-patch would otherwise load the project's top-level `typescript` (TypeScript 7, say, while
+ * ttsc compiles with a TypeScript 6 installed beside it) and fail.
+ */
+function withTypeScriptFor(tsPatchDir, tsDir, fn) {
+  const tsMain = require.resolve(tsDir);
+  const original = Module._resolveFilename;
+  Module._resolveFilename = function (request, parent, ...rest) {
+    if (request === 'typescript' && parent && parent.filename && parent.filename.startsWith(tsPatchDir + path.sep)) return tsMain;
+    return original.call(this, request, parent, ...rest);
+  };
+  try {
+    return fn();
+  } finally {
+    Module._resolveFilename = original;
+  }
+}
+
+/** ts-patch's in-memory patched tsc (of the TypeScript in `tsDir`), with our hook call added. */
+function patchedTscSource(tsDir, tsVersion) {
+  let tsPatchMain;
+  try {
+    tsPatchMain = require.resolve('ts-patch', { paths: [__dirname] });
+  } catch (e) {
+    fail(`cannot find ts-patch (a dependency of tsnn): ${e && e.message}`);
+  }
+  const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
+  // ts-patch keeps its own cache of patched compilers (and a copy of tsc.js) and runs what it finds
+  // there: node_modules/.cache/ts-patch, or, where node_modules is not writable (a global or read-only
+  // install), <tmpdir>/ts-patch, which another user can create first. ttsc has its own cache: give
+  // ts-patch a private scratch directory and nothing to read.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-ttsc-'));
+  let js;
+  let error;
+  try {
+    const env = { TSP_COMPILER_TS_PATH: tsDir, TSP_CACHE_DIR: scratch, TSP_SKIP_CACHE: 'true' };
+    js = withTypeScriptFor(tsPatchDir, tsDir, () => withEnv(env, () => require(tsPatchMain).getLiveModule('tsc.js').js));
+  } catch (e) {
+    error = e;
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  if (error) fail(`ts-patch cannot patch TypeScript ${tsVersion} (${tsDir}): ${error && error.message}`);
   const at = js.indexOf(MARKER);
   if (at < 0) fail('unsupported ts-patch version (cannot find where to install the tsnn transformer)');
   return js.slice(0, at + MARKER.length) + '\n__tsnnInstall(tsp);\n' + js.slice(at + MARKER.length);
@@ -99,13 +158,14 @@ function patchedTscSource() {
 /**
  * Start-up cache. Loading ts-patch (which loads all of typescript.js) and compiling the 9 MB patched
  * tsc costs about a second per run; the patched source and V8's code cache for it are kept in the
- * temp directory, keyed by everything they depend on. Any problem with the cache: do without it.
+ * user's cache directory (see ttsc-cache.js for why and how safely), keyed by everything they depend
+ * on. Any problem with the cache: do without it.
  */
-function cacheFiles(tsDir, tscPath) {
+function cacheKey(tsDir, tscPath) {
   try {
     const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
     const st = fs.statSync(tscPath);
-    const key = require('crypto')
+    return require('crypto')
       .createHash('sha1')
       .update(
         JSON.stringify([
@@ -121,54 +181,36 @@ function cacheFiles(tsDir, tscPath) {
       )
       .digest('hex')
       .slice(0, 20);
-    const uid = typeof process.getuid === 'function' ? process.getuid() : 'u';
-    const dir = path.join(require('os').tmpdir(), `tsnn-ttsc-${uid}`);
-    return { dir, js: path.join(dir, `${key}.js`), code: path.join(dir, `${key}.v8`) };
   } catch {
     return undefined;
   }
 }
 
-function writeAtomic(file, data) {
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch {
-    /* cache is optional */
-  }
+let tsDir;
+let tsVersion;
+try {
+  ({ dir: tsDir, version: tsVersion } = chooseTypeScript());
+} catch (e) {
+  fail(e.message);
 }
-
-function readOrUndefined(file, enc) {
-  try {
-    return fs.readFileSync(file, enc);
-  } catch {
-    return undefined;
-  }
-}
-
-const tsDir = path.dirname(require.resolve('typescript/package.json', { paths: [process.env.TSP_COMPILER_TS_PATH || __dirname] }));
 const tscPath = path.join(tsDir, 'lib', 'tsc.js');
 const useCache = !process.env.TSNN_TTSC_NO_CACHE && process.env.TSP_SKIP_CACHE !== 'true';
-const cache = useCache ? cacheFiles(tsDir, tscPath) : undefined;
+const key = useCache ? cacheKey(tsDir, tscPath) : undefined;
+const cache = key ? StartupCache.open(key) : undefined;
 
-let source = cache && readOrUndefined(cache.js, 'utf8');
-if (!source || !source.includes('__tsnnInstall(tsp);')) {
-  source = patchedTscSource();
+const cached = cache && cache.readSource();
+let source;
+let sourceHash;
+if (cached && cached.source.includes('__tsnnInstall(tsp);')) {
+  ({ source, hash: sourceHash } = cached);
+} else {
+  source = patchedTscSource(tsDir, tsVersion);
   if (cache) {
-    // Entries for other TypeScript / ts-patch / Node versions are dead weight (13 MB each).
-    try {
-      for (const f of fs.readdirSync(cache.dir)) {
-        if (!cache.js.endsWith(f.slice(0, 20) + '.js')) fs.rmSync(path.join(cache.dir, f), { force: true });
-      }
-    } catch {
-      /* best effort */
-    }
-    writeAtomic(cache.js, source);
+    cache.prune();
+    sourceHash = cache.writeSource(source);
   }
 }
-const cachedData = cache && readOrUndefined(cache.code);
+const cachedData = cache && cache.readCodeCache(sourceHash);
 
 const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __tsnnInstall) {\n${source}\n});`, {
   filename: tscPath,
@@ -176,10 +218,10 @@ const script = new vm.Script(`(function (exports, require, module, __filename, _
 });
 if (cache && (!cachedData || script.cachedDataRejected)) {
   // After the run, so that the functions tsc compiled lazily are in the cache too.
-  process.on('exit', () => writeAtomic(cache.code, script.createCachedData()));
+  process.on('exit', () => cache.writeCodeCache(sourceHash, script.createCachedData()));
 }
 
-const tsRequire = createRequire(tscPath);
+const tsRequire = Module.createRequire(tscPath);
 const tsModuleObj = { exports: {}, filename: tscPath, id: tscPath };
 script
   .runInThisContext()

@@ -34,6 +34,7 @@ TGZ="$(npm pack --silent --pack-destination "$WORK" 2>/dev/null | tail -n1)"
 tar tzf "$WORK/$TGZ" >"$WORK/files.txt"
 echo "$TGZ: $(wc -l <"$WORK/files.txt") files"
 grep -qx 'package/bin/ttsc.js' "$WORK/files.txt" || fail "bin/ttsc.js not in the package"
+for f in ttsc-cache.js ttsc-typescript.js; do grep -qx "package/bin/$f" "$WORK/files.txt" || fail "bin/$f (required by bin/ttsc.js) not in the package"; done
 grep -qx 'package/transformer/dist/index.js' "$WORK/files.txt" || fail "the transformer is not in the package"
 grep -qx 'package/dist/src/index.d.ts' "$WORK/files.txt" || fail "the typings are not in the package"
 

@@ -38,7 +38,7 @@ function newestInput() {
     if (st.isDirectory()) for (const f of fs.readdirSync(p)) walk(path.join(p, f));
     else newest = Math.max(newest, st.mtimeMs);
   };
-  for (const p of ['src', 'samples/chapter', 'test/variants', 'transformer/dist', 'bin/ttsc.js']) walk(path.join(ROOT, p));
+  for (const p of ['src', 'samples/chapter', 'test/variants', 'transformer/dist', 'bin']) walk(path.join(ROOT, p));
   return newest;
 }
 
