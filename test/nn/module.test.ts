@@ -244,7 +244,7 @@ describe('nn.Module', () => {
 
     it('rejects a non-tensor value', () => {
       const net = new nn.Linear(2, 2);
-      expect(() => net.loadStateDict({ weight: [[1, 2], [3, 4]] as any, bias: zeros([2]) })).to.throw(/'weight': expected a Tensor, got object/);
+      expect(() => net.loadStateDict({ weight: [[1, 2], [3, 4]] as any, bias: zeros([2]) })).to.throw(/'weight': expected a Tensor, got Array/);
     });
 
     it('tied weights: loading under one name is enough', () => {
