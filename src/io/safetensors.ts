@@ -119,6 +119,18 @@ function isWellFormed(s: string): boolean {
   return !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
 }
 
+/**
+ * An empty object without a prototype: names come from files and callers, and on a plain object a name
+ * such as `__proto__` would set its prototype instead of an entry, and `constructor` would read one.
+ */
+function dict<T>(): Record<string, T> {
+  return Object.create(null);
+}
+
+function ownValue<T>(o: Record<string, T>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(o, key) ? o[key] : undefined;
+}
+
 function isTensor(x: unknown): x is Tensor {
   return x instanceof Tensor;
 }
@@ -155,13 +167,13 @@ function planWrite(stateDict: Record<string, Tensor>, opts: SaveOptions, file: s
   };
   if (stateDict === null || typeof stateDict !== 'object') err(null, `expected a state dict (an object of name -> Tensor), got ${stateDict === null ? 'null' : typeof stateDict}`);
   const names = Object.keys(stateDict);
-  const dtypes = opts.dtypes ?? {};
+  const dtypes = opts.dtypes ?? dict<SafetensorsDtype>();
   for (const [name, dt] of Object.entries(dtypes)) {
     if (!Object.prototype.hasOwnProperty.call(stateDict, name)) err(name, `options.dtypes names a tensor that is not in the state dict`);
     if (!isDtype(dt)) err(name, `options.dtypes: unknown dtype ${JSON.stringify(dt)} (expected one of ${Object.keys(DTYPES).filter((d) => DTYPES[d as SafetensorsDtype].writable).join(', ')})`);
     if (!DTYPES[dt].writable) err(name, `options.dtypes: tsnn cannot write dtype ${dt}`);
   }
-  const metadata: Record<string, string> = {};
+  const metadata = dict<string>();
   if (opts.metadata !== undefined) {
     if (opts.metadata === null || typeof opts.metadata !== 'object') err(null, 'options.metadata must be an object of string -> string');
     for (const [k, v] of Object.entries(opts.metadata)) {
@@ -183,15 +195,15 @@ function planWrite(stateDict: Record<string, Tensor>, opts: SaveOptions, file: s
     if (t.isDisposed) err(name, `tensor of shape ${fmtShape(t.shape)} was disposed`);
     const twin = kept.find((k) => sameView(k.tensor, t));
     if (twin) {
-      const mine = dtypes[name];
+      const mine = ownValue(dtypes, name);
       if (mine !== undefined && mine !== twin.dtype) {
-        if (dtypes[twin.name] === undefined) twin.dtype = mine;
+        if (ownValue(dtypes, twin.name) === undefined) twin.dtype = mine;
         else err(name, `is tied to ${JSON.stringify(twin.name)} (same tensor) but options.dtypes gives them different dtypes (${mine} and ${twin.dtype})`);
       }
       metadata[ALIAS_PREFIX + name] = twin.name;
       continue;
     }
-    kept.push({ name, tensor: t, dtype: dtypes[name] ?? 'F32' });
+    kept.push({ name, tensor: t, dtype: ownValue(dtypes, name) ?? 'F32' });
   }
 
   // the reference's order: dtype descending (enum order), then name
@@ -357,7 +369,7 @@ function parseHeader(prefix: Uint8Array, fileLength: number, file: string, resto
     if (name === '__metadata__') {
       if (v.kind === 'null') continue;
       if (v.kind !== 'object') fail(null, `__metadata__ must be an object of string -> string, got ${jsonKind(v)}`);
-      metadata = {};
+      metadata = dict<string>();
       for (const [k, mv] of (v as Extract<JsonValue, { kind: 'object' }>).entries) {
         if (mv.kind !== 'string') fail(null, `__metadata__[${JSON.stringify(k)}] must be a string, got ${jsonKind(mv)}`);
         metadata[k] = (mv as { value: string }).value;
@@ -419,10 +431,10 @@ function parseHeader(prefix: Uint8Array, fileLength: number, file: string, resto
 
   // aliases
   const stored = new Set(infos.map((t) => t.name));
-  const aliases: Record<string, string> = {};
+  const aliases = dict<string>();
   let userMeta: Record<string, string> | null = metadata;
   if (metadata) {
-    userMeta = {};
+    userMeta = dict<string>();
     for (const [k, v] of Object.entries(metadata)) {
       if (k.startsWith(ALIAS_PREFIX)) {
         const dropped = k.slice(ALIAS_PREFIX.length);
@@ -442,7 +454,7 @@ function parseHeader(prefix: Uint8Array, fileLength: number, file: string, resto
     }
   }
 
-  const tensors: Record<string, TensorInfo> = {};
+  const tensors = dict<TensorInfo>();
   for (const t of sorted) tensors[t.name] = t.info;
   return { metadata: userMeta, tensors, aliases, headerLength: n };
 }
@@ -466,7 +478,7 @@ function build(bytes: Uint8Array, opts: LoadOptions, file: string): LoadResult {
     throw new SafetensorsError(file, null, `could not create tensors on device '${device}': ${(e as Error).message}`);
   }
   for (const [dropped, kept] of Object.entries(header.aliases)) made.set(dropped, made.get(kept)!);
-  const stateDict: Record<string, Tensor> = {};
+  const stateDict = dict<Tensor>();
   for (const name of [...made.keys()].sort(compareNames)) stateDict[name] = made.get(name)!;
   return { ...header, stateDict };
 }

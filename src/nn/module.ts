@@ -19,7 +19,7 @@ import { fieldsOf, declaredWith, FieldKind } from './registry';
 import { ForwardHook, ForwardPreHook, newState, stateOf, STATE } from './module-state';
 import { asParameter, isUninitialized } from './parameter';
 import { callStack, currentPath } from './call-stack';
-import { loadStateDictInto, LoadResult } from './state-dict';
+import { loadStateDictInto, stateEntries, LoadResult, StateDictInput } from './state-dict';
 import { moduleRepr } from './repr';
 
 export interface RemovableHandle {
@@ -190,13 +190,7 @@ export class Module {
    */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [prefix, m] of this.namedModulesAll()) {
-      const s = stateOf(m);
-      // PyTorch's order: the module's parameters, then its persistent buffers, then its children's
-      for (const [name, t] of [...m.own('param'), ...m.own('buffer').filter(([n]) => !s.nonPersistent.has(n))]) {
-        if (t) out[prefix ? `${prefix}.${name}` : name] = isUninitialized(t) ? t : t.detach();
-      }
-    }
+    for (const [key, t] of stateEntries(this)) out[key] = isUninitialized(t) ? t : t.detach();
     return out;
   }
 
@@ -211,11 +205,12 @@ export class Module {
   }
 
   /**
-   * Copies tensors from `sd` into this module's parameters and buffers. All or nothing: every problem
-   * (missing/unexpected keys, shape mismatches, uninitialised lazy parameters) is collected first and
-   * reported in one error; nothing is changed unless everything fits.
+   * Copies tensors from `sd` (an object or a Map) into this module's parameters and buffers. All or
+   * nothing: every problem (missing/unexpected keys, values that are not live tensors, shape mismatches,
+   * uninitialised lazy parameters) is collected first and reported in one error; nothing is changed
+   * unless everything fits.
    */
-  loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } = {}): LoadResult {
+  loadStateDict(sd: StateDictInput, opts: { strict?: boolean } = {}): LoadResult {
     return loadStateDictInto(this, sd, opts.strict ?? true);
   }
 
@@ -319,13 +314,29 @@ function holdsModule(x: unknown): boolean {
   return x instanceof Map && [...x.values()].some(isModule);
 }
 
+/**
+ * PyTorch's registration rules (register_buffer / register_parameter / add_module): a non-empty name
+ * without '.', and no existing attribute of that name unless it already is a registration of the same
+ * kind (re-registering replaces the value). A field declared with @child/@param/@buffer counts as
+ * registered even before its value arrives, so every compile path (decorators, ttsc's table) agrees.
+ */
 function checkName(m: Module, name: string, kind: FieldKind): void {
-  if (typeof name !== 'string' || !name) throw new Error(`${m.constructor.name}: ${kind} name must be a non-empty string`);
-  if (name.includes('.')) throw new Error(`${m.constructor.name}: ${kind} name '${name}' cannot contain '.'`);
-  const existing = stateOf(m).kinds.get(name);
-  if (existing && existing !== kind) throw new Error(`${m.constructor.name}: '${name}' is already registered as a ${existing}`);
-  if (!existing && name in m && !Object.prototype.hasOwnProperty.call(m, name)) {
-    throw new Error(`${m.constructor.name}: '${name}' is already a property of the class; choose another name`);
+  const cls = m.constructor.name;
+  if (typeof name !== 'string' || !name) throw new Error(`${cls}: ${kind} name must be a non-empty string`);
+  if (name.includes('.')) throw new Error(`${cls}: ${kind} name '${name}' cannot contain '.'`);
+  const existing = stateOf(m).kinds.get(name) ?? fieldsOf(m.constructor).get(name)?.kind;
+  if (existing) {
+    if (existing !== kind) throw new Error(`${cls}: '${name}' is already registered as a ${existing}`);
+    return;
+  }
+  if (!(name in m)) return;
+  if (!Object.prototype.hasOwnProperty.call(m, name)) {
+    throw new Error(`${cls}: '${name}' is already a property of the class; choose another name`);
+  }
+  // a TypeScript field declared without a value (`w!: Tensor`) is defined as undefined: not an attribute yet
+  const value = (m as any)[name];
+  if (value !== undefined) {
+    throw new Error(`${cls}: cannot register ${kind} '${name}': attribute '${name}' already exists (${describe(value)}); delete it first or choose another name`);
   }
 }
 

@@ -5,6 +5,7 @@ import { fmtShape, sameShape } from '../tensor/shape';
 import { ones, zeros, full } from '../tensor/creation';
 import { noGrad } from '../autograd/grad-mode';
 import { ones_, zeros_ } from './init';
+import { LOAD_DEFAULTS } from './state-dict';
 import * as ops from '../ops';
 
 /**
@@ -156,6 +157,14 @@ abstract class BatchNormBase extends Module {
   }
   get numBatchesTracked(): Tensor | null {
     return (this as any).num_batches_tracked;
+  }
+
+  /**
+   * A state dict without `num_batches_tracked` (written before the counter existed, or converted from
+   * elsewhere) loads as PyTorch's _NormBase._load_from_state_dict loads it: with the counter reset to 0.
+   */
+  [LOAD_DEFAULTS](): Map<string, () => Tensor> {
+    return new Map(this.trackRunningStats ? [['num_batches_tracked', () => full([], 0)]] : []);
   }
 
   resetRunningStats(): void {

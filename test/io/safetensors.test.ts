@@ -408,6 +408,59 @@ describe('safetensors: writing options', () => {
   });
 });
 
+// ---- names are data ------------------------------------------------------------------------------------
+
+describe('safetensors: tensor and metadata names are data, whatever they are called', () => {
+  const cpu = { device: 'cpu' as const };
+  // what the reference writes for {'__proto__': [1.5, -2], 'constructor': [3]}, metadata {'__proto__': 'm'},
+  // and 'toString' tied to '__proto__' (a header literal: a JS object literal would not hold a '__proto__' key)
+  const header =
+    '{"__metadata__":{"__proto__":"m","tsnn.alias.toString":"__proto__"},' +
+    '"__proto__":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"constructor":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
+  const bytes = build(header, new Uint8Array(new Float32Array([1.5, -2, 3]).buffer));
+  const entries = (o: object) => new Map(Object.entries(o));
+
+  it("deserialize, loadFile and readHeader keep a tensor named '__proto__', its alias and a metadata key of that name", () => {
+    const file = tmp('proto-names.safetensors');
+    fs.writeFileSync(file, bytes);
+    for (const sd of [deserialize(bytes, cpu), loadFile(file, cpu)]) {
+      const m = entries(sd);
+      expect([...m.keys()]).to.deep.equal(['__proto__', 'constructor', 'toString']);
+      expect(m.get('__proto__')!.toArray()).to.deep.equal([1.5, -2]);
+      expect(m.get('constructor')!.toArray()).to.deep.equal([3]);
+      expect(m.get('toString')).to.equal(m.get('__proto__'));
+    }
+    const res = deserializeWithMetadata(bytes, cpu);
+    expect([...entries(res.metadata!)]).to.deep.equal([['__proto__', 'm']]);
+    expect([...entries(res.aliases)]).to.deep.equal([['toString', '__proto__']]);
+    for (const h of [res, readHeader(file)]) {
+      expect([...entries(h.tensors)]).to.deep.equal([
+        ['__proto__', { dtype: 'F32', shape: [2], dataOffsets: [0, 8] }],
+        ['constructor', { dtype: 'F32', shape: [1], dataOffsets: [8, 12] }],
+      ]);
+    }
+    // and writing them back reproduces the file byte for byte
+    expectSameBytes(serialize(res.stateDict, { metadata: res.metadata! }), bytes, 'rewritten');
+  });
+
+  it('tensors named after Object.prototype members are written with their own dtype, never an inherited option', () => {
+    const sd = { constructor: tensor([1, 2], cpu), hasOwnProperty: tensor([3], cpu), toString: tensor([4], cpu) };
+    const back = deserializeWithMetadata(serialize(sd, { dtypes: { toString: 'I64' as SafetensorsDtype } }), cpu);
+    expect(Object.entries(back.tensors).map(([k, t]) => [k, t.dtype])).to.deep.equal([['toString', 'I64'], ['constructor', 'F32'], ['hasOwnProperty', 'F32']]);
+    expect(Object.entries(back.stateDict).map(([k, t]) => [k, t.toArray()])).to.deep.equal([['constructor', [1, 2]], ['hasOwnProperty', [3]], ['toString', [4]]]);
+  });
+
+  it("a checkpoint with a stray '__proto__' tensor is refused by strict loading, not silently loaded", () => {
+    const net = new nn.Linear(2, 2);
+    const file = tmp('stray-proto.safetensors');
+    saveFile(Object.fromEntries([...Object.entries(net.stateDict()), ['__proto__', zeros([1])]]), file);
+    const target = new nn.Linear(2, 2);
+    expect(() => target.loadStateDict(loadFile(file))).to.throw(/nothing was changed\):\n {2}unexpected keys: '__proto__'$/);
+    expect(target.loadStateDict(loadFile(file), { strict: false })).to.deep.equal({ missingKeys: [], unexpectedKeys: ['__proto__'] });
+    expect(target.weight.toArray()).to.deep.equal(net.weight.toArray());
+  });
+});
+
 // ---- corrupt files -------------------------------------------------------------------------------------
 
 describe('safetensors: corrupt files are refused with a clear error', () => {

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import {
   nn, F, Tensor, tensor, rand, zeros, ones, manualSeed, child, param, buffer, noGrad, getDefaultDevice, setDefaultDevice, DeviceName,
 } from '../../src';
+import { backendFor } from '../../src/backend/devices';
 import { testDevices, expectClose, checkGrad } from '../helpers';
 import { MLP, NestMLP, FixedHiddenMLP, makeChimera } from '../../samples/chapter/models';
 
@@ -43,6 +44,8 @@ class Tied extends nn.Module {
 const values = (t: Tensor) => Array.from(t.dataSync());
 const snapshot = (m: nn.Module) => Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, values(t)]));
 const names = (pairs: [string, unknown][]) => pairs.map(([k]) => k);
+/** Every parameter and buffer (non-persistent too) as raw float32 bits, so -0, NaN payloads etc. count. */
+const bits = (m: nn.Module) => [...m.namedParameters(), ...m.namedBuffers()].map(([k, t]) => [k, Array.from(new Uint32Array(t.dataSync().buffer))]);
 
 function errorOf(fn: () => unknown): Error {
   try {
@@ -151,6 +154,50 @@ describe('nn.Module', () => {
       const m = new nn.Module();
       expect(() => m.registerParameter('p', x.mul(2))).to.throw(/must be a leaf tensor.*detach/);
     });
+
+    it("registering over a plain attribute throws like PyTorch's KeyError; re-registering the same kind replaces", () => {
+      // PyTorch 1.13: m.scale = 5; m.register_buffer('scale', t) -> KeyError: "attribute 'scale' already exists"
+      // (register_parameter and add_module alike); the attribute is left as it was
+      const m = new nn.Module();
+      (m as any).scale = 5;
+      (m as any).none = null;
+      expect(() => m.registerBuffer('scale', ones([1]))).to.throw("Module: cannot register buffer 'scale': attribute 'scale' already exists (number 5)");
+      expect(() => m.registerParameter('scale', ones([1]))).to.throw("cannot register param 'scale': attribute 'scale' already exists");
+      expect(() => m.addModule('scale', new nn.ReLU())).to.throw("cannot register child 'scale': attribute 'scale' already exists");
+      expect(() => m.registerBuffer('none', ones([1]))).to.throw("attribute 'none' already exists (null)");
+      expect((m as any).scale).to.equal(5);
+      expect([m.namedParameters(), m.namedBuffers(), m.namedChildren()]).to.deep.equal([[], [], []]);
+      // PyTorch's other rules: re-registering a name of the same kind replaces it; another kind, '.' and '' throw
+      m.registerBuffer('b', ones([1]));
+      m.registerBuffer('b', zeros([2]));
+      m.registerParameter('p', ones([1]));
+      m.registerParameter('p', zeros([3]));
+      m.addModule('c', new nn.ReLU());
+      m.addModule('c', new nn.Tanh());
+      expect(m.namedBuffers().map(([k, t]) => [k, t.shape])).to.deep.equal([['b', [2]]]);
+      expect(m.namedParameters().map(([k, t]) => [k, t.shape])).to.deep.equal([['p', [3]]]);
+      expect(m.namedChildren().map(([k, c]) => [k, c.constructor.name])).to.deep.equal([['c', 'Tanh']]);
+      expect(() => m.registerParameter('b', ones([1]))).to.throw("'b' is already registered as a buffer");
+      expect(() => m.registerBuffer('', ones([1]))).to.throw('buffer name must be a non-empty string');
+      expect(() => m.registerBuffer('x.y', ones([1]))).to.throw("buffer name 'x.y' cannot contain '.'");
+    });
+
+    it('a field declared with a decorator counts as registered; a field declared without a value is no attribute yet', () => {
+      class Declared extends nn.Module {
+        @param w!: Tensor;
+        extra!: Tensor; // TypeScript defines it as undefined before the constructor body runs
+        constructor(as: 'param' | 'buffer') {
+          super();
+          if (as === 'param') this.registerParameter('w', ones([2]));
+          else this.registerBuffer('w', ones([2]));
+          this.registerBuffer('extra', zeros([1]));
+        }
+      }
+      expect(() => new Declared('buffer')).to.throw("Declared: 'w' is already registered as a param");
+      const d = new Declared('param');
+      expect(names(d.namedParameters())).to.deep.equal(['w']);
+      expect(names(d.namedBuffers())).to.deep.equal(['extra']);
+    });
   });
 
   describe('children and modules', () => {
@@ -244,7 +291,136 @@ describe('nn.Module', () => {
 
     it('rejects a non-tensor value', () => {
       const net = new nn.Linear(2, 2);
-      expect(() => net.loadStateDict({ weight: [[1, 2], [3, 4]] as any, bias: zeros([2]) })).to.throw(/'weight': expected a Tensor, got object/);
+      expect(() => net.loadStateDict({ weight: [[1, 2], [3, 4]] as any, bias: zeros([2]) })).to.throw(/'weight': expected a Tensor, got Array/);
+    });
+
+    it('refuses a disposed tensor, naming it, and changes nothing: the model keeps working', () => {
+      const net = new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4));
+      net(rand([5, 3]));
+      const before = bits(net);
+      const sd = new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4)).stateDict();
+      const w = rand([4, 3]);
+      w.dispose();
+      sd['0.weight'] = w;
+      for (const strict of [true, false]) {
+        const err = errorOf(() => net.loadStateDict(sd, { strict }));
+        expect(err.message).to.equal(
+          "Error(s) in loading state dict for Sequential (nothing was changed):\n  '0.weight': the checkpoint's tensor of shape [4, 3] was disposed (its data is released)",
+        );
+      }
+      expect(bits(net)).to.deep.equal(before);
+      expect((net.eval()(rand([2, 3])) as Tensor).shape).to.deep.equal([2, 4]);
+    });
+
+    it('reports every bad entry in one error; every parameter and buffer stays bit-identical', () => {
+      const net = new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4));
+      net(rand([5, 3]));
+      const before = bits(net);
+      const gone = rand([4]);
+      gone.dispose();
+      const sd: Record<string, unknown> = {
+        '0.weight': rand([4, 3]), // fine: would be copied if everything else fitted
+        '0.bias': null,
+        '1.weight': 5,
+        '1.bias': rand([3]),
+        '1.running_mean': gone,
+        '1.running_var': new nn.UninitializedParameter(),
+        '1.num_batches_tracked': { shape: [] },
+      };
+      expect(errorOf(() => net.loadStateDict(sd as Record<string, Tensor>)).message).to.equal(
+        'Error(s) in loading state dict for Sequential (nothing was changed):\n' +
+          "  '0.bias': expected a Tensor, got null\n" +
+          "  '1.weight': expected a Tensor, got number\n" +
+          "  size mismatch for '1.bias': copying a param with shape [3] from checkpoint, the shape in current model is [4]\n" +
+          "  '1.running_mean': the checkpoint's tensor of shape [4] was disposed (its data is released)\n" +
+          "  '1.running_var': the checkpoint holds an uninitialized lazy parameter (save the model after its first forward pass)\n" +
+          "  '1.num_batches_tracked': expected a Tensor, got Object",
+      );
+      expect(bits(net)).to.deep.equal(before);
+    });
+
+    it('a tensor that cannot be moved to the module\'s device fails the load before anything is written', function () {
+      const here = getDefaultDevice();
+      const other = testDevices().find((d) => d !== here);
+      if (!other) this.skip();
+      const net = new nn.Linear(2, 2);
+      const before = bits(net);
+      // 'weight' is on the module's device (no move); 'bias' must be uploaded to it, and that upload fails
+      const sd = { weight: tensor([[1, 2], [3, 4]]), bias: tensor([5, 6], { device: other }) };
+      const backend = backendFor(here);
+      const upload = backend.upload;
+      backend.upload = () => {
+        throw new Error('device out of memory');
+      };
+      let err: Error;
+      try {
+        err = errorOf(() => net.loadStateDict(sd));
+      } finally {
+        backend.upload = upload;
+      }
+      expect(err.message).to.equal(
+        `Error(s) in loading state dict for Linear (nothing was changed):\n  'bias': could not move the checkpoint's tensor from ${other} to ${here}: device out of memory`,
+      );
+      expect(bits(net)).to.deep.equal(before);
+    });
+
+    it('loads the values the checkpoint held when the load began, even where it holds the module\'s own tensors', () => {
+      const m = new nn.Module();
+      m.registerParameter('a', tensor([1, 2]));
+      m.registerParameter('b', tensor([3, 4]));
+      const own = m.stateDict();
+      m.loadStateDict({ a: own.b, b: own.a });
+      expect([values((m as any).a), values((m as any).b)]).to.deep.equal([[3, 4], [1, 2]]);
+    });
+
+    it('keys are data: unexpected keys named constructor/toString/__proto__/hasOwnProperty are reported; inherited ones are not entries', () => {
+      const net = new nn.Linear(2, 2);
+      const before = bits(net);
+      const odd = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+      const good = new nn.Linear(2, 2).stateDict();
+      // Object.fromEntries defines '__proto__' as an own key, as JSON.parse and loadFile do
+      const sd = Object.fromEntries([...Object.entries(good), ...odd.map((k) => [k, ones([1])])]);
+      expect(Object.keys(sd)).to.deep.equal(['weight', 'bias', ...odd]);
+      expect(errorOf(() => net.loadStateDict(sd)).message).to.equal(
+        "Error(s) in loading state dict for Linear (nothing was changed):\n  unexpected keys: 'constructor', 'toString', '__proto__', 'hasOwnProperty'",
+      );
+      expect(bits(net)).to.deep.equal(before);
+      expect(net.loadStateDict(sd, { strict: false })).to.deep.equal({ missingKeys: [], unexpectedKeys: odd });
+      expect(values(net.weight)).to.deep.equal(values(good.weight));
+      // an entry only inherited from a prototype is not in the state dict
+      expect(errorOf(() => net.loadStateDict(Object.create(good))).message).to.include("missing keys: 'weight', 'bias'");
+      // a Map is a state dict too
+      net.loadStateDict(new Map([['weight', zeros([2, 2])], ['bias', ones([2])]]));
+      expect([values(net.weight), values(net.bias!)]).to.deep.equal([[0, 0, 0, 0], [1, 1]]);
+    });
+
+    it('a BatchNorm state dict without num_batches_tracked loads strictly, the counter reset to 0 (as PyTorch)', () => {
+      // PyTorch 1.13's _NormBase._load_from_state_dict puts num_batches_tracked = tensor(0) into a dict
+      // without version metadata that lacks it: bn.load_state_dict(sd) -> <All keys matched>, counter 0
+      const net = new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4));
+      net(rand([5, 3]));
+      net(rand([5, 3]));
+      const bn = net.at(1) as nn.BatchNorm1d;
+      expect(values(bn.numBatchesTracked!)).to.deep.equal([2]);
+      const src = new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4));
+      src(rand([5, 3]));
+      const sd = src.stateDict();
+      delete sd['1.num_batches_tracked'];
+      for (const strict of [true, false]) {
+        noGrad(() => bn.numBatchesTracked!.fill_(7));
+        expect(net.loadStateDict(sd, { strict })).to.deep.equal({ missingKeys: [], unexpectedKeys: [] });
+        expect(values(bn.numBatchesTracked!)).to.deep.equal([0]);
+        expect(values(bn.runningMean!)).to.deep.equal(values((src.at(1) as nn.BatchNorm1d).runningMean!));
+      }
+      // only the counter has a default: the running stats are still required
+      delete sd['1.running_var'];
+      expect(errorOf(() => net.loadStateDict(sd)).message).to.include("missing keys: '1.running_var'");
+      // without running stats there is no counter to default (and one in the dict is unexpected)
+      const plain = new nn.BatchNorm2d(2, { trackRunningStats: false });
+      expect(plain.loadStateDict({ weight: ones([2]), bias: zeros([2]) })).to.deep.equal({ missingKeys: [], unexpectedKeys: [] });
+      expect(errorOf(() => plain.loadStateDict({ weight: ones([2]), bias: zeros([2]), num_batches_tracked: zeros([]) })).message).to.include(
+        "unexpected keys: 'num_batches_tracked'",
+      );
     });
 
     it('tied weights: loading under one name is enough', () => {

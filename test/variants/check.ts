@@ -49,7 +49,29 @@ export class WiderMLP extends MLP {
   }
 }
 
-const classes: Record<string, Function> = { MLP, MySequential, FixedHiddenMLP, NestMLP, Scale, Stats, WiderMLP };
+/** Registers 'w' at run time over its own @param declaration (PyTorch's rule: another kind is refused). */
+export class Declared extends nn.Module {
+  @param w!: Tensor;
+  extra!: Tensor; // undecorated and without a value: defined as undefined, or not at all, by the compile path
+  constructor(as: 'param' | 'buffer') {
+    super();
+    if (as === 'param') this.registerParameter('w', ones([2]));
+    else this.registerBuffer('w', ones([2]));
+    this.registerBuffer('extra', zeros([1]));
+  }
+}
+
+/** What registering does under each compile path: the registered names, or the error. */
+function outcome(make: () => nn.Module): string {
+  try {
+    const m = make();
+    return `params ${m.namedParameters().map(([k]) => k)}; buffers ${m.namedBuffers().map(([k]) => k)}`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+const classes: Record<string, Function> = { MLP, MySequential, FixedHiddenMLP, NestMLP, Scale, Stats, WiderMLP, Declared };
 
 const builders: Record<string, () => nn.Module> = {
   ...CHAPTER_MODELS,
@@ -98,6 +120,15 @@ function report(): object {
     rejected = (e as Error).message;
   }
   const routing = { reassignedIsParam: s.parameters()[0] === s.gain && s.gain.requiresGrad, rejected };
+  const rules = {
+    sameKind: outcome(() => new Declared('param')),
+    otherKind: outcome(() => new Declared('buffer')),
+    plainAttribute: outcome(() => {
+      const m = new Scale();
+      (m as any).factor = 5;
+      return m.registerBuffer('factor', ones([1]));
+    }),
+  };
 
   const registration: Record<string, unknown> = {};
   for (const [name, cls] of Object.entries(classes)) {
@@ -109,7 +140,7 @@ function report(): object {
       fields: [...fieldsOf(cls).values()],
     };
   }
-  return { models, routing, registration, decoratorCalls: decoratorStats.calls };
+  return { models, routing, rules, registration, decoratorCalls: decoratorStats.calls };
 }
 
 process.stdout.write(JSON.stringify(report()));

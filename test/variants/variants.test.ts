@@ -20,6 +20,7 @@ type Variant = (typeof VARIANTS)[number];
 interface Report {
   models: Record<string, any>;
   routing: unknown;
+  rules: Record<string, string>;
   registration: Record<string, { staticTable: unknown[] | null; runtimeTable: boolean; metadataTable: boolean; fields: unknown[] }>;
   decoratorCalls: number;
 }
@@ -88,6 +89,15 @@ describe('compile paths: standard decorators, experimentalDecorators, ttsc', fun
   it('same field routing after construction', () => {
     for (const v of VARIANTS) expect(reports[v].routing, v).to.deep.equal(reports.standard.routing);
     expect(reports.standard.routing).to.deep.equal({ reassignedIsParam: true, rejected: 'Scale.gain: @param expects a Tensor, got number 3' });
+  });
+
+  it('same registration rules (a declared field counts as registered; a plain attribute blocks)', () => {
+    for (const v of VARIANTS) expect(reports[v].rules, v).to.deep.equal(reports.standard.rules);
+    expect(reports.standard.rules).to.deep.equal({
+      sameKind: 'params w; buffers extra',
+      otherKind: "Declared: 'w' is already registered as a param",
+      plainAttribute: "Scale: cannot register buffer 'factor': attribute 'factor' already exists (number 5); delete it first or choose another name",
+    });
   });
 
   it('the registration tables agree, each written by its own mechanism', () => {
