@@ -27,6 +27,9 @@ export interface OptimizerStateDict<O = Record<string, unknown>> {
   paramGroups: (O & { params: number[] })[];
 }
 
+/** Keys that would reach an object's prototype machinery if copied from a loaded (untrusted) dict. */
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function copyOption(v: unknown): unknown {
   return Array.isArray(v) ? [...v] : v;
 }
@@ -181,21 +184,39 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
         problems.push(`state for parameter ${id}, which no parameter group lists`);
         continue;
       }
+      if (!s || typeof s !== 'object') {
+        problems.push(`state of parameter ${id} is ${s === null ? 'null' : typeof s}, not an object`);
+        continue;
+      }
       for (const [k, v] of Object.entries(s)) {
-        if (v instanceof Tensor && !isUninitialized(p) && v.ndim > 0 && !sameShape(v.shape, p.shape)) {
-          problems.push(`state '${k}' of parameter ${id} has shape ${fmtShape(v.shape)}, the parameter has shape ${fmtShape(p.shape)}`);
-        }
+        if (UNSAFE_KEYS.has(k)) problems.push(`state of parameter ${id} has a key named '${k}'`);
+        else if (v instanceof Tensor) {
+          if (v.isDisposed) problems.push(`state '${k}' of parameter ${id} is a disposed tensor`);
+          else if (!isUninitialized(p) && v.ndim > 0 && !sameShape(v.shape, p.shape)) {
+            problems.push(`state '${k}' of parameter ${id} has shape ${fmtShape(v.shape)}, the parameter has shape ${fmtShape(p.shape)}`);
+          }
+        } else if (typeof v !== 'number') problems.push(`state '${k}' of parameter ${id} is ${v === null ? 'null' : typeof v}, not a tensor or number`);
       }
     }
-    if (problems.length) throw new Error(`${this.name}.loadStateDict: nothing was loaded:\n  ${problems.join('\n  ')}`);
-    for (const s of this.state.values()) disposeState(s);
-    this.state = new Map();
-    for (const [id, s] of Object.entries(sd.state)) {
-      const p = byIndex.get(Number(id))!;
-      this.state.set(p, cloneState(s, p.device));
-    }
     sd.paramGroups.forEach((g, i) => {
-      const mine: any = this.paramGroups[i];
+      for (const k of Object.keys(g)) if (UNSAFE_KEYS.has(k)) problems.push(`parameter group ${i} has an option named '${k}'`);
+    });
+    if (problems.length) throw new Error(`${this.name}.loadStateDict: nothing was loaded:\n  ${problems.join('\n  ')}`);
+    // copy everything first (a copy can still fail, e.g. a device move), then swap and free the old state
+    const staged = new Map<Tensor, ParamState>();
+    try {
+      for (const [id, s] of Object.entries(sd.state)) {
+        const p = byIndex.get(Number(id))!;
+        staged.set(p, cloneState(s, p.device));
+      }
+    } catch (e) {
+      for (const s of staged.values()) disposeState(s);
+      throw e;
+    }
+    for (const s of this.state.values()) disposeState(s);
+    this.state = staged;
+    sd.paramGroups.forEach((g, i) => {
+      const mine: Record<string, unknown> = this.paramGroups[i];
       for (const [k, v] of Object.entries(g)) if (k !== 'params') mine[k] = copyOption(v);
     });
   }

@@ -147,6 +147,28 @@ describe('optim vs PyTorch', () => {
     );
   });
 
+  it('loadStateDict validates everything before changing anything (disposed state, bad values, prototype keys)', () => {
+    const p = tensor([1, -2], { requiresGrad: true });
+    const opt = new optim.Adam([p], { lr: 0.1 });
+    p.mul(p).sum().backward();
+    opt.step();
+    const before = opt.stateDict();
+    const avg = (opt.state.get(p)!.exp_avg as Tensor).toArray();
+    const good = (over: Record<string, unknown>, group: Record<string, unknown> = {}) =>
+      ({ state: { 0: { ...before.state[0], ...over } }, paramGroups: [{ ...before.paramGroups[0], ...group }] }) as any;
+    const dead = zeros([2]);
+    dead.dispose();
+    expect(() => opt.loadStateDict(good({ exp_avg: dead }))).to.throw(/nothing was loaded:\n  state 'exp_avg' of parameter 0 is a disposed tensor/);
+    expect(() => opt.loadStateDict(good({ step: 'x' }))).to.throw(/state 'step' of parameter 0 is string, not a tensor or number/);
+    const protoGroup = JSON.parse(`{"lr": 5, "__proto__": {"polluted": 1}}`);
+    expect(() => opt.loadStateDict(good({}, protoGroup))).to.throw(/parameter group 0 has an option named '__proto__'/);
+    // nothing changed: the state is usable and the same, and a step still works
+    expect((opt.state.get(p)!.exp_avg as Tensor).toArray()).to.deep.equal(avg);
+    expect((opt.paramGroups[0] as any).lr).to.equal(0.1);
+    expect(({} as any).polluted).to.equal(undefined);
+    opt.step();
+  });
+
   it('works with lazy layers materialised after the optimizer was made', () => {
     const net = new nn.Sequential(new nn.LazyLinear(2));
     const opt = new optim.SGD(net.parameters(), { lr: 0.5 });
