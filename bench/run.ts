@@ -21,20 +21,10 @@ import * as tsnn from '../src';
 import { ResNet18 } from './resnet18';
 import { runTorch, describeTorch, TorchInfo, TorchRun } from './torch-runner';
 import { casePairs, fmtMs, fmtRatio, CasePairs } from './pairs';
+import { CASES, CaseId } from './cases';
 import { Tensor, nn, tidy, noGrad } from '../src';
 import type { DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
-
-type CaseId = 'matmul' | 'mlp_fwd_b256' | 'mlp_fwd_b1' | 'mlp_train_b256' | 'conv_fwd' | 'conv_train' | 'resnet18_eval';
-const CASES: { id: CaseId; title: string }[] = [
-  { id: 'matmul', title: 'matmul 512x512' },
-  { id: 'mlp_fwd_b256', title: 'MLP 784-256-10 forward, batch 256' },
-  { id: 'mlp_fwd_b1', title: 'MLP 784-256-10 forward, batch 1' },
-  { id: 'mlp_train_b256', title: 'MLP SGD train step, batch 256' },
-  { id: 'conv_fwd', title: 'conv2d 3x3 [128,16,14,14] -> 32, pad 1, forward' },
-  { id: 'conv_train', title: 'conv2d 3x3 [128,16,14,14] -> 32, pad 1, forward + backward' },
-  { id: 'resnet18_eval', title: 'ResNet-18 (torchvision) eval forward, batch 2, 64x64' },
-];
 
 /** The convolution cases: x [N, C, H, W] * w [O, C, K, K], padding 1 (TF.js gets the same in NHWC / HWIO). */
 const CONV = { N: 128, C: 16, H: 14, W: 14, O: 32, K: 3 };
@@ -458,6 +448,7 @@ async function main(): Promise<void> {
         warmup: o.warmup,
         rounds: o.rounds,
         budgetMs: o.budget,
+        quick: o.quick,
         statistic: 'median',
         interleaved: 'tsnn and TF.js rounds alternate within a case; PyTorch runs right after them, in its own process per thread count',
       },
