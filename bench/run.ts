@@ -344,6 +344,7 @@ function shoutRefusal(why: string): void {
 function table(results: Result[], best: DeviceName): string {
   const header = ['case', 'implementation', 'mode', 'ms', 'vs TF.js-wasm', 'vs PyTorch (same threads)'];
   const rows: string[][] = [];
+  const missing: string[] = [];
   for (const { id, title } of CASES) {
     const rs = results.filter((r) => r.case === id);
     if (!rs.length) continue;
@@ -354,11 +355,12 @@ function table(results: Result[], best: DeviceName): string {
       const name =
         r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${nThreads(r.threads)}${r.variant ? `, ${r.variant}` : ''}` : `${r.impl}${nThreads(r.threads)}`;
       const tsnnRow = r.impl === 'tsnn' && r.ms !== null;
+      if (r.ms === null) missing.push(`n/a: ${title}, ${name}${r.mode !== '-' ? ` ${r.mode}` : ''}: ${r.note ?? 'not run'}`);
       rows.push([
         k === 0 ? title : '',
         name,
         r.mode,
-        r.ms === null ? (r.note ?? 'n/a') : fmtMs(r.ms),
+        r.ms === null ? 'n/a' : fmtMs(r.ms),
         tsnnRow && tf !== null ? fmtRatio(r.ms! / tf) : '',
         tsnnRow && pt(r.threads ?? 1) !== null ? fmtRatio(r.ms! / pt(r.threads ?? 1)!) : '',
       ]);
@@ -371,6 +373,7 @@ function table(results: Result[], best: DeviceName): string {
     if (r[0] && lines.length > 2) lines.push('');
     lines.push(fmt(r));
   }
+  if (missing.length) lines.push('', ...missing);
   return lines.join('\n');
 }
 
@@ -378,16 +381,17 @@ function table(results: Result[], best: DeviceName): string {
 function pairsText(pairs: CasePairs[]): string {
   const side = (s: { ms: number; label: string } | null) => (s ? `${fmtMs(s.ms)} ms${s.label ? ` (${s.label})` : ''}` : 'n/a');
   const lines: string[] = [];
+  const w = Math.max(...pairs.map((p) => p.title.length));
   const threadCounts = [...new Set(pairs.flatMap((p) => p.torch.map((q) => q.threads)))].sort((a, b) => a - b);
   for (const t of threadCounts) {
     lines.push(t === 1 ? 'HEADLINE: tsnn / PyTorch, both on 1 thread (below 1x: tsnn faster)' : `secondary: tsnn / PyTorch, both on ${t} threads (the second vCPU is shared: noisy)`);
     for (const p of pairs) {
       const q = p.torch.find((x) => x.threads === t);
-      if (q) lines.push(`  ${p.title.padEnd(56)} ${fmtRatio(q.ratio).padStart(7)}   tsnn ${side(q.tsnn)} / PyTorch ${side(q.pytorch)}`);
+      if (q) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(q.ratio).padStart(7)}   tsnn ${side(q.tsnn)} / PyTorch ${side(q.pytorch)}`);
     }
   }
   lines.push('tsnn (1 thread) / TF.js-wasm (single-threaded)');
-  for (const p of pairs) lines.push(`  ${p.title.padEnd(56)} ${fmtRatio(p.tfjs.ratio).padStart(7)}   tsnn ${side(p.tfjs.tsnn)} / TF.js ${side(p.tfjs.tfjs)}`);
+  for (const p of pairs) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(p.tfjs.ratio).padStart(7)}   tsnn ${side(p.tfjs.tsnn)} / TF.js ${side(p.tfjs.tfjs)}`);
   return lines.join('\n');
 }
 
@@ -442,6 +446,7 @@ async function main(): Promise<void> {
   const writeDoc = (extra: Record<string, unknown>) => {
     const doc = {
       date: started.toISOString(),
+      elapsedS: Math.round((Date.now() - started.getTime()) / 1000),
       command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
       machine: { ...machine, loadavgStart: loadStart.map(Number), loadavgEnd: os.loadavg() },
       protocol: {
@@ -490,6 +495,7 @@ async function main(): Promise<void> {
   const order = [best, ...devices.filter((d) => d !== best)].filter((d) => devices.includes(d));
   try {
     for (const { id } of CASES.filter((c) => cases.includes(c.id))) {
+      const caseStart = performance.now();
       console.error(`${id}:`);
       const runners: Runner[] = [];
       for (const d of order) runners.push(...tsnnRunners(id, d, d === best ? [...threadCounts].reverse() : [backendFor(d).threads]));
@@ -497,6 +503,7 @@ async function main(): Promise<void> {
       if (tfRunner) runners.push(tfRunner);
       timeCase(id, runners, o, results);
       if (o.torch) benchTorch(id, threadCounts, o, results, torchInfos);
+      console.error(`  (${id}: ${((performance.now() - caseStart) / 1000).toFixed(0)} s)`);
     }
   } catch (e) {
     if (!(e instanceof TorchRefused)) throw e;
@@ -517,7 +524,7 @@ async function main(): Promise<void> {
   console.log(`${pairsText(pairs)}\n`);
   for (const n of notes) console.log(`- ${n}`);
   console.log(`- ratios are tsnn ms / reference ms (below 1x: tsnn is faster); tsnn's side of a pair is its fastest row on ${best} at that thread count`);
-  console.log(`- medians; load average at the end ${loadavg().join(' ')}`);
+  console.log(`- medians; load average at the end ${loadavg().join(' ')}; ${Math.round((Date.now() - started.getTime()) / 1000)} s in all`);
   writeDoc({ torch: torchInfo ? { info: torchInfo, byThreads: Object.fromEntries(torchInfos) } : null, pairs });
   console.log(`- results written to ${path.relative(process.cwd(), o.out)}`);
 }
