@@ -38,7 +38,10 @@ interface Result {
   threads?: number;
   /** tsnn conv2d variant (conv cases) */
   variant?: string;
+  /** median of the timed rounds */
   ms: number | null;
+  /** fastest timed round (less sensitive to a busy machine than the median; not what the tables use) */
+  min?: number;
   rounds: number;
   note?: string;
 }
@@ -135,7 +138,7 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
     }
     ts.sort((a, b) => a - b);
     const ms = ts[ts.length >> 1];
-    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms, rounds: ts.length });
+    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms, min: ts[0], rounds: ts.length });
     console.error(`  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.variant ?? ''} ${r.mode}`.padEnd(40)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`);
   }
 }
@@ -321,7 +324,7 @@ function benchTorch(id: CaseId, threadCounts: number[], o: Opts, out: Result[], 
     if (run.error) throw new TorchRefused(run);
     infos.set(t, run.info);
     const r = run.results![id];
-    out.push({ case: id, impl: 'pytorch-cpu', device: 'cpu', mode: '-', threads: t, ms: r.ms, rounds: r.rounds });
+    out.push({ case: id, impl: 'pytorch-cpu', device: 'cpu', mode: '-', threads: t, ms: r.ms, min: r.min, rounds: r.rounds });
     console.error(`  ${id.padEnd(15)} ${`pytorch cpu x${t}`.padEnd(40)} ${r.ms.toFixed(3)} ms (median of ${r.rounds}, min ${r.min.toFixed(3)})`);
   }
 }
