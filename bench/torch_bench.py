@@ -1,20 +1,21 @@
 """PyTorch CPU reference timings for `npm run bench` (bench/run.ts runs it as a subprocess, per case and thread count).
 
     python3 bench/torch_bench.py --threads N [--cases a,b] [--warmup W] [--rounds R] [--budget MS] [--probe]
+                                 [--openblas-env user|inherit]
 
-Prints one JSON object on stdout: {"info": {...}, "results": {case: {"ms": median, "min", "rounds"}}} or, when PyTorch is not set up as
-its users have it, {"info": {...}, "error": "..."} with exit status 3.
+Prints one JSON object on stdout: {"info": {...}, "results": {case: {"ms": median, "min", "rounds"}}} or, when
+PyTorch is not set up as its users have it, {"info": {...}, "error": "..."} with exit status 3.
 
 PyTorch is timed as a user has it: Debian's build calls whatever `libblas.so.3` the dynamic linker gives it
-(update-alternatives), so the BLAS is found out from the libraries the process actually mapped (/proc/self/maps)
-and asked for its own identity (openblas_get_config / corename); a run on the reference (netlib) BLAS, which is
-30x slower at a 512 matmul than OpenBLAS and which no PyTorch user has, is refused, not timed. Before any timing
-the matmul layouts the cases use (NN, NT, TN, matrix-vector) are checked against float64 products computed
-without BLAS, so a BLAS kernel that is fast but wrong on this CPU is refused too.
+(update-alternatives), so the script finds the library PyTorch's sgemm_ actually comes from and asks it what it
+is (openblas_get_config / corename, ...); the reference (netlib) BLAS, 30x slower at a 512 matmul than OpenBLAS
+and which no PyTorch user has, is refused, not timed. Before any timing the matmul layouts the cases use are
+checked against float64 products computed without BLAS, so a BLAS kernel that is fast but wrong on this CPU
+is refused too.
 
 Threads: the thread count must be fixed before torch loads (OpenBLAS's pthread pool and OpenMP read their
 variables when the libraries load), so this script sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS
-and only then imports torch, then also calls torch.set_num_threads.
+and only then imports torch, then also calls torch.set_num_threads; a pool of another size is refused.
 """
 import argparse
 import ctypes
@@ -286,6 +287,9 @@ def main():
             refused = f"PyTorch's BLAS ({info['blas']['summary']}) gives wrong float32 products ({', '.join(bad)}); refusing to time it"
     # the pool sizes after torch and the check have run (OpenBLAS reports what it will use)
     info['blas'] = blas_report(torch)
+    pool = (info['blas']['sgemm_from'] or {}).get('threads')
+    if not refused and (info['threads'] != args.threads or (pool is not None and pool != args.threads)):
+        refused = f"asked for {args.threads} thread(s), PyTorch has {info['threads']} and its BLAS {pool}: not the same thread count as tsnn"
     if refused:
         print(json.dumps({'info': info, 'error': refused}))
         print(f'torch_bench.py: {refused}', file=sys.stderr)
