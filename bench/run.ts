@@ -393,6 +393,7 @@ function pairsText(pairs: CasePairs[]): string {
       if (q) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(q.ratio).padStart(7)}   tsnn ${side(q.tsnn)} / PyTorch ${side(q.pytorch)}`);
     }
   }
+  if (!pairs.some((p) => p.tfjs.tfjs)) return lines.join('\n');
   lines.push('tsnn (1 thread) / TF.js-wasm (single-threaded)');
   for (const p of pairs) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(p.tfjs.ratio).padStart(7)}   tsnn ${side(p.tfjs.tsnn)} / TF.js ${side(p.tfjs.tfjs)}`);
   return lines.join('\n');
