@@ -2,12 +2,15 @@
  * `npm run bench`: tsnn against TensorFlow.js (wasm backend) and PyTorch (CPU, as a subprocess), in one run.
  *
  * Cases: matmul 512x512, MLP 784-256-10 forward at batch 256 and at batch 1, one SGD training step at
- * batch 256 (forward, cross-entropy, backward, update), and a 3x3 convolution 16 -> 32 channels on
+ * batch 256 (forward, cross-entropy, backward, update), a 3x3 convolution 16 -> 32 channels on
  * [128, 16, 14, 14] (forward; forward + backward), where tsnn runs both conv2d variants (direct
- * kernels and im2col + tiled matmul, forced through TSNN_CONV). tsnn runs on every device that works here,
- * eagerly and through `nn.compile`; the best device ('auto') is marked. Every number is the median of
- * several timed rounds after warm-up rounds; each round ends with a read-back, so asynchronous work
- * is inside the timing. Results go to stdout as a table and to bench/results.json.
+ * kernels and im2col + tiled matmul, forced through TSNN_CONV), and torchvision's ResNet-18 in eval mode
+ * (batch 2, 64x64). tsnn runs on every device that works here, eagerly and through `nn.compile`; the best
+ * device ('auto') is marked, and runs at its thread count and at 1 thread. PyTorch runs at the same thread
+ * counts (bench/torch-runner.ts), and the 1-thread pair is the headline comparison (bench/pairs.ts). Every
+ * number is the median of several timed rounds after warm-up rounds; each round ends with a read-back, so
+ * asynchronous work is inside the timing. Results go to stdout as a table and to bench/results.json
+ * (`node dist/bench/update-readme.js` turns that into the README's table).
  */
 import { Command } from 'commander';
 import { spawnSync } from 'child_process';
@@ -15,19 +18,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tsnn from '../src';
+import { ResNet18 } from './resnet18';
+import { runTorch, describeTorch, TorchInfo, TorchRun } from './torch-runner';
+import { casePairs, fmtMs, fmtRatio, CasePairs } from './pairs';
+import { CASES, CaseId } from './cases';
 import { Tensor, nn, tidy, noGrad } from '../src';
 import type { DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
-
-type CaseId = 'matmul' | 'mlp_fwd_b256' | 'mlp_fwd_b1' | 'mlp_train_b256' | 'conv_fwd' | 'conv_train';
-const CASES: { id: CaseId; title: string }[] = [
-  { id: 'matmul', title: 'matmul 512x512' },
-  { id: 'mlp_fwd_b256', title: 'MLP 784-256-10 forward, batch 256' },
-  { id: 'mlp_fwd_b1', title: 'MLP 784-256-10 forward, batch 1' },
-  { id: 'mlp_train_b256', title: 'MLP SGD train step, batch 256' },
-  { id: 'conv_fwd', title: 'conv2d 3x3 [128,16,14,14] -> 32, pad 1, forward' },
-  { id: 'conv_train', title: 'conv2d 3x3 [128,16,14,14] -> 32, pad 1, forward + backward' },
-];
 
 /** The convolution cases: x [N, C, H, W] * w [O, C, K, K], padding 1 (TF.js gets the same in NHWC / HWIO). */
 const CONV = { N: 128, C: 16, H: 14, W: 14, O: 32, K: 3 };
@@ -41,7 +38,10 @@ interface Result {
   threads?: number;
   /** tsnn conv2d variant (conv cases) */
   variant?: string;
+  /** median of the timed rounds */
   ms: number | null;
+  /** fastest timed round (less sensitive to a busy machine than the median; not what the tables use) */
+  min?: number;
   rounds: number;
   note?: string;
 }
@@ -55,6 +55,8 @@ interface Opts {
   tfjs: boolean;
   cases?: string;
   out: string;
+  quick: boolean;
+  torchOpenblasEnv: 'user' | 'inherit';
 }
 
 function repoRoot(): string {
@@ -97,13 +99,17 @@ function withEnv<T>(env: Record<string, string> | undefined, f: () => T): T {
  */
 function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
   const live = runners.filter((r) => !r.failed);
-  const first = new Map<Runner, number>();
+  const roundMs = new Map<Runner, number>();
   for (const r of live) {
     try {
-      const t0 = performance.now();
+      // the first round compiles kernels / captures the graph; the second says how slow a round is, and slow
+      // implementations (a ResNet on the JS backend) warm up within twice the budget (2 rounds at least)
       withEnv(r.env, r.fn);
-      first.set(r, performance.now() - t0);
-      for (let i = 1; i < o.warmup; i++) withEnv(r.env, r.fn);
+      const t = performance.now();
+      withEnv(r.env, r.fn);
+      roundMs.set(r, performance.now() - t);
+      const warmup = Math.min(o.warmup, Math.floor((2 * o.budget) / Math.max(roundMs.get(r)!, 1e-3)));
+      for (let i = 2; i < warmup; i++) withEnv(r.env, r.fn);
     } catch (e) {
       r.failed = `failed: ${(e as Error).message.split('\n')[0]}`;
     }
@@ -111,7 +117,7 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
   const ok = live.filter((r) => !r.failed);
   // each runner gets as many rounds as fit its budget (at least 3, at most o.rounds); a round runs every
   // runner that still needs samples, starting at a rotating position
-  const target = new Map<Runner, number>(ok.map((r) => [r, Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(first.get(r) ?? 1, 1e-3))))]));
+  const target = new Map<Runner, number>(ok.map((r) => [r, Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(roundMs.get(r) ?? 1, 1e-3))))]));
   const times = new Map<Runner, number[]>(ok.map((r) => [r, []]));
   for (let k = 0; ok.some((r) => times.get(r)!.length < target.get(r)!); k++) {
     for (let j = 0; j < ok.length; j++) {
@@ -132,7 +138,7 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
     }
     ts.sort((a, b) => a - b);
     const ms = ts[ts.length >> 1];
-    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms, rounds: ts.length });
+    out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms, min: ts[0], rounds: ts.length });
     console.error(`  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.variant ?? ''} ${r.mode}`.padEnd(40)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`);
   }
 }
@@ -169,6 +175,8 @@ function compileFn(): ((m: nn.Module) => any) | null {
 function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runner[] {
   const out: Runner[] = [];
   const compile = compileFn();
+  // one ResNet-18 (and its compiled form) per device, shared by the thread counts: 11.7M parameters
+  let resnet: { eager: nn.Module; compiled: any; x: Tensor } | null = null;
   for (const threads of threadings) {
     const env = { TSNN_THREADS: String(threads) };
     const base = { impl: 'tsnn', device, threads: threadings.length > 1 || threads > 1 ? threads : undefined, env };
@@ -195,6 +203,19 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
           });
         }
       }
+      continue;
+    }
+    if (id === 'resnet18_eval') {
+      if (!resnet) {
+        tsnn.manualSeed(3);
+        const eager = new ResNet18().to(device);
+        eager.eval();
+        resnet = { eager, compiled: compile ? compile(eager) : null, x: tsnn.rand([2, 3, 64, 64], { device }) };
+      }
+      const { eager, compiled, x } = resnet;
+      out.push({ ...base, mode: 'eager', fn: () => tidy(() => noGrad(() => void eager(x).dataSync())) });
+      if (compiled) out.push({ ...base, mode: 'compiled', fn: () => tidy(() => noGrad(() => void compiled(x).dataSync())) });
+      else out.push({ ...base, mode: 'compiled', fn: () => undefined, failed: 'nn.compile not available' });
       continue;
     }
     if (id === 'matmul') {
@@ -289,128 +310,226 @@ async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Ma
       void dw.dataSync();
     }),
   );
+  runners.set('resnet18_eval', { impl: 'tfjs-wasm', device: 'wasm', mode: '-', fn: () => undefined, failed: 'no TF.js ResNet-18 in this bench' });
   return { note: `TF.js ${tf.version_core} wasm backend (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`, runners };
 }
 
 // ---- PyTorch --------------------------------------------------------------------------------------------
-function benchTorch(cases: CaseId[], o: Opts, out: Result[]): string {
-  const py = '/usr/bin/python3';
-  const script = path.join(repoRoot(), 'bench', 'torch_bench.py');
-  const fail = (why: string) => {
-    for (const c of cases) out.push({ case: c, impl: 'pytorch-cpu', device: 'cpu', mode: '-', ms: null, rounds: 0, note: why });
-    return `PyTorch unavailable: ${why}`;
-  };
-  if (!fs.existsSync(py)) return fail(`${py} not found`);
-  const r = spawnSync(py, [script, String(o.warmup), String(o.rounds)], { encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) return fail((r.stderr || r.error?.message || 'failed').trim().split('\n').pop()!);
-  const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  for (const c of cases) {
-    const ms = res.results[c];
-    out.push({ case: c, impl: 'pytorch-cpu', device: 'cpu', mode: '-', ms: ms ?? null, rounds: o.rounds });
-    console.error(`  ${c.padEnd(15)} pytorch ${ms?.toFixed(3)} ms`);
+const TORCH_SCRIPT = path.join(repoRoot(), 'bench', 'torch_bench.py');
+
+/** PyTorch's rounds for one case at each thread count, run right after tsnn's rounds for that case. */
+function benchTorch(id: CaseId, threadCounts: number[], o: Opts, out: Result[], infos: Map<number, TorchInfo>): void {
+  for (const t of threadCounts) {
+    const run = runTorch(TORCH_SCRIPT, { threads: t, cases: [id], warmup: o.warmup, rounds: o.rounds, budget: o.budget, openblasEnv: o.torchOpenblasEnv });
+    if (run.error) throw new TorchRefused(run);
+    infos.set(t, run.info);
+    const r = run.results![id];
+    out.push({ case: id, impl: 'pytorch-cpu', device: 'cpu', mode: '-', threads: t, ms: r.ms, min: r.min, rounds: r.rounds });
+    console.error(`  ${id.padEnd(15)} ${`pytorch cpu x${t}`.padEnd(40)} ${r.ms.toFixed(3)} ms (median of ${r.rounds}, min ${r.min.toFixed(3)})`);
   }
-  return `PyTorch ${res.torch} CPU (${res.threads} thread${res.threads === 1 ? '' : 's'}), /usr/bin/python3 subprocess, timed apart from the rest`;
+}
+
+class TorchRefused extends Error {
+  constructor(readonly run: TorchRun) {
+    super(run.error);
+  }
+}
+
+/** Says loudly, on stdout and stderr, that there is no PyTorch comparison and why. */
+function shoutRefusal(why: string): void {
+  const bar = '!'.repeat(100);
+  const text = [bar, `PyTorch comparison REFUSED: ${why}`, 'No tsnn / PyTorch ratio is reported. Give PyTorch an optimised BLAS, or run with --no-torch to time tsnn and TF.js only.', bar].join('\n');
+  console.error(`\n${text}\n`);
+  console.log(`\n${text}\n`);
 }
 
 // ---- report ---------------------------------------------------------------------------------------------------
-function fmtMs(ms: number | null): string {
-  if (ms === null) return 'n/a';
-  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
-}
-function ratio(a: number | null, b: number | null | undefined): string {
-  return a === null || b === null || b === undefined ? 'n/a' : `${(a / b).toFixed(2)}x`;
-}
-
 function table(results: Result[], best: DeviceName): string {
-  const lines: string[] = [];
-  const header = ['case', 'implementation', 'mode', 'ms', 'vs TF.js-wasm', 'vs PyTorch'];
+  const header = ['case', 'implementation', 'mode', 'ms', 'vs TF.js-wasm', 'vs PyTorch (same threads)'];
   const rows: string[][] = [];
+  const missing: string[] = [];
   for (const { id, title } of CASES) {
     const rs = results.filter((r) => r.case === id);
     if (!rs.length) continue;
-    const tf = rs.find((r) => r.impl === 'tfjs-wasm')?.ms;
-    const pt = rs.find((r) => r.impl === 'pytorch-cpu')?.ms;
+    const tf = rs.find((r) => r.impl === 'tfjs-wasm')?.ms ?? null;
+    const pt = (threads: number) => rs.find((r) => r.impl === 'pytorch-cpu' && r.threads === threads)?.ms ?? null;
+    const nThreads = (n?: number) => (n ? `, ${n} thread${n > 1 ? 's' : ''}` : '');
     rs.forEach((r, k) => {
-      const name = r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${r.threads ? `, ${r.threads} thread${r.threads > 1 ? 's' : ''}` : ''}${r.variant ? `, ${r.variant}` : ''}` : r.impl;
-      rows.push([k === 0 ? title : '', name, r.mode, r.ms === null ? (r.note ?? 'n/a') : fmtMs(r.ms), r.impl === 'tsnn' ? ratio(r.ms, tf) : '', r.impl === 'tsnn' ? ratio(r.ms, pt) : '']);
+      const name =
+        r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${nThreads(r.threads)}${r.variant ? `, ${r.variant}` : ''}` : `${r.impl}${nThreads(r.threads)}`;
+      const tsnnRow = r.impl === 'tsnn' && r.ms !== null;
+      if (r.ms === null) missing.push(`n/a: ${title}, ${name}${r.mode !== '-' ? ` ${r.mode}` : ''}: ${r.note ?? 'not run'}`);
+      rows.push([
+        k === 0 ? title : '',
+        name,
+        r.mode,
+        r.ms === null ? 'n/a' : fmtMs(r.ms),
+        tsnnRow && tf !== null ? fmtRatio(r.ms! / tf) : '',
+        tsnnRow && pt(r.threads ?? 1) !== null ? fmtRatio(r.ms! / pt(r.threads ?? 1)!) : '',
+      ]);
     });
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i === 3 || i >= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
-  lines.push(fmt(header), widths.map((w) => '-'.repeat(w)).join('  '));
-  let last = '';
+  const fmt = (r: string[]) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const lines = [fmt(header), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const r of rows) {
-    if (r[0] && last) lines.push('');
-    if (r[0]) last = r[0];
+    if (r[0] && lines.length > 2) lines.push('');
     lines.push(fmt(r));
   }
+  if (missing.length) lines.push('', ...missing);
   return lines.join('\n');
 }
+
+/** The comparisons, one line per case: the 1-thread pair first (the headline), then the others, then TF.js. */
+function pairsText(pairs: CasePairs[]): string {
+  const side = (s: { ms: number; label: string } | null) => (s ? `${fmtMs(s.ms)} ms${s.label ? ` (${s.label})` : ''}` : 'n/a');
+  const lines: string[] = [];
+  const w = Math.max(...pairs.map((p) => p.title.length));
+  const threadCounts = [...new Set(pairs.flatMap((p) => p.torch.map((q) => q.threads)))].sort((a, b) => a - b);
+  for (const t of threadCounts) {
+    lines.push(t === 1 ? 'HEADLINE: tsnn / PyTorch, both on 1 thread (below 1x: tsnn faster)' : `secondary: tsnn / PyTorch, both on ${t} threads (the second vCPU is shared: noisy)`);
+    for (const p of pairs) {
+      const q = p.torch.find((x) => x.threads === t);
+      if (q) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(q.ratio).padStart(7)}   tsnn ${side(q.tsnn)} / PyTorch ${side(q.pytorch)}`);
+    }
+  }
+  if (!pairs.some((p) => p.tfjs.tfjs)) return lines.join('\n');
+  lines.push('tsnn (1 thread) / TF.js-wasm (single-threaded)');
+  for (const p of pairs) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(p.tfjs.ratio).padStart(7)}   tsnn ${side(p.tfjs.tsnn)} / TF.js ${side(p.tfjs.tfjs)}`);
+  return lines.join('\n');
+}
+
+const loadavg = () => os.loadavg().map((l) => l.toFixed(2));
 
 async function main(): Promise<void> {
   const cmd = new Command()
     .name('bench')
-    .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU): matmul, MLP forward, MLP train step, conv2d')
+    .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU, same thread counts): matmul, MLP forward, MLP train step, conv2d, ResNet-18')
     .option('--warmup <n>', 'warm-up rounds per case (V8 tiers wasm up to optimised code after a few calls; worker threads take ~20)', (v) => parseInt(v, 10), 20)
     .option('--rounds <n>', 'timed rounds per case and implementation (median reported)', (v) => parseInt(v, 10), 15)
     .option('--budget <ms>', 'time budget per implementation and case; slow ones run fewer rounds (at least 3)', (v) => parseFloat(v), 3000)
+    .option('--quick', 'a short run to check that everything works (3 warm-up, 5 rounds, 500 ms budget): not for figures', false)
     .option('--devices <list>', 'tsnn devices to run (comma separated; default: every available one)')
     .option('--cases <list>', `cases to run (comma separated: ${CASES.map((c) => c.id).join(', ')})`)
     .option('--no-torch', 'skip PyTorch')
     .option('--no-tfjs', 'skip TensorFlow.js')
+    .option(
+      '--torch-openblas-env <mode>',
+      "'user' (default): the PyTorch process runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, as on a user's machine (its products are checked); 'inherit': keeps them",
+      'user',
+    )
     .option('--out <file>', 'where to write the JSON results', path.join(repoRoot(), 'bench', 'results.json'));
   cmd.parse(process.argv);
   const o = cmd.opts<Opts>();
+  if (o.quick) Object.assign(o, { warmup: 3, rounds: 5, budget: 500 });
+  if (o.torchOpenblasEnv !== 'user' && o.torchOpenblasEnv !== 'inherit') throw new Error(`--torch-openblas-env: 'user' or 'inherit', got '${o.torchOpenblasEnv}'`);
   const cases = (o.cases ? o.cases.split(',') : CASES.map((c) => c.id)) as CaseId[];
+  const unknown = cases.filter((c) => !CASES.some((k) => k.id === c));
+  if (unknown.length) throw new Error(`--cases: unknown ${unknown.join(', ')} (known: ${CASES.map((c) => c.id).join(', ')})`);
+  const started = new Date();
+  const loadStart = loadavg();
   const report = tsnn.deviceReport();
   const available = report.filter((d) => d.ok).map((d) => d.device);
   const devices = (o.devices ? o.devices.split(',').filter((d) => available.includes(d as DeviceName)) : available) as DeviceName[];
   const best = tsnn.getDefaultDevice();
-  console.error(`tsnn bench on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), node ${process.version}`);
+  const threads = backendFor(best).threads;
+  // tsnn's auto device runs at its thread count and at 1; PyTorch runs at exactly the same counts
+  const threadCounts = [...new Set([1, threads])].sort((a, b) => a - b);
+  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}` };
+  const header = [
+    `tsnn bench, ${started.toISOString()}`,
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, node ${machine.node}; load average at start ${loadStart.join(' ')} (1, 5, 15 min)`,
+    `tsnn: auto device ${best}; timed at ${threadCounts.join(' and ')} thread(s) (TSNN_THREADS); devices ${devices.join(', ')}`,
+  ];
+  console.error(header.join('\n'));
   for (const d of report) console.error(`  ${d.device.padEnd(7)} ${d.ok ? 'available' : 'unavailable'}${d.renderer ? ` (${d.renderer})` : ''}${d.ok ? '' : `: ${d.why}`}`);
-  console.error(`  auto = ${best}`);
 
   const results: Result[] = [];
   const notes: string[] = [];
-  const threads = backendFor(best).threads;
+  const torchInfos = new Map<number, TorchInfo>();
+  const writeDoc = (extra: Record<string, unknown>) => {
+    const doc = {
+      date: started.toISOString(),
+      elapsedS: Math.round((Date.now() - started.getTime()) / 1000),
+      command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+      machine: { ...machine, loadavgStart: loadStart.map(Number), loadavgEnd: os.loadavg() },
+      protocol: {
+        warmup: o.warmup,
+        rounds: o.rounds,
+        budgetMs: o.budget,
+        quick: o.quick,
+        statistic: 'median',
+        interleaved: 'tsnn and TF.js rounds alternate within a case; PyTorch runs right after them, in its own process per thread count',
+      },
+      devices: report,
+      auto: best,
+      threads: threadCounts,
+      ...extra,
+      notes,
+      results,
+    };
+    fs.writeFileSync(o.out, JSON.stringify(doc, null, 2) + '\n');
+  };
+  if (o.torch) {
+    // fail before spending minutes on tsnn: is PyTorch on an optimised BLAS, and does it compute right?
+    let probe: TorchRun;
+    try {
+      probe = runTorch(TORCH_SCRIPT, { threads: Math.max(...threadCounts), probe: true, openblasEnv: o.torchOpenblasEnv });
+    } catch (e) {
+      shoutRefusal(`${(e as Error).message}`);
+      writeDoc({ torch: { error: (e as Error).message } });
+      process.exitCode = 3;
+      return;
+    }
+    if (probe.error) {
+      shoutRefusal(probe.error);
+      writeDoc({ torch: { error: probe.error, info: probe.info } });
+      process.exitCode = 3;
+      return;
+    }
+    console.error(describeTorch(probe.info));
+  }
+
   let tf: Awaited<ReturnType<typeof tfjsRunners>> | null = null;
   if (o.tfjs) {
     tf = await tfjsRunners(cases);
     notes.push(tf.note);
   }
-  // the best device first (and single-threaded too where it splits kernels across threads)
+  // the best device first (at its thread count and single-threaded where it splits kernels across threads)
   const order = [best, ...devices.filter((d) => d !== best)].filter((d) => devices.includes(d));
-  for (const { id } of CASES.filter((c) => cases.includes(c.id))) {
-    console.error(`${id}:`);
-    const runners: Runner[] = [];
-    for (const d of order) {
-      const th = d === best && backendFor(d).threads > 1 ? [backendFor(d).threads, 1] : [backendFor(d).threads];
-      runners.push(...tsnnRunners(id, d, th));
+  try {
+    for (const { id } of CASES.filter((c) => cases.includes(c.id))) {
+      const caseStart = performance.now();
+      console.error(`${id}:`);
+      const runners: Runner[] = [];
+      for (const d of order) runners.push(...tsnnRunners(id, d, d === best ? [...threadCounts].reverse() : [backendFor(d).threads]));
+      const tfRunner = tf?.runners.get(id);
+      if (tfRunner) runners.push(tfRunner);
+      timeCase(id, runners, o, results);
+      if (o.torch) benchTorch(id, threadCounts, o, results, torchInfos);
+      console.error(`  (${id}: ${((performance.now() - caseStart) / 1000).toFixed(0)} s)`);
     }
-    if (tf) runners.push(tf.runners.get(id)!);
-    timeCase(id, runners, o, results);
+  } catch (e) {
+    if (!(e instanceof TorchRefused)) throw e;
+    shoutRefusal(e.message);
+    writeDoc({ torch: { error: e.message, info: e.run.info } });
+    process.exitCode = 3;
+    return;
   }
-  if (o.torch) {
-    console.error('PyTorch:');
-    notes.push(benchTorch(cases, o, results));
-  }
+  const torchInfo = torchInfos.get(1) ?? [...torchInfos.values()][0];
+  if (torchInfo) notes.push(describeTorch(torchInfo));
   notes.push(`tsnn ${best}: kernels above ~2M multiply-adds may split across ${threads} thread(s) (TSNN_THREADS), per kernel only while that is faster than running it whole (src/backend/split-policy.ts); rows marked "1 thread" turn splitting off`);
   if (cases.some((c) => c.startsWith('conv'))) notes.push('conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks im2col on webasm for this shape and the direct kernels on cpu and gpu');
-  const text = table(results, best);
-  console.log(`\n${text}\n`);
+  if (cases.includes('resnet18_eval')) notes.push('resnet18_eval: bench/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench');
+  const pairs = casePairs(CASES.filter((c) => cases.includes(c.id)), results, best, o.torch ? threadCounts : []);
+  console.log(`\n${header.join('\n')}`);
+  if (torchInfo) console.log(describeTorch(torchInfo));
+  console.log(`\n${table(results, best)}\n`);
+  console.log(`${pairsText(pairs)}\n`);
   for (const n of notes) console.log(`- ${n}`);
-  console.log(`- tsnn auto device: ${best}; ratios are tsnn ms / reference ms (below 1x: tsnn is faster)`);
-  console.log(`- medians; tsnn and TF.js rounds interleaved within a case (they see the same machine load), load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const doc = {
-    date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, loadavg: os.loadavg() },
-    protocol: { warmup: o.warmup, rounds: o.rounds, budgetMs: o.budget, statistic: 'median', interleaved: 'tsnn and TF.js rounds alternate within a case; PyTorch runs apart (subprocess)' },
-    devices: report,
-    auto: best,
-    notes,
-    results,
-  };
-  fs.writeFileSync(o.out, JSON.stringify(doc, null, 2) + '\n');
+  console.log(`- ratios are tsnn ms / reference ms (below 1x: tsnn is faster); tsnn's side of a pair is its fastest row on ${best} at that thread count`);
+  console.log(`- medians; load average at the end ${loadavg().join(' ')}; ${Math.round((Date.now() - started.getTime()) / 1000)} s in all`);
+  writeDoc({ torch: torchInfo ? { info: torchInfo, byThreads: Object.fromEntries(torchInfos) } : null, pairs });
   console.log(`- results written to ${path.relative(process.cwd(), o.out)}`);
 }
 
@@ -432,7 +551,7 @@ if (!process.env.DISPLAY && !process.env.TSNN_NO_XVFB && hasGl() && spawnSync('s
   process.exit(r.status ?? 1);
 } else {
   main().then(
-    () => process.exit(0),
+    () => process.exit(process.exitCode ?? 0),
     (e) => {
       console.error(e);
       process.exit(1);
