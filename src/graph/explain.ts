@@ -16,6 +16,8 @@ function valueName(g: Graph, id: number, plan: Plan): string {
       return plan.paramNames[v.index!] ?? `param${v.index}`;
     case 'const':
       return `const%${id}[${v.size}]`;
+    case 'random':
+      return `random%${id}[${v.size}]`;
     case 'grad':
       return 'grad_output';
     default:
@@ -53,7 +55,11 @@ export function explainPlan(plan: Plan): string {
   const lines: string[] = [`signature ${plan.signature}`];
   lines.push(`captured forward graph (${g.forward.length} kernels), output ${valueName(g, g.output.value, plan)} [${g.output.shape.join(', ')}]:`);
   for (const s of g.forward) lines.push(stepLine(g, s, plan));
-  if (g.writes.length) lines.push(`  writes: ${g.writes.map((w) => `${plan.paramNames[w.param]} <- %${w.value}`).join(', ')}`);
+  for (const e of g.events) {
+    if (e.kind === 'write') lines.push(`  after ${e.at} kernels: write ${plan.paramNames[e.param]} <- %${e.value}`);
+    else if (e.kind === 'random') lines.push(`  after ${e.at} kernels: draw ${valueName(g, e.value, plan)} afresh`);
+    else lines.push(`  after ${e.at} kernels: call the forward ${e.hook === 'pre' ? 'pre-hook' : 'hook'} of ${e.path}`);
+  }
   if (g.backward) {
     lines.push(`captured backward graph (${g.backward.length} kernels):`);
     for (const s of g.backward) lines.push(stepLine(g, s, plan));
