@@ -72,7 +72,8 @@ export function explainPlan(plan: Plan): string {
   for (const r of g.rewrites ?? []) lines.push(`rewrite: ${r}`);
   lines.push(...programText(g, plan.forward, plan, 'forward program'));
   if (plan.backward) lines.push(...programText(g, plan.backward, plan, 'backward program'));
-  const fused = [...plan.forward.steps, ...(plan.backward?.steps ?? [])].filter((s) => s.fused);
+  plan.hookBackward.forEach((b, k) => lines.push(...programText(g, b.program, plan, `backward program of hook-handed tensor ${k} (runs only when a loss uses it)`)));
+  const fused = [plan.forward, plan.backward, ...plan.hookBackward.map((b) => b.program)].flatMap((p) => p?.steps ?? []).filter((s) => s.fused);
   for (const s of fused) {
     lines.push(`fused kernel %${s.out} = ${s.ops.join(' + ')}:`);
     lines.push(s.spec.source.split('\n').map((l) => `    ${l}`).join('\n'));
