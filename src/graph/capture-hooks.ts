@@ -5,16 +5,17 @@
  * handed) and then made, for real, with the tracer set aside: the hook's kernels, host reads and random
  * draws are not part of the graph. A replay calls the hook at the same point with the replayed tensors.
  *
- * That is only sound for hooks that observe. A hook that returns new inputs or a new output, or whose
- * results the forward goes on to read (an in-place write to what it was handed, to a parameter the
- * forward reads later), changes what the model computes: the capture then fails and that signature
- * runs eagerly. Hooks called from inside another hook are that hook's business and are not recorded.
+ * That is only sound for hooks that observe (return nothing, or exactly what they were handed). A hook
+ * that returns new inputs or a new output, or whose results the forward goes on to read (an in-place
+ * write to what it was handed, to a parameter the forward reads later), changes what the model
+ * computes: the capture then fails and that signature runs eagerly. Hooks called from inside another
+ * hook are that hook's business and are not recorded.
  */
 import { Tensor } from '../tensor/tensor';
 import { rngStats } from '../tensor/random';
 import type { Node } from '../autograd/node';
 import type { Module } from '../nn/module';
-import { hookInterception, HookInterceptor, HookKind } from '../nn/hooks';
+import { hookInterception, HookInterceptor, HookKind, hookReplaces } from '../nn/hooks';
 import type { Template, Tracer } from './capture';
 
 export interface HookedTensor {
@@ -64,7 +65,7 @@ class CaptureHooks implements HookInterceptor {
       this.tracer.inHook--;
       this.hookDraws += rngStats.draws - draws;
     }
-    if (r !== undefined) {
+    if (hookReplaces(kind, r, args, output)) {
       this.tracer.fail(`the ${what} of ${path} returns ${kind === 'pre' ? 'new arguments' : 'a new output'}, which changes what the model computes`);
     }
     return r;

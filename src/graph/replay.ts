@@ -12,6 +12,7 @@ import type { DeviceBuffer } from '../backend/gpujs-backend';
 import { canonical, GraphEvent, Template, viewTensor } from './capture';
 import type { Program, ExecStep } from './fuse';
 import type { Plan } from './plan';
+import { hookReplaces } from '../nn/hooks';
 
 type Backend = ReturnType<typeof backendFor>;
 type Vals = (DeviceBuffer | undefined)[];
@@ -117,8 +118,9 @@ export function replay(plan: Plan, inputs: Tensor[], params: Tensor[]): ReplayRe
   };
   const callHook = (e: Extract<GraphEvent, { kind: 'hook' }>) => {
     const args = build(e.args) as unknown[];
-    const r = e.hook === 'pre' ? e.fn(e.module, args) : e.fn(e.module, args, build(e.output!));
-    if (r !== undefined) {
+    const output = e.hook === 'pre' ? undefined : build(e.output!);
+    const r = e.hook === 'pre' ? e.fn(e.module, args) : e.fn(e.module, args, output);
+    if (hookReplaces(e.hook, r, args, output)) {
       const what = e.hook === 'pre' ? 'forward pre-hook' : 'forward hook';
       throw new HookChangedGraph(`the ${what} of ${e.path} returned ${e.hook === 'pre' ? 'new arguments' : 'a new output'} on a replay but nothing when this signature was captured`);
     }

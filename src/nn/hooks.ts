@@ -39,3 +39,11 @@ export function runForwardHooks(module: Module, args: unknown[], output: unknown
   }
   return output;
 }
+
+/** Whether a hook's result replaces what it was handed (returning nothing, or the very same values, does not). */
+export function hookReplaces(kind: HookKind, result: unknown, args: unknown[], output?: unknown): boolean {
+  if (result === undefined) return false;
+  if (kind === 'forward') return result !== output;
+  const next = Array.isArray(result) ? result : [result];
+  return result !== args && (next.length !== args.length || next.some((a, k) => a !== args[k]));
+}

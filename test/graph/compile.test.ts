@@ -4,7 +4,7 @@
  * flow, follows parameter updates, and explain() shows the fused kernels. No timings here.
  */
 import { expect } from 'chai';
-import { nn, F, Tensor, child, manualSeed, noGrad, ones, rand, tensor, tidy, optim } from '../../src';
+import { nn, F, Tensor, child, manualSeed, noGrad, ones, rand, randn, tensor, tidy, optim } from '../../src';
 import type { DeviceName } from '../../src';
 import { expectClose, testDevices } from '../helpers';
 
@@ -89,6 +89,18 @@ class Dropped extends nn.Module {
   @child head = new nn.Linear(32, 4);
   forward(x: Tensor): Tensor {
     return this.head(this.drop(F.relu(this.fc(x))));
+  }
+}
+
+/** A reparameterised sample (as in a VAE): the backward reads the random draw. */
+class Sampled extends nn.Module {
+  @child mu = new nn.Linear(5, 6);
+  @child logVar = new nn.Linear(5, 6);
+  @child head = new nn.Linear(6, 2);
+  forward(x: Tensor): Tensor {
+    const mu = this.mu(x);
+    const z = mu.add(randn(mu.shape, { device: x.device }).mul(this.logVar(x).mul(0.5).exp()));
+    return this.head(z);
   }
 }
 
@@ -366,8 +378,9 @@ function instrument(m: Deep): { calls: string[]; seen: Tensor[] } {
   };
   m.registerForwardPreHook((_m, args) => note('model pre', args[0]));
   m.registerForwardHook((_m, _a, out) => note('model hook', out));
-  m.b.registerForwardPreHook((_m, args) => note('b pre', args[0]));
-  m.b.registerForwardHook((_m, _a, out) => note('b hook', out));
+  // returning exactly what a hook was handed is observing too
+  m.b.registerForwardPreHook((_m, args) => (note('b pre', args[0]), args));
+  m.b.registerForwardHook((_m, _a, out) => (note('b hook', out), out));
   return log;
 }
 
@@ -545,6 +558,48 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
           }
         });
         expect(c.compileStats).to.include({ captures: 2, replays: 2, eagerCalls: 0 });
+      });
+
+      it('a random draw the backward reads (reparameterisation): replays equal eager under the same seed, outputs and gradients', () => {
+        const [eager, net] = clone(() => new Sampled(), device);
+        const c = nn.compile(net);
+        const x = rand([4, 5], { device });
+        const outs: number[][] = [];
+        for (let k = 0; k < 3; k++) {
+          eager.zeroGrad();
+          net.zeroGrad();
+          manualSeed(7 + k);
+          const ye = eager(x);
+          manualSeed(7 + k);
+          const yc = c(x);
+          expectClose(yc, ye, tol(device), tol(device), `call ${k}`);
+          outs.push(Array.from(yc.dataSync()));
+          ye.pow(2).sum().backward();
+          yc.pow(2).sum().backward();
+          const ge = grads(eager);
+          grads(net).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`));
+        }
+        expect(outs[2]).to.not.deep.equal(outs[1], 'two replays draw different samples');
+        expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
+      });
+
+      it('hooks see in-place buffer updates (BatchNorm running stats) exactly when eager mode makes them', () => {
+        const [eager, net] = clone(() => new Normed(), device);
+        const c = nn.compile(net);
+        const seen: Tensor[][] = [[], []];
+        [eager, net].forEach((m, i) => {
+          const mean = () => (m.bn as any).running_mean as Tensor;
+          m.bn.registerForwardPreHook(() => void seen[i].push(mean().clone()));
+          m.head.registerForwardHook(() => void seen[i].push(mean().clone()));
+        });
+        for (let k = 0; k < 3; k++) {
+          const x = rand([5, 6], { device });
+          expectClose(c(x), eager(x), tol(device), tol(device), `call ${k}`);
+        }
+        expect(seen[1]).to.have.length(6);
+        seen[1].forEach((t, i) => expectClose(t, seen[0][i], tol(device), tol(device), `running_mean seen by hook ${i}`));
+        expect(seen[1][1].dataSync()).to.not.deep.equal(seen[1][0].dataSync(), 'the later hook sees the update');
+        expect(c.compileStats).to.include({ captures: 1, replays: 2 });
       });
 
       it('dropout replays: a new mask on every call, with the right statistics', () => {
