@@ -33,6 +33,7 @@ function pathOf(root: Module, m: Module): string {
 
 class CaptureHooks implements HookInterceptor {
   readonly hooked: HookedTensor[] = [];
+  private readonly templates = new Map<string, HookedTensor['template']>();
   hookDraws = 0;
 
   constructor(
@@ -75,7 +76,12 @@ class CaptureHooks implements HookInterceptor {
   private template(x: unknown, what: string): Template {
     if (x instanceof Tensor) {
       const view = { value: this.tracer.value('const', x.storage.buffer), shape: [...x.shape], strides: [...x.strides], offset: x.offset };
+      // one template (and one backward program) per tensor, however many hooks are handed it
+      const key = `${view.value}|${view.shape}|${view.strides}|${view.offset}`;
+      const known = this.templates.get(key);
+      if (known) return known;
       const template: HookedTensor['template'] = { t: 'tensor', view, requiresGrad: x.requiresGrad };
+      this.templates.set(key, template);
       const kind = this.tracer.values[view.value].kind;
       if (x.requiresGrad && x.gradFn && kind !== 'input' && kind !== 'param') this.hooked.push({ tensor: x, node: x.gradFn, template });
       return template;
