@@ -159,10 +159,11 @@ export class CompiledRunner {
     return result;
   }
 
-  /** Makes a signature run eagerly, freeing its plan. */
+  /**
+   * Makes a signature run eagerly. Its plan's constants are not freed: outputs of earlier replays may
+   * still run its backward program.
+   */
   private drop(signature: string, why: string): void {
-    const e = this.plans.get(signature);
-    if (e && !('eager' in e)) freePlan(e);
     this.plans.set(signature, { eager: why });
   }
 
