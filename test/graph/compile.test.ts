@@ -4,7 +4,7 @@
  * flow, follows parameter updates, and explain() shows the fused kernels. No timings here.
  */
 import { expect } from 'chai';
-import { nn, F, Tensor, child, manualSeed, noGrad, ones, rand, randn, tensor, tidy, optim } from '../../src';
+import { nn, F, Tensor, child, manualSeed, noGrad, ones, rand, randn, random, tensor, tidy, optim } from '../../src';
 import type { DeviceName } from '../../src';
 import { expectClose, testDevices } from '../helpers';
 
@@ -101,6 +101,16 @@ class Sampled extends nn.Module {
     const mu = this.mu(x);
     const z = mu.add(randn(mu.shape, { device: x.device }).mul(this.logVar(x).mul(0.5).exp()));
     return this.head(z);
+  }
+}
+
+/** Stochastic depth: in training, skips its middle layer with probability 1/2 (host-side randomness steers control flow). */
+class Skipping extends nn.Module {
+  @child a = new nn.Linear(4, 4);
+  @child b = new nn.Linear(4, 4);
+  forward(x: Tensor): Tensor {
+    const h = this.a(x);
+    return this.training && random() < 0.5 ? h : this.b(h);
   }
 }
 
@@ -600,6 +610,25 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         seen[1].forEach((t, i) => expectClose(t, seen[0][i], tol(device), tol(device), `running_mean seen by hook ${i}`));
         expect(seen[1][1].dataSync()).to.not.deep.equal(seen[1][0].dataSync(), 'the later hook sees the update');
         expect(c.compileStats).to.include({ captures: 1, replays: 2 });
+      });
+
+      it('randomness that steers control flow makes only the signatures that draw it eager', () => {
+        const [eager, net] = clone(() => new Skipping(), device);
+        const c = nn.compile(net);
+        const x = rand([2, 4], { device });
+        noGrad(() => {
+          for (const mode of ['train', 'train', 'train', 'eval', 'eval', 'eval', 'train']) {
+            for (const m of [eager, net]) (mode === 'train' ? m.train() : m.eval());
+            for (let k = 0; k < 2; k++) {
+              manualSeed(k);
+              const ye = eager(x);
+              manualSeed(k);
+              expectClose(c(x), ye, tol(device), tol(device), `${mode}, seed ${k}`);
+            }
+          }
+        });
+        expect(c.eagerReason).to.equal(null);
+        expect(c.compileStats).to.include({ captures: 2, replays: 5, eagerCalls: 7 });
       });
 
       it('dropout replays: a new mask on every call, with the right statistics', () => {
