@@ -80,6 +80,11 @@ export interface KernelTracer {
   onRun(spec: KernelSpec, out: DeviceBuffer): void;
   onUpload(buf: DeviceBuffer): void;
   onRead(buf: DeviceBuffer): void;
+  /**
+   * `buf` (just uploaded) holds fresh draws of the seeded RNG (`draws` numbers); `redraw` draws new
+   * contents of the same distribution and size (a replayed graph takes fresh randomness from it).
+   */
+  onRandom?(buf: DeviceBuffer, redraw: () => Float32Array, draws: number): void;
 }
 export const tracing: { tracer: KernelTracer | null } = { tracer: null };
 

@@ -12,9 +12,18 @@
  * order) from a placeholder output gradient, down to the inputs and parameters, tracing those kernels
  * too. Replaying that program is backward through the compiled graph.
  *
+ * Random tensors the forward draws (rand/randn/uniform: dropout's mask) become `random` values: a replay
+ * draws them afresh from the seeded RNG, in the order eager mode draws them, so a replay's dropout mask
+ * is new each call (and with the same seed, eager's).
+ *
+ * Forward hooks of modules inside the model are not part of the graph: capture-hooks.ts records each
+ * call as an event (where in the step order it happened and which values it was handed), and a replay
+ * calls the hook there with the real tensors. Kernels a hook runs are not traced.
+ *
  * Capture gives up (the caller then runs eagerly) when the forward reads data back to the host (its
- * control flow may depend on values: `while (x.abs().sum().item() > 1)`), draws random numbers, or
- * returns something other than a tensor; `permanent` marks the first two.
+ * control flow may depend on values: `while (x.abs().sum().item() > 1)`), draws random numbers other than
+ * random tensors, lets a hook change what it computes, or returns something other than a tensor;
+ * `permanent` marks the first.
  */
 import { Tensor } from '../tensor/tensor';
 import { Storage } from '../tensor/storage';
@@ -25,8 +34,12 @@ import { propagate } from '../autograd/backward';
 import { ones } from '../tensor/creation';
 import { fmtShape } from '../tensor/shape';
 import type { StridedRef } from '../backend/kernel-builder';
+import type { Node } from '../autograd/node';
+import type { Module } from '../nn/module';
+import type { HookKind } from '../nn/hooks';
+import { interceptHooks } from './capture-hooks';
 
-export type ValueKind = 'input' | 'param' | 'const' | 'step' | 'grad';
+export type ValueKind = 'input' | 'param' | 'const' | 'random' | 'step' | 'grad';
 
 export interface Value {
   id: number;
@@ -34,8 +47,10 @@ export interface Value {
   size: number;
   /** input / param position */
   index?: number;
-  /** the buffer seen at capture (kept alive for constants) */
+  /** the buffer seen at capture (kept alive for constants and random values) */
   buffer: DeviceBuffer;
+  /** random values: draws fresh contents */
+  redraw?: () => Float32Array;
 }
 
 export interface MapMeta {
@@ -63,17 +78,43 @@ export interface ValueView {
   offset: number;
 }
 
+/** A value handed to a hook, as a replay rebuilds it. */
+export type Template =
+  | { t: 'tensor'; view: ValueView; requiresGrad: boolean; /** index into Graph.hookGrads */ grad?: number }
+  | { t: 'literal'; value: unknown }
+  | { t: 'array'; items: Template[] }
+  | { t: 'object'; entries: [string, Template][] };
+
+/** Things a replay does between forward steps, at the point (`at` steps done) where the capture saw them. */
+export type GraphEvent =
+  /** draw a random value afresh */
+  | { kind: 'random'; at: number; value: number }
+  /** an in-place write of a parameter/buffer by the forward (BatchNorm's running stats): swap it in */
+  | { kind: 'write'; at: number; param: number; value: number }
+  /** call a forward (pre-)hook of an inner module with the values it was handed */
+  | { kind: 'hook'; at: number; hook: HookKind; module: Module; path: string; fn: (...a: any[]) => unknown; args: Template; output?: Template };
+
+/** A backward program from a placeholder gradient of `seed`'s tensor down to the inputs and parameters. */
+export interface BackwardCapture {
+  steps: Step[];
+  gradSeed: number;
+  /** per input then per param: the gradient view, or null where none flows */
+  grads: (ValueView | null)[];
+}
+
 export interface Graph {
   values: Value[];
   forward: Step[];
   backward: Step[] | null;
   output: ValueView;
-  /** storages of params/buffers the forward wrote in place (BatchNorm's running stats): replay swaps them too */
-  writes: { param: number; value: number }[];
+  /** random draws, parameter writes and hook calls, in the order the forward made them */
+  events: GraphEvent[];
   /** the backward's output gradient placeholder */
   gradSeed: number | null;
   /** per input then per param: the gradient view, or null where none flows */
   grads: (ValueView | null)[] | null;
+  /** backward programs of tensors handed to hooks that require grad (a hook may build a loss from them) */
+  hookGrads: BackwardCapture[];
   /** why there is no backward program (autograd was on) */
   noBackward?: string;
   /** graph rewrites applied before fusion (compile.ts) */
@@ -86,16 +127,31 @@ export class CaptureFailed extends Error {
   }
 }
 
-class Tracer implements KernelTracer {
+export class Tracer implements KernelTracer {
   readonly values: Value[] = [];
   readonly byBuffer = new Map<DeviceBuffer, number>();
   steps: Step[] = [];
+  readonly events: GraphEvent[] = [];
   reads = 0;
   readWhat = '';
+  /** RNG draws made for random values (any other draw in the forward fails the capture) */
+  randomDraws = 0;
+  /** > 0 while a hook runs: its kernels and reads are its own business, not the graph's */
+  inHook = 0;
+  /** buffers made while a hook ran: the forward must not read them (a replay would not have them) */
+  readonly hookMade = new Set<DeviceBuffer>();
+  /** why this signature cannot replay (the first reason found) */
+  failure: string | null = null;
+  private lastBuffers: DeviceBuffer[] = [];
+
+  constructor(private readonly params: Tensor[] = []) {
+    this.lastBuffers = params.map((p) => p.storage.buffer);
+  }
 
   value(kind: ValueKind, buffer: DeviceBuffer, index?: number): number {
     const known = this.byBuffer.get(buffer);
     if (known !== undefined) return known;
+    if (this.hookMade.has(buffer)) this.fail('the forward reads a tensor that a forward hook computed (or wrote in place), so the hook changes what the model computes');
     const id = this.values.length;
     this.values.push({ id, kind, size: buffer.size, index, buffer });
     this.byBuffer.set(buffer, id);
@@ -103,42 +159,74 @@ class Tracer implements KernelTracer {
     return id;
   }
 
+  fail(message: string): void {
+    this.failure ??= message;
+  }
+
   onRun(spec: KernelSpec, out: DeviceBuffer): void {
+    if (this.inHook) {
+      this.hookMade.add(out);
+      return;
+    }
     const inputs = spec.inputs.map((b) => this.value('const', b));
     const id = this.value('step', out);
     this.steps.push({ id: this.steps.length, spec: { ...spec, inputs: [...spec.inputs] }, inputs, out: id, meta: spec.meta as Step['meta'] });
   }
 
   onUpload(buf: DeviceBuffer): void {
-    this.value('const', buf);
+    if (this.inHook) this.hookMade.add(buf);
+    else this.value('const', buf);
   }
 
   onRead(buf: DeviceBuffer): void {
+    if (this.inHook) return;
     this.reads++;
     if (!this.readWhat) this.readWhat = `a tensor of ${buf.size} element(s)`;
   }
+
+  onRandom(buf: DeviceBuffer, redraw: () => Float32Array, draws: number): void {
+    if (this.inHook) return;
+    const v = this.values[this.value('const', buf)];
+    v.kind = 'random';
+    v.redraw = redraw;
+    this.randomDraws += draws;
+    this.events.push({ kind: 'random', at: this.steps.length, value: v.id });
+  }
+
+  /** Records the parameters/buffers the forward wrote in place since the last look, as write events here. */
+  noteWrites(): void {
+    this.params.forEach((p, k) => {
+      const b = p.storage.buffer;
+      if (b === this.lastBuffers[k]) return;
+      this.lastBuffers[k] = b;
+      // a hook's own write happens again when a replay calls the hook
+      if (!this.hookMade.has(b)) this.events.push({ kind: 'write', at: this.steps.length, param: k, value: this.value('const', b) });
+    });
+  }
 }
 
-function viewOf(t: Tensor, tracer: Tracer): ValueView {
+export function viewOf(t: Tensor, tracer: Tracer): ValueView {
   return { value: tracer.value('const', t.storage.buffer), shape: [...t.shape], strides: [...t.strides], offset: t.offset };
 }
 
 /**
- * Runs `fn` (the eager forward) under the tracer. `inputs` and `params` are the tensors whose current
- * data replays will substitute. Always returns the eager result; `graph` when the forward can be
+ * Runs `fn` (the eager forward of `root`) under the tracer. `inputs` and `params` are the tensors whose
+ * current data replays will substitute. Always returns the eager result; `graph` when the forward can be
  * replayed, else `failure` saying why.
  */
-export function capture(fn: () => unknown, inputs: Tensor[], params: Tensor[], opts: { backward: boolean }): { result: unknown; graph?: Graph; failure?: CaptureFailed } {
+export function capture(fn: () => unknown, root: Module, inputs: Tensor[], params: Tensor[], opts: { backward: boolean }): { result: unknown; graph?: Graph; failure?: CaptureFailed } {
   if (tracing.tracer) throw new Error('internal: nested graph capture');
-  const tracer = new Tracer();
+  const tracer = new Tracer(params);
   inputs.forEach((t, k) => tracer.value('input', t.storage.buffer, k));
   params.forEach((t, k) => tracer.value('param', t.storage.buffer, k));
-  const before = params.map((p) => p.storage.buffer);
   const draws = rngStats.draws;
   let result: unknown;
+  let hooked: { tensor: Tensor; node: Node | null; template: Extract<Template, { t: 'tensor' }> }[] = [];
+  let hookDraws = 0;
   tracing.tracer = tracer;
   try {
-    result = fn();
+    ({ result, hooked, hookDraws } = interceptHooks(tracer, root, fn));
+    tracer.noteWrites();
   } finally {
     tracing.tracer = null;
   }
@@ -149,18 +237,25 @@ export function capture(fn: () => unknown, inputs: Tensor[], params: Tensor[], o
   if (tracer.reads > 0) {
     return fail(`the forward reads tensor data back to the host (${tracer.readWhat}: item(), dataSync(), toArray()...), so its control flow may depend on values`, true);
   }
-  if (rngStats.draws !== draws) return fail('the forward draws random numbers (dropout, rand): a trace would freeze them', true);
+  if (rngStats.draws - draws !== tracer.randomDraws + hookDraws) {
+    return fail('the forward draws random numbers other than random tensors (rand, randn, uniform), so its control flow may depend on them', false);
+  }
   if (!(result instanceof Tensor)) return fail(`the forward returned ${result === null ? 'null' : typeof result}, not a single Tensor`, false);
-  const forward = tracer.steps;
   const output = viewOf(result, tracer);
-  const writes: Graph['writes'] = [];
-  params.forEach((p, k) => {
-    if (p.storage.buffer !== before[k]) writes.push({ param: k, value: tracer.value('const', p.storage.buffer) });
-  });
-  const graph: Graph = { values: tracer.values, forward, backward: null, output, writes, gradSeed: null, grads: null };
+  if (tracer.failure) return fail(tracer.failure, false);
+  const graph: Graph = { values: tracer.values, forward: tracer.steps, backward: null, output, events: tracer.events, gradSeed: null, grads: null, hookGrads: [] };
   if (opts.backward && result.requiresGrad && result.gradFn) {
     try {
-      captureBackward(result, inputs, params, tracer, graph);
+      const b = captureBackward(result.gradFn, result, inputs, params, tracer);
+      graph.backward = b.steps;
+      graph.gradSeed = b.gradSeed;
+      graph.grads = b.grads;
+      // a hook may use what it was handed in a loss: those tensors get a backward program each
+      for (const h of hooked) {
+        if (!h.node) continue;
+        h.template.grad = graph.hookGrads.length;
+        graph.hookGrads.push(captureBackward(h.node, h.tensor, inputs, params, tracer));
+      }
     } catch (e) {
       graph.backward = null;
       graph.grads = null;
@@ -172,20 +267,20 @@ export function capture(fn: () => unknown, inputs: Tensor[], params: Tensor[], o
   return { result, graph };
 }
 
-/** Drops the graph's hold on the constants it kept alive. */
+/** Drops the graph's hold on the constants (and random values) it kept alive. */
 export function releaseValues(values: Value[]): void {
-  for (const v of values) if (v.kind === 'const') v.buffer.release();
+  for (const v of values) if (v.kind === 'const' || v.kind === 'random') v.buffer.release();
 }
 
 /**
- * The backward program: the gradient rules of the forward's nodes, applied in the eager engine's
- * order (reverse topological, gradients of a node summed before it runs), from a placeholder output
- * gradient down to the inputs and parameters, traced. Nodes are only applied, never released, so the
- * eager graph of the capture call itself stays usable.
+ * A backward program: the gradient rules of the forward's nodes from `start` (the node that made `of`),
+ * applied in the eager engine's order (reverse topological, gradients of a node summed before it runs),
+ * from a placeholder gradient down to the inputs and parameters, traced. Nodes are only applied, never
+ * released, so the eager graph of the capture call itself stays usable.
  */
-function captureBackward(out: Tensor, inputs: Tensor[], params: Tensor[], tracer: Tracer, graph: Graph): void {
-  const seed = noGrad(() => ones(out.shape, { device: out.device }));
-  graph.gradSeed = tracer.value('grad', seed.storage.buffer);
+function captureBackward(start: Node, of: Tensor, inputs: Tensor[], params: Tensor[], tracer: Tracer): BackwardCapture {
+  const seed = noGrad(() => ones(of.shape, { device: of.device }));
+  const gradSeed = tracer.value('grad', seed.storage.buffer);
   const leaves = [...inputs, ...params];
   const slot = new Map<Tensor, number>();
   leaves.forEach((t, k) => slot.set(t, k));
@@ -195,7 +290,7 @@ function captureBackward(out: Tensor, inputs: Tensor[], params: Tensor[], tracer
   tracing.tracer = tracer;
   try {
     noGrad(() =>
-      propagate(out.gradFn!, seed, {
+      propagate(start, seed, {
         stopAt: (t) => slot.has(t),
         onLeaf: (input, gi) => {
           const s = slot.get(input);
@@ -211,8 +306,7 @@ function captureBackward(out: Tensor, inputs: Tensor[], params: Tensor[], tracer
   }
   if (tracer.reads > 0) throw new Error('a gradient rule reads tensor data back to the host');
   if (rngStats.draws !== draws) throw new Error('a gradient rule draws random numbers');
-  graph.backward = tracer.steps;
-  graph.grads = leafGrads.map((g) => (g ? viewOf(g, tracer) : null));
+  return { steps: tracer.steps, gradSeed, grads: leafGrads.map((g) => (g ? viewOf(g, tracer) : null)) };
 }
 
 /** Normalises a replay/capture input: contiguous, offset 0, owning its whole storage (kernels bake layouts in). */

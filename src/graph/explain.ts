@@ -16,6 +16,8 @@ function valueName(g: Graph, id: number, plan: Plan): string {
       return plan.paramNames[v.index!] ?? `param${v.index}`;
     case 'const':
       return `const%${id}[${v.size}]`;
+    case 'random':
+      return `random%${id}[${v.size}]`;
     case 'grad':
       return 'grad_output';
     default:
@@ -53,7 +55,11 @@ export function explainPlan(plan: Plan): string {
   const lines: string[] = [`signature ${plan.signature}`];
   lines.push(`captured forward graph (${g.forward.length} kernels), output ${valueName(g, g.output.value, plan)} [${g.output.shape.join(', ')}]:`);
   for (const s of g.forward) lines.push(stepLine(g, s, plan));
-  if (g.writes.length) lines.push(`  writes: ${g.writes.map((w) => `${plan.paramNames[w.param]} <- %${w.value}`).join(', ')}`);
+  for (const e of g.events) {
+    if (e.kind === 'write') lines.push(`  after ${e.at} kernels: write ${plan.paramNames[e.param]} <- %${e.value}`);
+    else if (e.kind === 'random') lines.push(`  after ${e.at} kernels: draw ${valueName(g, e.value, plan)} afresh`);
+    else lines.push(`  after ${e.at} kernels: call the forward ${e.hook === 'pre' ? 'pre-hook' : 'hook'} of ${e.path}`);
+  }
   if (g.backward) {
     lines.push(`captured backward graph (${g.backward.length} kernels):`);
     for (const s of g.backward) lines.push(stepLine(g, s, plan));
@@ -66,7 +72,8 @@ export function explainPlan(plan: Plan): string {
   for (const r of g.rewrites ?? []) lines.push(`rewrite: ${r}`);
   lines.push(...programText(g, plan.forward, plan, 'forward program'));
   if (plan.backward) lines.push(...programText(g, plan.backward, plan, 'backward program'));
-  const fused = [...plan.forward.steps, ...(plan.backward?.steps ?? [])].filter((s) => s.fused);
+  plan.hookBackward.forEach((b, k) => lines.push(...programText(g, b.program, plan, `backward program of hook-handed tensor ${k} (runs only when a loss uses it)`)));
+  const fused = [plan.forward, plan.backward, ...plan.hookBackward.map((b) => b.program)].flatMap((p) => p?.steps ?? []).filter((s) => s.fused);
   for (const s of fused) {
     lines.push(`fused kernel %${s.out} = ${s.ops.join(' + ')}:`);
     lines.push(s.spec.source.split('\n').map((l) => `    ${l}`).join('\n'));

@@ -29,6 +29,8 @@ export interface ExecStep {
   /** the captured ops this kernel computes, in order (one unless fused) */
   ops: string[];
   fused: boolean;
+  /** the captured step it stands for (a fused kernel: its last op); programs keep this order */
+  at: number;
 }
 
 export interface Program {
@@ -104,7 +106,7 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
     if (!live[k] || fusedInto[k] !== -1) return;
     const members = collect(k, steps, fusedInto);
     if (members.length === 1) {
-      out.push({ spec: s.spec, inputs: s.inputs, out: s.out, ops: [opName(s)], fused: false });
+      out.push({ spec: s.spec, inputs: s.inputs, out: s.out, ops: [opName(s)], fused: false, at: k });
       return;
     }
     const emitGroup = (): boolean => {
@@ -120,7 +122,7 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
         if (v === undefined) throw new Error('internal: fused kernel reads a buffer the capture did not see');
         return v;
       });
-      out.push({ spec, inputs, out: s.out, ops: group.map((m) => opName(steps[m])), fused: group.length > 1 });
+      out.push({ spec, inputs, out: s.out, ops: group.map((m) => opName(steps[m])), fused: group.length > 1, at: k });
       return true;
     };
     if (emitGroup()) return;
@@ -129,10 +131,10 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
     const mm = members.find((m) => steps[m].meta?.kind === 'matmul');
     if (mm !== undefined) {
       fusedInto[mm] = -1;
-      out.push({ spec: steps[mm].spec, inputs: steps[mm].inputs, out: steps[mm].out, ops: ['matmul'], fused: false });
+      out.push({ spec: steps[mm].spec, inputs: steps[mm].inputs, out: steps[mm].out, ops: ['matmul'], fused: false, at: mm });
       if (emitGroup()) return;
     }
-    for (const m of collect(k, steps, fusedInto)) out.push({ spec: steps[m].spec, inputs: steps[m].inputs, out: steps[m].out, ops: [opName(steps[m])], fused: false });
+    for (const m of collect(k, steps, fusedInto)) out.push({ spec: steps[m].spec, inputs: steps[m].inputs, out: steps[m].out, ops: [opName(steps[m])], fused: false, at: m });
   });
   return { steps: out, captured: steps.length };
 }

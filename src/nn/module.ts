@@ -19,6 +19,7 @@ import { fieldsOf, declaredWith, FieldKind } from './registry';
 import { ForwardHook, ForwardPreHook, newState, stateOf, STATE } from './module-state';
 import { asParameter, isUninitialized } from './parameter';
 import { callStack, currentPath } from './call-stack';
+import { runForwardHooks, runPreHooks } from './hooks';
 import { loadStateDictInto, stateEntries, LoadResult, StateDictInput } from './state-dict';
 import { moduleRepr } from './repr';
 
@@ -61,18 +62,9 @@ export class Module {
 
   /** Runs pre-hooks, forward and hooks; what `net(x)` does. */
   call(...args: any[]): any {
-    const s = stateOf(this);
     return callStack.within(this, () => {
-      for (const hook of s.preHooks.values()) {
-        const r = hook(this, args);
-        if (r !== undefined) args = Array.isArray(r) ? r : [r];
-      }
-      let out = this.forward(...args);
-      for (const hook of s.hooks.values()) {
-        const r = hook(this, args, out);
-        if (r !== undefined) out = r;
-      }
-      return out;
+      args = runPreHooks(this, args);
+      return runForwardHooks(this, args, this.forward(...args));
     });
   }
 

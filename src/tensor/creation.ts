@@ -3,7 +3,8 @@ import { Tensor, NestedArray } from './tensor';
 import { fmtShape, numelOf } from './shape';
 import { resolveDevice } from '../backend/devices';
 import type { DeviceSpec } from '../backend/device';
-import { fillNormal, fillUniform } from './random';
+import { fillNormal, fillUniform, rngStats } from './random';
+import { tracing } from '../backend/gpujs-backend';
 
 export interface TensorOptions {
   requiresGrad?: boolean;
@@ -72,19 +73,27 @@ export const zerosLike = (t: Tensor, opts: TensorOptions = {}) => full(t.shape, 
 export const onesLike = (t: Tensor, opts: TensorOptions = {}) => full(t.shape, 1, { device: t.device, ...opts });
 export const fullLike = (t: Tensor, v: number, opts: TensorOptions = {}) => full(t.shape, v, { device: t.device, ...opts });
 
+/** A tensor of fresh random numbers; a graph capture learns how to draw its like again (see KernelTracer.onRandom). */
+function makeRandom(draw: () => Float32Array, shape: readonly number[], opts?: TensorOptions): Tensor {
+  const before = rngStats.draws;
+  const t = make(draw(), shape, opts);
+  tracing.tracer?.onRandom?.(t.storage.buffer, draw, rngStats.draws - before);
+  return t;
+}
+
 export function rand(shape: number[], opts?: TensorOptions): Tensor {
   const s = checkShape('rand', shape);
-  return make(fillUniform(new Float32Array(numelOf(s))), s, opts);
+  return makeRandom(() => fillUniform(new Float32Array(numelOf(s))), s, opts);
 }
 
 export function randn(shape: number[], opts?: TensorOptions): Tensor {
   const s = checkShape('randn', shape);
-  return make(fillNormal(new Float32Array(numelOf(s))), s, opts);
+  return makeRandom(() => fillNormal(new Float32Array(numelOf(s))), s, opts);
 }
 
 export function uniform(shape: number[], lo: number, hi: number, opts?: TensorOptions): Tensor {
   const s = checkShape('uniform', shape);
-  return make(fillUniform(new Float32Array(numelOf(s)), lo, hi), s, opts);
+  return makeRandom(() => fillUniform(new Float32Array(numelOf(s)), lo, hi), s, opts);
 }
 
 /** arange(end) or arange(start, end, step), like torch.arange. */

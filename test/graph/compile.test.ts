@@ -4,7 +4,7 @@
  * flow, follows parameter updates, and explain() shows the fused kernels. No timings here.
  */
 import { expect } from 'chai';
-import { nn, F, Tensor, child, manualSeed, noGrad, rand, tensor, tidy, optim } from '../../src';
+import { nn, F, Tensor, child, manualSeed, noGrad, ones, rand, randn, random, tensor, tidy, optim } from '../../src';
 import type { DeviceName } from '../../src';
 import { expectClose, testDevices } from '../helpers';
 
@@ -69,6 +69,48 @@ class Masked extends nn.Module {
   @child fc = new nn.Linear(5, 5);
   forward(x: Tensor): Tensor {
     return this.fc(x).add(nn.generateSquareSubsequentMask(5, x.device).clamp(-5, 0)).relu();
+  }
+}
+
+/** Three layers; the hook tests hook the middle one. */
+class Deep extends nn.Module {
+  @child a = new nn.Linear(6, 8);
+  @child b = new nn.Linear(8, 8);
+  @child c = new nn.Linear(8, 3);
+  forward(x: Tensor): Tensor {
+    return this.c(F.relu(this.b(F.tanh(this.a(x)))));
+  }
+}
+
+/** Dropout between two layers. */
+class Dropped extends nn.Module {
+  @child fc = new nn.Linear(10, 32);
+  @child drop = new nn.Dropout(0.3);
+  @child head = new nn.Linear(32, 4);
+  forward(x: Tensor): Tensor {
+    return this.head(this.drop(F.relu(this.fc(x))));
+  }
+}
+
+/** A reparameterised sample (as in a VAE): the backward reads the random draw. */
+class Sampled extends nn.Module {
+  @child mu = new nn.Linear(5, 6);
+  @child logVar = new nn.Linear(5, 6);
+  @child head = new nn.Linear(6, 2);
+  forward(x: Tensor): Tensor {
+    const mu = this.mu(x);
+    const z = mu.add(randn(mu.shape, { device: x.device }).mul(this.logVar(x).mul(0.5).exp()));
+    return this.head(z);
+  }
+}
+
+/** Stochastic depth: in training, skips its middle layer with probability 1/2 (host-side randomness steers control flow). */
+class Skipping extends nn.Module {
+  @child a = new nn.Linear(4, 4);
+  @child b = new nn.Linear(4, 4);
+  forward(x: Tensor): Tensor {
+    const h = this.a(x);
+    return this.training && random() < 0.5 ? h : this.b(h);
   }
 }
 
@@ -300,7 +342,7 @@ describe('graph: nn.compile', () => {
         expect(c.compileStats).to.include({ replays: 0, eagerCalls: 1, captures: 1 });
       });
 
-      it('behaves as the model: parameters, stateDict, instanceof, hooks re-capture', () => {
+      it('behaves as the model: parameters, stateDict, instanceof, its own hooks run around the plan', () => {
         const [net] = clone(() => new MLP(), device);
         const c = nn.compile(net);
         expect(c).to.be.instanceOf(nn.Module);
@@ -312,10 +354,12 @@ describe('graph: nn.compile', () => {
           let seen = 0;
           const h = c.registerForwardHook(() => void seen++);
           c(x);
-          expect(seen).to.equal(1);
+          c(x);
+          expect(seen).to.equal(2);
           h.remove();
         });
-        expect(c.compileStats.captures).to.equal(2);
+        // the model's own hooks are not part of the graph: adding one does not capture again
+        expect(c.compileStats).to.include({ captures: 1, replays: 2 });
       });
 
       it('explain() prints the graph and the fused kernel sources', () => {
@@ -330,6 +374,282 @@ describe('graph: nn.compile', () => {
         expect(text).to.match(/function\(in0/);
         expect(text).to.contain('hidden.weight');
         if (device !== 'gpu') expect(text).to.contain('= clone(hidden.weight)   (parameters only: reused until they change)');
+      });
+    });
+  }
+});
+
+/** Observing hooks on a Deep (its own pre-hook and hook, and the middle layer's): the order of calls and what each was handed. */
+function instrument(m: Deep): { calls: string[]; seen: Tensor[] } {
+  const log = { calls: [] as string[], seen: [] as Tensor[] };
+  const note = (what: string, t: unknown) => {
+    log.calls.push(what);
+    log.seen.push(t as Tensor);
+  };
+  m.registerForwardPreHook((_m, args) => note('model pre', args[0]));
+  m.registerForwardHook((_m, _a, out) => note('model hook', out));
+  // returning exactly what a hook was handed is observing too
+  m.b.registerForwardPreHook((_m, args) => (note('b pre', args[0]), args));
+  m.b.registerForwardHook((_m, _a, out) => (note('b hook', out), out));
+  return log;
+}
+
+describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
+  for (const device of testDevices()) {
+    describe(device, () => {
+      for (const where of ['the model', 'an inner module'] as const) {
+        it(`hooks are keyed by identity (${where}): after remove() and a new hook, replays do not apply the old one`, () => {
+          const [eager, net] = clone(() => new Deep(), device);
+          const c = nn.compile(net);
+          const on = (m: Deep) => (where === 'the model' ? m : m.b);
+          const x = rand([4, 6], { device });
+          let seenE = 0;
+          let seenC = 0;
+          noGrad(() => {
+            const zeroE = on(eager).registerForwardHook((_m, _a, out) => (out as Tensor).mul(0));
+            const zeroC = on(net).registerForwardHook((_m, _a, out) => (out as Tensor).mul(0));
+            for (let k = 0; k < 2; k++) expectClose(c(x), eager(x), tol(device), tol(device), `zeroing hook, call ${k}`);
+            zeroE.remove();
+            zeroC.remove();
+            on(eager).registerForwardHook(() => void seenE++);
+            on(net).registerForwardHook(() => void seenC++);
+            for (let k = 0; k < 3; k++) {
+              const ye = eager(x);
+              expect(ye.abs().sum().item()).to.be.greaterThan(0);
+              expectClose(c(x), ye, tol(device), tol(device), `observing hook, call ${k}`);
+            }
+          });
+          expect(seenC).to.equal(seenE).and.to.equal(3);
+          expect(c.compileStats.replays).to.be.greaterThan(0);
+        });
+      }
+
+      it('observing pre-hooks and hooks (the model and an inner module) run on every call, in eager order, with the tensors eager hands them', () => {
+        const [eager, net] = clone(() => new Deep(), device);
+        const c = nn.compile(net);
+        const logE = instrument(eager);
+        const logC = instrument(net);
+        noGrad(() => {
+          for (let k = 0; k < 4; k++) {
+            const x = rand([5, 6], { device });
+            expectClose(c(x), eager(x), tol(device), tol(device), `call ${k}`);
+          }
+        });
+        expect(logC.calls).to.deep.equal(logE.calls);
+        expect(logC.calls).to.have.length(16);
+        // compared after all calls: what a hook kept stays valid
+        logC.seen.forEach((t, i) => expectClose(t, logE.seen[i], tol(device), tol(device), `${logC.calls[i]}, call ${i >> 2}`));
+        // observing does not force eager mode
+        expect(c.compileStats).to.include({ captures: 1, replays: 3, eagerCalls: 0 });
+      });
+
+      it('a loss built from activations a hook captured trains as in eager mode', () => {
+        const [eager, net] = clone(() => new Deep(), device);
+        const c = nn.compile(net);
+        const keep = (m: Deep, acts: Tensor[]) => {
+          m.b.registerForwardPreHook((_m, args) => void acts.push(args[0] as Tensor));
+          m.b.registerForwardHook((_m, _a, out) => void acts.push(out as Tensor));
+        };
+        const actsE: Tensor[] = [];
+        const actsC: Tensor[] = [];
+        keep(eager, actsE);
+        keep(net, actsC);
+        for (let k = 0; k < 3; k++) {
+          const x = rand([4, 6], { device });
+          eager.zeroGrad();
+          net.zeroGrad();
+          const loss = (y: Tensor, acts: Tensor[]) => y.sum().add(acts[2 * k].pow(2).mean()).add(acts[2 * k + 1].mul(acts[2 * k + 1]).sum().mul(0.1));
+          const le = loss(eager(x), actsE);
+          const lc = loss(c(x), actsC);
+          expectClose(lc, le, tol(device), tol(device), `loss ${k}`);
+          le.backward();
+          lc.backward();
+          const ge = grads(eager);
+          grads(net).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`));
+        }
+        expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
+      });
+
+      it('hooks that replace arguments or the output give eager results and run as often as in eager mode', () => {
+        const [eager, net] = clone(() => new Deep(), device);
+        const c = nn.compile(net);
+        let scale = 1;
+        const counts = new Map<string, number>();
+        const count = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
+        const hooks = (m: Deep, tag: string) => {
+          m.registerForwardPreHook((_m, args) => (count(`${tag} pre`), (args[0] as Tensor).mul(scale)));
+          m.registerForwardHook((_m, _a, out) => (count(`${tag} hook`), (out as Tensor).add(scale)));
+          // an inner hook that replaces the output (its signature runs eagerly) ...
+          const inner = m.b.registerForwardHook((_m, _a, out) => (count(`${tag} b hook`), (out as Tensor).mul(-scale)));
+          // ... and one that returns nothing but writes to what it is handed: it changes the computation too
+          const inPlace = m.a.registerForwardHook((_m, _a, out) => (count(`${tag} a hook`), void noGrad(() => (out as Tensor).mul_(0.5))));
+          return [inner, inPlace];
+        };
+        const innerE = hooks(eager, 'e');
+        const innerC = hooks(net, 'c');
+        const step = (k: number) => {
+          scale = k + 1;
+          const x = rand([3, 6], { device });
+          eager.zeroGrad();
+          net.zeroGrad();
+          const ye = eager(x);
+          const yc = c(x);
+          expectClose(yc, ye, tol(device), tol(device), `output, scale ${scale}`);
+          ye.sum().backward();
+          yc.sum().backward();
+          const ge = grads(eager);
+          grads(net).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `scale ${scale}, grad ${i}`));
+        };
+        for (let k = 0; k < 3; k++) step(k);
+        expect(c.compileStats).to.include({ captures: 1, replays: 0, eagerCalls: 2 });
+        // without the inner ones, the model's own replacing hooks run around a replayed plan
+        for (const h of [...innerE, ...innerC]) h.remove();
+        for (let k = 3; k < 6; k++) step(k);
+        expect(c.compileStats).to.include({ captures: 2, replays: 2 });
+        for (const tag of ['pre', 'hook']) expect(counts.get(`c ${tag}`)).to.equal(counts.get(`e ${tag}`)).and.to.equal(6);
+        for (const tag of ['a hook', 'b hook']) expect(counts.get(`c ${tag}`)).to.equal(counts.get(`e ${tag}`)).and.to.equal(3);
+      });
+
+      it('an inner hook that starts returning a value on a replay is a clear error, and that signature then runs eagerly', () => {
+        const [eager, net] = clone(() => new Deep(), device);
+        const c = nn.compile(net);
+        let replace = false;
+        for (const m of [eager, net]) m.b.registerForwardHook((_m, _a, out) => (replace ? (out as Tensor).mul(0) : undefined));
+        const x = rand([2, 6], { device });
+        noGrad(() => {
+          c(x);
+          c(x);
+          replace = true;
+          expect(() => c(x)).to.throw(/forward hook of 'b' \(Linear\) returned a new output on a replay/);
+          expectClose(c(x), eager(x), tol(device), tol(device), 'after the error');
+        });
+        expect(c.compileStats).to.include({ captures: 1, replays: 1, eagerCalls: 1 });
+      });
+
+      it('dropout: training replays draw eager\'s masks under the same seed; eval compiles; train -> eval -> train keeps compiling', () => {
+        const [eager, net] = clone(() => new Dropped(), device);
+        const c = nn.compile(net);
+        // a hook that draws random numbers too: replays keep eager's order of draws
+        const noise: Tensor[][] = [[], []];
+        eager.fc.registerForwardHook(() => void noise[0].push(rand([3], { device })));
+        net.fc.registerForwardHook(() => void noise[1].push(rand([3], { device })));
+        const x = rand([6, 10], { device });
+        const target = tensor([0, 1, 2, 3, 0, 1], { device });
+        const modes = ['train', 'train', 'train', 'eval', 'eval', 'train', 'train', 'eval'];
+        modes.forEach((mode, k) => {
+          for (const m of [eager, net]) (mode === 'train' ? m.train() : m.eval());
+          eager.zeroGrad();
+          net.zeroGrad();
+          manualSeed(100 + k);
+          const le = F.crossEntropy(eager(x), target);
+          manualSeed(100 + k);
+          const lc = F.crossEntropy(c(x), target);
+          expectClose(lc, le, tol(device), tol(device), `${mode} call ${k}: loss`);
+          le.backward();
+          lc.backward();
+          const ge = grads(eager);
+          grads(net).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `${mode} call ${k}: grad ${i}`));
+        });
+        noise[1].forEach((t, i) => expectClose(t, noise[0][i], 0, 0, `hook's draw ${i}`));
+        expect(c.eagerReason).to.equal(null);
+        expect(c.compileStats).to.include({ captures: 2, replays: 6, eagerCalls: 0 });
+      });
+
+      it('dropout in eval mode: the replay equals eager exactly (unfused kernels)', () => {
+        const [eager, net] = clone(() => new Dropped(), device);
+        const c = nn.compile(net, { fuse: false });
+        net.train();
+        noGrad(() => c(rand([4, 10], { device }))); // a training call first
+        for (const m of [eager, net]) m.eval();
+        noGrad(() => {
+          for (let k = 0; k < 3; k++) {
+            const x = rand([4, 10], { device });
+            expectClose(c(x), eager(x), 0, 0, `eval call ${k}`);
+          }
+        });
+        expect(c.compileStats).to.include({ captures: 2, replays: 2, eagerCalls: 0 });
+      });
+
+      it('a random draw the backward reads (reparameterisation): replays equal eager under the same seed, outputs and gradients', () => {
+        const [eager, net] = clone(() => new Sampled(), device);
+        const c = nn.compile(net);
+        const x = rand([4, 5], { device });
+        const outs: number[][] = [];
+        for (let k = 0; k < 3; k++) {
+          eager.zeroGrad();
+          net.zeroGrad();
+          manualSeed(7 + k);
+          const ye = eager(x);
+          manualSeed(7 + k);
+          const yc = c(x);
+          expectClose(yc, ye, tol(device), tol(device), `call ${k}`);
+          outs.push(Array.from(yc.dataSync()));
+          ye.pow(2).sum().backward();
+          yc.pow(2).sum().backward();
+          const ge = grads(eager);
+          grads(net).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`));
+        }
+        expect(outs[2]).to.not.deep.equal(outs[1], 'two replays draw different samples');
+        expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
+      });
+
+      it('hooks see in-place buffer updates (BatchNorm running stats) exactly when eager mode makes them', () => {
+        const [eager, net] = clone(() => new Normed(), device);
+        const c = nn.compile(net);
+        const seen: Tensor[][] = [[], []];
+        [eager, net].forEach((m, i) => {
+          const mean = () => (m.bn as any).running_mean as Tensor;
+          m.bn.registerForwardPreHook(() => void seen[i].push(mean().clone()));
+          m.head.registerForwardHook(() => void seen[i].push(mean().clone()));
+        });
+        for (let k = 0; k < 3; k++) {
+          const x = rand([5, 6], { device });
+          expectClose(c(x), eager(x), tol(device), tol(device), `call ${k}`);
+        }
+        expect(seen[1]).to.have.length(6);
+        seen[1].forEach((t, i) => expectClose(t, seen[0][i], tol(device), tol(device), `running_mean seen by hook ${i}`));
+        expect(seen[1][1].dataSync()).to.not.deep.equal(seen[1][0].dataSync(), 'the later hook sees the update');
+        expect(c.compileStats).to.include({ captures: 1, replays: 2 });
+      });
+
+      it('randomness that steers control flow makes only the signatures that draw it eager', () => {
+        const [eager, net] = clone(() => new Skipping(), device);
+        const c = nn.compile(net);
+        const x = rand([2, 4], { device });
+        noGrad(() => {
+          for (const mode of ['train', 'train', 'train', 'eval', 'eval', 'eval', 'train']) {
+            for (const m of [eager, net]) (mode === 'train' ? m.train() : m.eval());
+            for (let k = 0; k < 2; k++) {
+              manualSeed(k);
+              const ye = eager(x);
+              manualSeed(k);
+              expectClose(c(x), ye, tol(device), tol(device), `${mode}, seed ${k}`);
+            }
+          }
+        });
+        expect(c.eagerReason).to.equal(null);
+        expect(c.compileStats).to.include({ captures: 2, replays: 5, eagerCalls: 7 });
+      });
+
+      it('dropout replays: a new mask on every call, with the right statistics', () => {
+        const p = 0.3;
+        const c = nn.compile(new nn.Dropout(p));
+        const x = ones([64, 64], { device });
+        const masks = noGrad(() => [0, 1, 2, 3].map(() => Array.from(c(x).dataSync())));
+        expect(c.compileStats).to.include({ captures: 1, replays: 3 });
+        const keep = 1 / (1 - p);
+        masks.forEach((m, i) => {
+          expect(m.every((v) => v === 0 || Math.abs(v - keep) < 1e-6), `mask ${i} holds 0 and 1/(1-p) only`).to.equal(true);
+          // 4096 draws: the dropped fraction's standard deviation is 0.007
+          expect(m.filter((v) => v === 0).length / m.length).to.be.closeTo(p, 0.04, `mask ${i}: dropped fraction`);
+        });
+        for (let i = 1; i < masks.length; i++) {
+          for (let j = 0; j < i; j++) {
+            // independent masks differ in 2p(1-p) = 42% of places
+            const differ = masks[i].filter((v, e) => v !== masks[j][e]).length / masks[i].length;
+            expect(differ).to.be.closeTo(2 * p * (1 - p), 0.05, `masks ${j} and ${i}`);
+          }
+        }
       });
     });
   }
