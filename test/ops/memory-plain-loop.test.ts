@@ -61,8 +61,9 @@ describe('memory: a plain synchronous training loop (no tidy, no dispose, no awa
         }
         gc(); // synchronous: no finalizer has run, the loop never yielded
         const grown = (hostMemory() - hostAt50) / MiB;
-        // each step makes ~30 buffers of up to 32 KiB: holding them would grow this by > 100 MiB
-        if (device !== 'gpu') expect(grown, `host memory grown from step 50 to ${steps} (MiB)`).to.be.lessThan(8);
+        // each step makes ~30 buffers of up to 32 KiB: holding them grows this by ~200 MiB. Shared arrays
+        // that worker threads read are freed when the workers collect them too, which moves this by ~20 MiB.
+        if (device !== 'gpu') expect(grown, `host memory grown from step 50 to ${steps} (MiB)`).to.be.lessThan(40);
         expect(last).to.be.lessThan(first);
         await settle();
         // the model's own buffers (parameters, grads, Adam state, packed weights) and the last step's
