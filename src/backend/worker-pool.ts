@@ -21,7 +21,7 @@ import type { WorkerFault } from './kernel-faults';
 /** Control block slots. */
 const DONE = 0; // id of the last job the worker settled (waited on: the worker and the watchdog notify it)
 const STATUS = 1; // 1: that job succeeded, 2: it failed (its error is on the port, tagged with its id)
-const RUNNING = 2; // id of the job whose kernel the worker has compiled and is running
+const RUNNING = 2; // id of the job whose kernel (compiled by an earlier job) the worker is running
 const DEAD = 3; // 1 once the worker's thread has ended (set by the watchdog)
 const SLOTS = 4;
 
@@ -32,8 +32,8 @@ const SLOTS = 4;
  */
 export const HANG_FACTOR = 50;
 export const HANG_FLOOR_MS = 1000;
-/** A worker that has not started running a job's kernel this long after the job was posted (its own
- *  start-up, loading gpu.js and compiling the kernel on first use) is deemed stuck. */
+/** A worker that has not started running a job's (compiled) kernel this long after the job was posted, or
+ *  finished it if the kernel is new to it (its own start-up, loading gpu.js, compiling), is deemed stuck. */
 export const START_LIMIT_MS = 30_000;
 /** Longest single Atomics.wait: between waits the deadlines are checked (a missed wake-up costs at most this). */
 const SLICE_MS = 20;
@@ -228,13 +228,17 @@ port.on('message', (m) => {
     if (m.fault === 'throw') throw new Error('injected fault (test hook)');
     if (m.fault === 'exit') process.exit(1);
     let k = kernels.get(m.key);
-    if (!k) {
+    // gpu.js compiles a kernel on its first call: that call belongs to the start phase, not the run
+    if (k) Atomics.store(ctrl, ${RUNNING}, m.id);
+    else {
       k = gpu.createKernel(m.source, m.settings);
       flatWasmOutput(k);
       kernels.set(m.key, k);
     }
-    Atomics.store(ctrl, ${RUNNING}, m.id);
-    if (m.fault === 'hang' || m.fault === 'terminate') for (;;);
+    if (m.fault === 'hang' || m.fault === 'terminate') {
+      Atomics.store(ctrl, ${RUNNING}, m.id);
+      for (;;);
+    }
     const out = k(...m.args, ...m.scalars);
     const dst = new Float32Array(m.dst);
     if (m.rows4) unpackRows4Into(out, m.grid, dst, m.offset, m.size);
