@@ -30,7 +30,7 @@ const SLOTS = 4;
  * (parts are equal shares of one kernel) after the calling thread finished that part, and at least
  * HANG_FLOOR_MS: generous, because on a loaded machine a worker may get a fraction of a core.
  */
-export const HANG_FACTOR = 50;
+export const HANG_FACTOR = 20;
 export const HANG_FLOOR_MS = 1000;
 /** A worker that has not started running a job's (compiled) kernel this long after the job was posted, or
  *  finished it if the kernel is new to it (its own start-up, loading gpu.js, compiling), is deemed stuck. */
