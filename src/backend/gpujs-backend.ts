@@ -12,7 +12,9 @@ import type { DeviceName } from './device';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
-import { KernelPart, WorkerPool, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
+import { KernelPart, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
+import { WorkerPool } from './worker-pool';
+import { takeKernelFault } from './kernel-faults';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const gpujs = require('gpu.js');
@@ -71,6 +73,12 @@ export interface KernelSpec {
   rows4?: boolean;
   /** estimated inner-loop iterations per thread */
   work?: number;
+  /**
+   * The grid axis along which this kernel may be cut into parts for threads: its source reads its first
+   * thread id on that axis from the constant `this.constants.partBase` (0 for a whole run; KernelBuilder's
+   * threadId). Absent: the source names no part base and the kernel always runs whole.
+   */
+  partAxis?: number;
   /** what the op computes, for the graph tracer; ignored here */
   meta?: unknown;
 }
@@ -170,21 +178,19 @@ export class Backend {
   }
 
   private runWhole(spec: KernelSpec, output: number[], args: Handle[]): Handle {
-    const out = this.kernel(spec.source, output, spec, args)(...args, ...spec.scalars);
+    const out = this.kernel(spec, output, args, 0)(...args, ...spec.scalars);
     if (this.resident) return out;
     if (spec.rows4) return unpackRows4(out, output, spec.outSize);
     if (out instanceof Float32Array && out.length === spec.outSize) return out;
     return flatten(out, spec.outSize);
   }
 
-  /** The compiled gpu.js kernel for a source and output grid, from the cache. */
-  private kernel(source: string, output: number[], spec: KernelSpec, args: Handle[]): any {
-    // gpu.js fixes each argument's size (texture dimensions) when it compiles a kernel, so the size is part of the key:
-    // a kernel compiled for a 12-element texture reads a 6-element one with the wrong layout
-    const key = `${output.join('x')}${spec.rows4 ? '*4' : ''}|${args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `t${spec.inputs[k].size}`)).join(',')}|${source}`;
+  /** The compiled gpu.js kernel of a spec for an output grid and part base (0: whole run), from the cache. */
+  private kernel(spec: KernelSpec, output: number[], args: Handle[], partBase: number): any {
+    const key = kernelKey(spec, output, args, partBase);
     let kernel = this.kernels.get(key);
     if (!kernel) {
-      kernel = this.gpu.createKernel(source, kernelSettings(output, spec.loopMax, this.resident));
+      kernel = this.gpu.createKernel(spec.source, kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase));
       flatWasmOutput(kernel);
       this.kernels.set(key, kernel);
       this.stats.kernelsCompiled++;
@@ -203,23 +209,40 @@ export class Backend {
   private pool: WorkerPool | null = null;
   readonly threadStats = { splitRuns: 0 };
 
-  /** Runs the parts of a split kernel: parts 1.. on workers, part 0 here; all write one shared output. */
+  /**
+   * Runs the parts of a split kernel: parts 1.. on workers, part 0 here; all write one shared output.
+   * Whatever fails (a worker that dies, throws or hangs, or this thread's own part), every posted part is
+   * settled before this returns or throws, so no part still writes later; a failed worker is replaced.
+   */
   private runParts(spec: KernelSpec, parts: KernelPart[]): Float32Array {
     const dst = new Float32Array(new SharedArrayBuffer(spec.outSize * 4));
     const args = spec.inputs.map((b) => shareBuffer(b));
-    this.pool ??= new WorkerPool(GPU_MODE[this.device]);
-    const pending = parts.slice(1).map((p, k) => this.pool!.post(k, p, spec, args, dst));
-    this.threadStats.splitRuns++;
-    runPart(this.kernel(parts[0].source, parts[0].grid, spec, args), parts[0], spec, args, dst);
-    pending.forEach((job, k) => {
-      const err = this.pool!.wait(job);
-      if (err === null) return;
-      // a worker failed (or timed out): finish its part here and stop threading on this backend
-      if (!this.threadsOff) console.warn(`tsnn: a ${this.device} worker thread failed, running single-threaded from now on: ${err.split('\n')[0]}`);
-      this.threadsOff = true;
-      runPart(this.kernel(parts[k + 1].source, parts[k + 1].grid, spec, args), parts[k + 1], spec, args, dst);
+    const fault = takeKernelFault();
+    const pool = (this.pool ??= new WorkerPool(GPU_MODE[this.device]));
+    const pending = parts.slice(1).map((p, k) => {
+      const job = { key: kernelKey(spec, p.grid, args, p.base), source: spec.source, settings: kernelSettings(p.grid, spec.loopMax, false, p.base), args, scalars: spec.scalars, dst, rows4: !!spec.rows4, grid: p.grid, offset: p.offset, size: p.size };
+      return pool.post(k, job, fault?.where === 'worker' && fault.part === k + 1 ? fault.kind : undefined);
     });
-    return dst;
+    this.threadStats.splitRuns++;
+    const t0 = performance.now();
+    let mainError: unknown = null;
+    try {
+      if (fault?.where === 'main') throw new Error('injected fault in the calling thread\'s part (test hook)');
+      runPart(this.kernel(spec, parts[0].grid, args, parts[0].base), parts[0], spec, args, dst);
+    } catch (e) {
+      mainError = e;
+    }
+    const failures = pool.waitAll(pending, performance.now() - t0);
+    if (mainError !== null) throw mainError;
+    if (failures.length === 0) return dst;
+    // a worker that cannot even start will not start next time either: run on this thread from now on
+    if (failures.some((f) => f.startup)) this.threadsOff = true;
+    const f = failures[0];
+    throw new Error(
+      `tsnn: worker thread ${f.slot + 1} of the ${this.device} backend ${f.why}, running part ${f.slot + 2} of ${parts.length} of a kernel ` +
+        `(grid ${(spec.grid ?? [spec.outSize]).join('x')}); the op failed and ${this.threadsOff ? 'threads are off on this backend from now on' : 'the worker was replaced'} ` +
+        '(TSNN_THREADS=1 runs every kernel on the calling thread)',
+    );
   }
 
   /** Synchronous read-back (host copy owned by the caller). */
@@ -256,6 +279,16 @@ export class Backend {
     this.pool = null;
     this.gpu.destroy?.();
   }
+}
+
+/**
+ * Cache key of a compiled kernel. gpu.js fixes each argument's size (texture dimensions) when it compiles a
+ * kernel, so the size is part of the key (a kernel compiled for a 12-element texture reads a 6-element one
+ * with the wrong layout), and so is the part base, a compile-time constant.
+ */
+function kernelKey(spec: KernelSpec, output: number[], args: Handle[], partBase: number): string {
+  const sizes = args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `t${spec.inputs[k].size}`)).join(',');
+  return `${output.join('x')}${spec.rows4 ? '*4' : ''}|${sizes}|${spec.partAxis === undefined ? '' : `@${partBase}`}|${spec.source}`;
 }
 
 /** Can this gpu.js mode run here? Probed once per process, by actually running a kernel. */

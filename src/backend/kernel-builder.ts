@@ -18,6 +18,11 @@
  * `this.thread.x` is the last output dim and a read along a unit-stride last dim is `<uniform> + this.thread.x`,
  * which the wasm codegen (src/backend/wasm-codegen.ts) turns into one vector load instead of a 4-lane gather,
  * with no float div/mod to split a flat index. Same output layout, same values.
+ *
+ * Every kernel names one grid axis (`partAxis`) along which the backend may cut it into parts that run on
+ * several threads (kernel-threads.ts). Thread ids along that axis come from `threadId()`, which adds the
+ * part's first id, a compile-time constant (`this.constants.partBase`: 0 for a whole run); the other axes
+ * are plain `this.thread.*`. So a part is the same source compiled with another constant.
  */
 import type { DeviceBuffer, KernelSpec } from './gpujs-backend';
 import { numelOf, Shape } from '../tensor/shape';
@@ -45,6 +50,12 @@ export interface GridOptions {
   rows4?: boolean;
 }
 
+/** Name of the kernel constant holding the first thread id of a part along the kernel's partAxis. */
+export const PART_BASE = 'partBase';
+
+const AXES = ['x', 'y', 'z'] as const;
+export type Axis = (typeof AXES)[number];
+
 export class KernelBuilder {
   private readonly buffers: DeviceBuffer[] = [];
   private readonly inputNames = new Map<DeviceBuffer, string>();
@@ -61,14 +72,24 @@ export class KernelBuilder {
 
   /** [lastDim, rows] when this kernel runs on a row grid (see above) */
   private readonly rowGrid: [number, number] | null = null;
+  /** grid axis along which parts may be cut (see above); null: this kernel always runs whole */
+  readonly partAxis: number | null;
 
   constructor(readonly outShape: Shape, readonly gridOpts?: GridOptions, opts: { rowGrid?: boolean } = {}) {
     this.outSize = numelOf(outShape);
     const X = outShape[outShape.length - 1];
     if (!gridOpts && opts.rowGrid && outShape.length >= 2 && X >= ROW_GRID_MIN && this.outSize > 0) {
       this.rowGrid = [X, this.outSize / X];
-      this.lines.push(`const i = this.thread.y * ${X} + this.thread.x;`);
-    } else if (!gridOpts) this.lines.push('const i = this.thread.x;');
+    }
+    this.partAxis = partAxisOf(gridOpts?.grid ?? this.rowGrid ?? [this.outSize]);
+    if (this.rowGrid) this.lines.push(`const i = ${this.threadId('y')} * ${X} + this.thread.x;`);
+    else if (!gridOpts) this.lines.push(`const i = ${this.threadId('x')};`);
+  }
+
+  /** This thread's id along `axis` of the whole grid (offset by the part's first id on the partAxis). */
+  threadId(axis: Axis): string {
+    const id = `this.thread.${axis}`;
+    return AXES.indexOf(axis) === this.partAxis ? `(${id} + this.constants.${PART_BASE})` : id;
   }
 
   fresh(prefix = 'v'): string {
@@ -125,7 +146,7 @@ export class KernelBuilder {
       if (this.rowGrid) {
         // integer-typed (`| 0`: gpu.js's declared locals are f32) so reads keep integer index math
         const lead = this.outShape.slice(0, -1);
-        const rows = lead.length === 1 ? ['this.thread.y'] : this.decompose('this.thread.y', lead).map(intOf);
+        const rows = lead.length === 1 ? [this.threadId('y')] : this.decompose(this.threadId('y'), lead).map(intOf);
         this.outVars = [...rows, 'this.thread.x'];
       } else this.outVars = this.decompose('i', this.outShape);
     }
@@ -157,7 +178,7 @@ export class KernelBuilder {
   read(ref: StridedRef): string {
     if (ref.buffer.size === 0) return '0.0';
     if (isContiguous(ref) && ref.shape.length === this.outShape.length && numelOf(ref.shape) === this.outSize) {
-      if (this.rowGrid) return `${this.bufferName(ref.buffer)}[this.thread.y * ${this.rowGrid[0]}${ref.offset ? ` + ${ref.offset}` : ''} + this.thread.x]`;
+      if (this.rowGrid) return `${this.bufferName(ref.buffer)}[${this.threadId('y')} * ${this.rowGrid[0]}${ref.offset ? ` + ${ref.offset}` : ''} + this.thread.x]`;
       return `${this.bufferName(ref.buffer)}[${ref.offset ? `${ref.offset} + i` : 'i'}]`;
     }
     return this.readAt(ref, this.outIndex());
@@ -198,9 +219,20 @@ export class KernelBuilder {
       grid: this.gridOpts?.grid ?? this.rowGrid ?? undefined,
       rows4: this.gridOpts?.rows4,
       work: this.work ?? Math.max(this.loopMax, 1),
+      partAxis: this.partAxis ?? undefined,
       meta: this.meta,
     };
   }
+}
+
+/**
+ * The axis a grid is cut along: its outermost axis longer than 1 (z, else y). A 1-D (flat) grid is cut
+ * along x, in whole SIMD quads; a multi-axis grid never along x (its lanes would straddle parts).
+ */
+function partAxisOf(grid: readonly number[]): number | null {
+  let axis = grid.length - 1;
+  while (axis > 0 && grid[axis] < 2) axis--;
+  return axis === 0 && grid.length > 1 ? null : axis;
 }
 
 /** Shortest last dim worth a row grid (narrower rows leave most of each SIMD quad to the scalar tail). */

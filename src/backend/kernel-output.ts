@@ -2,6 +2,8 @@
  * How tsnn creates gpu.js kernels and lays their results out as flat row-major Float32Arrays. Each
  * function is self-contained: the worker threads (kernel-threads.ts) run their source text too.
  */
+import { PART_BASE } from './kernel-builder';
+
 /**
  * gpu.js's webasm kernel hands results back as nested arrays (rows, and a Float32Array view per cell for
  * Array(n) results): for a 512x128 grid of Array(4) that is 65,536 view objects, a few ms. Its
@@ -67,9 +69,11 @@ export function copyInto(out: any, dst: Float32Array, offset: number, size: numb
   dst.set(src.length === size ? src : src.subarray(0, size), offset);
 }
 
-export function kernelSettings(output: number[], loopMax: number | undefined, pipeline: boolean) {
+/** gpu.js settings of a kernel; `partBase`: the first thread id of the part it runs (kernel-builder.ts), if it names one. */
+export function kernelSettings(output: number[], loopMax: number | undefined, pipeline: boolean, partBase?: number) {
   return {
     output,
+    ...(partBase === undefined ? {} : { constants: { [PART_BASE]: partBase }, constantTypes: { [PART_BASE]: 'Integer' } }),
     pipeline,
     immutable: true,
     precision: 'single',

@@ -191,7 +191,7 @@ function laneContiguousBase(fn: any, index: any): { uniform: any; negate: boolea
 
 /**
  * Is `uniform + this.thread.x` (or `- ...`) inside [0, length) for every thread of the grid? Interval
- * arithmetic over integer literals, thread ids ([0, output - 1]), marked loop counters (their start ..
+ * arithmetic over integer literals and Integer constants, thread ids ([0, output - 1]), marked loop counters (their start ..
  * last passing value) and + - * |0. Anything else: unknown (then the load keeps its bounds check).
  */
 function inBoundsForEveryThread(fn: any, contiguous: { uniform: any; negate: boolean }, length: number): boolean {
@@ -215,7 +215,13 @@ function indexRange(fn: any, ast: any): Range | null {
       return (info && fn.__tsnnCounterRanges?.get(info.ast)) ?? null;
     }
     case 'MemberExpression': {
-      const axis = fn.getVariableSignature(ast) === 'this.thread.value' ? ['x', 'y', 'z'].indexOf(ast.property.name) : -1;
+      const signature = fn.getVariableSignature(ast);
+      if (signature === 'this.constants.value') {
+        // an Integer constant is baked into the code (a part's first thread id: kernel-builder.ts)
+        const v = fn.constants?.[ast.property.name];
+        return fn.constantTypes?.[ast.property.name] === 'Integer' && isIntLiteral({ type: 'Literal', value: v }) ? [v, v] : null;
+      }
+      const axis = signature === 'this.thread.value' ? ['x', 'y', 'z'].indexOf(ast.property.name) : -1;
       const dim = axis >= 0 ? (fn.output[axis] ?? 1) : 0;
       return dim > 0 ? [0, dim - 1] : null;
     }

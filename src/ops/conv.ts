@@ -443,10 +443,10 @@ function unfold(g: ConvGeom, x: Tensor, n0: number, nc: number): Tensor {
   let kb: KernelBuilder;
   if (backendFor(x.device).supportsTiles) {
     kb = new KernelBuilder(shape, { grid: [g.OH * g.OW, g.C * g.kH * g.kW, nc] });
-    n = 'this.thread.z';
-    [c, kh, kw] = kb.decompose('this.thread.y', [g.C, g.kH, g.kW]);
-    oh = kb.let(floorDiv('this.thread.x', g.OW), 'oh');
-    ow = kb.let(`this.thread.x - ${oh} * ${g.OW}`, 'ow');
+    n = kb.threadId('z');
+    [c, kh, kw] = kb.decompose(kb.threadId('y'), [g.C, g.kH, g.kW]);
+    oh = kb.let(floorDiv(kb.threadId('x'), g.OW), 'oh');
+    ow = kb.let(`${kb.threadId('x')} - ${oh} * ${g.OW}`, 'ow');
   } else {
     kb = new KernelBuilder(shape);
     [n, c, kh, kw, oh, ow] = kb.outIndex();

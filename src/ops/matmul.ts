@@ -134,7 +134,7 @@ function batchIndexer(s: MatmulShape, outBatch: string[]) {
   return (r: StridedRef) => outBatch.slice(outBatch.length - (r.shape.length - 2));
 }
 
-/** Output batch index vars from the flat batch index `z` (this.thread.z in grid kernels). */
+/** Output batch index vars from the flat batch index `z` (thread id z in grid kernels). */
 function batchVars(kb: KernelBuilder, s: MatmulShape, z: string): string[] {
   if (s.batch.length === 0) return [];
   if (s.batch.length === 1) return [z];
@@ -161,12 +161,12 @@ function tiled4(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: Matmu
   const B = numelOf(s.batch);
   const H = Math.ceil(M / 4);
   const kb = new KernelBuilder([...s.batch, M, N], { grid: B > 1 ? [N, H, B] : [N, H], rows4: true }) as MatmulKernel;
-  const ob = batchVars(kb, s, 'this.thread.z');
+  const ob = batchVars(kb, s, kb.threadId('z'));
   const bi = batchIndexer(s, ob);
-  const col = 'this.thread.x';
+  const col = kb.threadId('x');
   // rows of this thread; the last group of a batch-1 product may run past M: read row M-1 there (dropped later)
   const row = (c: number) => {
-    const r = `this.thread.y * 4${c ? ` + ${c}` : ''}`;
+    const r = `${kb.threadId('y')} * 4${c ? ` + ${c}` : ''}`;
     return M % 4 === 0 ? `(${r})` : `((${r}) < ${M} ? (${r}) : ${M - 1})`;
   };
   const SETS = TILED_SETS;
@@ -197,10 +197,10 @@ function rowvec(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: Matmu
   const { M, K, N } = s;
   const B = numelOf(s.batch);
   const kb = new KernelBuilder([...s.batch, M, N], { grid: B > 1 ? [N, M, B] : [N, M] }) as MatmulKernel;
-  const ob = batchVars(kb, s, 'this.thread.z');
+  const ob = batchVars(kb, s, kb.threadId('z'));
   const bi = batchIndexer(s, ob);
-  const col = 'this.thread.x';
-  const row = 'this.thread.y';
+  const col = kb.threadId('x');
+  const row = kb.threadId('y');
   const SETS = 4;
   for (let set = 0; set < SETS; set++) kb.emit(`let c${set} = 0.0;`);
   const body = (k: string, set: number) => kb.emit(`c${set} += ${kb.at(ar, [...bi(ar), row, k])} * ${kb.at(br, [...bi(br), k, col])};`);

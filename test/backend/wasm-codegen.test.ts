@@ -11,7 +11,7 @@ import { deviceReport } from '../../src';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const gpujs = require('gpu.js');
 
-function compileAndRun(source: string, output: number[], args: Float32Array[], extensions: boolean, returnType?: string): Float32Array {
+function compileAndRun(source: string, output: number[], args: Float32Array[], extensions: boolean, returnType?: string, settings: object = {}): Float32Array {
   const saved = { ...wasmCodegen };
   wasmCodegen.vectorLoads = extensions;
   wasmCodegen.integerCounters = extensions;
@@ -20,7 +20,7 @@ function compileAndRun(source: string, output: number[], args: Float32Array[], e
 
   const gpu = new gpujs.GPU({ mode: 'webasm' });
   try {
-    const kernel = gpu.createKernel(source, { output, ...(returnType ? { returnType } : {}), loopMaxIterations: 100000 });
+    const kernel = gpu.createKernel(source, { output, ...(returnType ? { returnType } : {}), loopMaxIterations: 100000, ...settings });
     const out = kernel(...args);
     const flat = flattenAll(out);
     return flat;
@@ -49,10 +49,10 @@ function randomArray(n: number, seed: number): Float32Array {
 }
 
 /** Same bits with and without the extensions; returns the result for value checks. */
-function sameBits(source: string, output: number[], args: Float32Array[], returnType?: string): Float32Array {
-  const plain = compileAndRun(source, output, args, false, returnType);
+function sameBits(source: string, output: number[], args: Float32Array[], returnType?: string, settings?: object): Float32Array {
+  const plain = compileAndRun(source, output, args, false, returnType, settings);
   const before = { ...wasmCodegenStats };
-  const extended = compileAndRun(source, output, args, true, returnType);
+  const extended = compileAndRun(source, output, args, true, returnType, settings);
   expect(extended.length).to.equal(plain.length);
   expect(Buffer.from(extended.buffer).equals(Buffer.from(plain.buffer)), 'bit-identical to gpu.js').to.equal(true);
   (sameBits as any).last = {
@@ -91,6 +91,20 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     expect(lastStats().provenLoads).to.equal(1); // max index 5 + 6*9 + 8 = 67 = last
     // one element shorter: the last thread reads past the end, so the read keeps its check (and clamps)
     sameBits('function(a) { return a[5 + this.thread.y * 9 + this.thread.x]; }', [9, 7], [a.subarray(0, 7 * 9 + 4)]);
+    expect(lastStats().provenLoads).to.equal(0);
+  });
+
+  it("proves reads offset by an Integer constant (a thread part's base) from the constant's value", () => {
+    const a = randomArray(64, 7);
+    const src = 'function(a) { return a[(this.thread.y + this.constants.partBase) * 8 + this.thread.x]; }';
+    const part = (base: number) => ({ constants: { partBase: base }, constantTypes: { partBase: 'Integer' } });
+    // rows 4..7 of an 8x8 array: max index 7 * 8 + 7 = 63 = last
+    const out = sameBits(src, [8, 4], [a], undefined, part(4));
+    expect(lastStats().provenLoads).to.equal(1);
+    expect(out[0]).to.equal(a[32]);
+    // rows 5..8: the last row runs past the end, so the read keeps its check (and clamps)
+    sameBits(src, [8, 4], [a], undefined, part(5));
+    expect(lastStats().vectorLoads).to.equal(1);
     expect(lastStats().provenLoads).to.equal(0);
   });
 

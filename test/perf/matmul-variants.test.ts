@@ -169,7 +169,7 @@ describe('perf: matmul kernel variants', () => {
     const spec = (grid: number[] | undefined, outSize: number, work: number, rows4 = false) => {
       const kb = new KernelBuilder([outSize], grid ? { grid, rows4 } : undefined);
       kb.work = work;
-      return kb.build(grid ? 'this.thread.y + this.thread.x' : 'i');
+      return kb.build(grid ? `${kb.threadId('y')} + this.thread.x` : 'i');
     };
     it('leaves small kernels whole', () => {
       expect(splitKernel(spec([64, 16], 1024, 64), 2)).to.equal(null);
@@ -182,14 +182,19 @@ describe('perf: matmul kernel variants', () => {
       expect(parts.reduce((n, p) => n + p.size, 0)).to.equal(s.outSize);
       parts.forEach((p, k) => {
         if (k > 0) expect(p.offset).to.equal(parts[k - 1].offset + parts[k - 1].size);
-        if (k > 0) expect(p.source).to.match(/\(this\.thread\.y \+ \d+\)/);
+        if (k > 0) expect(p.base).to.equal(parts[k - 1].base + parts[k - 1].grid[1]);
+        expect(p.offset).to.equal(p.base * 256 * 4);
       });
+      // one source for every part: ids along y are offset by the part's base, a compile-time constant
+      expect(s.partAxis).to.equal(1);
+      expect(s.source).to.contain('(this.thread.y + this.constants.partBase)');
     });
     it('cuts flat kernels along x in whole SIMD quads', () => {
       const s = spec(undefined, 1_000_001, SPLIT_WORK);
       const parts = splitKernel(s, 2)!;
       expect(parts[1].offset % 4).to.equal(0);
-      expect(parts[1].source).to.contain(`const i = this.thread.x + ${parts[1].offset};`);
+      expect(parts[1].base).to.equal(parts[1].offset);
+      expect(s.source).to.contain('const i = (this.thread.x + this.constants.partBase);');
       expect(parts[0].size + parts[1].size).to.equal(s.outSize);
     });
   });

@@ -1,0 +1,254 @@
+/**
+ * Worker threads that run parts of split kernels (kernel-threads.ts) behind a synchronous API: the calling
+ * thread posts jobs, runs its own part, then blocks on Atomics.wait until every job it posted is settled.
+ *
+ * Each worker shares a small control block (Int32 slots of a SharedArrayBuffer) with the calling thread.
+ * Every job has its own id; the worker writes the id of the job it finished, and an error travels on the
+ * port tagged with its job's id, so a reply is matched to its job by id, never by order, and a late reply
+ * of an abandoned job can never be taken for the current one.
+ *
+ * A blocked calling thread cannot see a worker's 'exit' event (events need its event loop), so a small
+ * watchdog thread, whose own event loop keeps running, holds one end of a channel per worker whose other
+ * end lives in that worker: when the worker's thread ends (exit, uncaught error, terminate()), the channel
+ * closes, and the watchdog flags the control block and wakes the waiter. A hang cannot be seen that way:
+ * a part that runs far longer than the calling thread's own (equal) share is deemed hung (HANG_FACTOR,
+ * HANG_FLOOR_MS). A worker that died, threw or hung is terminated and replaced; the op fails.
+ */
+import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
+import { copyInto, flatWasmOutput, flatten, unpackRows4Into } from './kernel-output';
+import type { WorkerFault } from './kernel-faults';
+
+/** Control block slots. */
+const DONE = 0; // id of the last job the worker settled (waited on: the worker and the watchdog notify it)
+const STATUS = 1; // 1: that job succeeded, 2: it failed (its error is on the port, tagged with its id)
+const RUNNING = 2; // id of the job whose kernel (compiled by an earlier job) the worker is running
+const DEAD = 3; // 1 once the worker's thread has ended (set by the watchdog)
+const SLOTS = 4;
+
+/**
+ * A running part is deemed hung once it has run HANG_FACTOR times as long as the calling thread's own part
+ * (parts are equal shares of one kernel) after the calling thread finished that part, and at least
+ * HANG_FLOOR_MS: generous, because on a loaded machine a worker may get a fraction of a core.
+ */
+export const HANG_FACTOR = 20;
+export const HANG_FLOOR_MS = 1000;
+/** A worker that has not started running a job's (compiled) kernel this long after the job was posted, or
+ *  finished it if the kernel is new to it (its own start-up, loading gpu.js, compiling), is deemed stuck. */
+export const START_LIMIT_MS = 30_000;
+/** Longest single Atomics.wait: between waits the deadlines are checked (a missed wake-up costs at most this). */
+const SLICE_MS = 20;
+
+/** What a worker needs to run one part. */
+export interface PartJob {
+  /** cache key of the compiled part (source, grid, argument sizes, part base) */
+  key: string;
+  source: string;
+  settings: object;
+  args: Float32Array[];
+  scalars: number[];
+  dst: Float32Array;
+  rows4: boolean;
+  grid: number[];
+  offset: number;
+  size: number;
+}
+
+/** A posted job. */
+export interface PendingJob {
+  slot: number;
+  id: number;
+  postedAt: number;
+  fault?: WorkerFault;
+  terminated?: boolean;
+}
+
+/** Why a job failed, and whether its worker never got as far as starting up. */
+export interface JobFailure {
+  slot: number;
+  why: string;
+  startup: boolean;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  port: MessagePort;
+  ctrl: Int32Array;
+}
+
+export class WorkerPool {
+  private readonly slots: (PoolWorker | null)[] = [];
+  private watchdog: Worker | null = null;
+  private lastId = 0;
+
+  constructor(private readonly mode: string) {}
+
+  /** Posts a part to worker `slot` (started, or restarted after a failure, on demand). */
+  post(slot: number, job: PartJob, fault?: WorkerFault): PendingJob {
+    const w = this.worker(slot);
+    this.lastId = this.lastId >= 0x3fffffff ? 1 : this.lastId + 1;
+    const id = this.lastId;
+    w.port.postMessage({ id, ...job, dst: job.dst.buffer, fault });
+    return { slot, id, postedAt: performance.now(), fault };
+  }
+
+  /**
+   * Blocks until every job in `pending` is settled: done, failed, or its worker dead or hung (then
+   * terminated and replaced). Waits for all of them even after a failure, so no part is left running to
+   * write into memory later. `mainMs`: how long the calling thread took for its own part.
+   */
+  waitAll(pending: PendingJob[], mainMs: number): JobFailure[] {
+    const waitStart = performance.now();
+    const hangMs = Math.max(HANG_FLOOR_MS, HANG_FACTOR * mainMs);
+    const failures: JobFailure[] = [];
+    for (const job of pending) {
+      const failure = this.settle(job, waitStart, hangMs);
+      if (!failure) continue;
+      this.retire(job.slot);
+      failures.push(failure);
+    }
+    return failures;
+  }
+
+  destroy(): void {
+    for (let k = 0; k < this.slots.length; k++) this.retire(k);
+    void this.watchdog?.terminate();
+    this.watchdog = null;
+  }
+
+  private settle(job: PendingJob, waitStart: number, hangMs: number): JobFailure | null {
+    const w = this.slots[job.slot];
+    if (!w) return { slot: job.slot, why: 'was shut down', startup: false };
+    const c = w.ctrl;
+    for (;;) {
+      const done = Atomics.load(c, DONE);
+      if (done === job.id) {
+        if (Atomics.load(c, STATUS) === 1) return null;
+        return { slot: job.slot, why: `threw: ${this.errorOf(w, job.id) ?? 'no message'}`, startup: false };
+      }
+      if (Atomics.load(c, DEAD) === 1) {
+        const startup = this.errorOf(w, 0);
+        return { slot: job.slot, why: startup ? `failed to start: ${startup}` : 'died (its thread ended: exited, crashed or was terminated)', startup: startup !== null };
+      }
+      const running = Atomics.load(c, RUNNING) === job.id;
+      if (running && job.fault === 'terminate' && !job.terminated) {
+        job.terminated = true; // test hook (kernel-faults.ts): the calling thread kills the worker mid-kernel
+        void w.worker.terminate();
+      }
+      const now = performance.now();
+      if (running && now - waitStart > hangMs) return { slot: job.slot, why: `hung (still running ${Math.round(now - waitStart)} ms after the calling thread finished its own part in ${Math.round(hangMs / HANG_FACTOR)} ms)`, startup: false };
+      if (!running && now - job.postedAt > START_LIMIT_MS) return { slot: job.slot, why: `did not start the kernel within ${START_LIMIT_MS / 1000} s`, startup: false };
+      Atomics.wait(c, DONE, done, SLICE_MS);
+    }
+  }
+
+  /** The error a worker posted for job `id` (0: its start-up), dropping older messages. */
+  private errorOf(w: PoolWorker, id: number): string | null {
+    for (let m = receiveMessageOnPort(w.port); m; m = receiveMessageOnPort(w.port)) {
+      const msg = m.message as { id: number; error: string };
+      if (msg.id === id) return msg.error.split('\n')[0];
+    }
+    return null;
+  }
+
+  /** Terminates worker `slot` (dead, broken or hung): the next job on the slot starts a fresh one. */
+  private retire(slot: number): void {
+    const w = this.slots[slot];
+    if (!w) return;
+    this.slots[slot] = null;
+    w.port.close();
+    void w.worker.terminate();
+  }
+
+  private worker(slot: number): PoolWorker {
+    let w = this.slots[slot];
+    if (w) return w;
+    const jobs = new MessageChannel();
+    // the worker holds one end for its lifetime; the watchdog sees the other end close when the thread ends
+    const life = new MessageChannel();
+    const ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, port: jobs.port2, life: life.port1, ctrl: ctrl.buffer },
+      transferList: [jobs.port2, life.port1],
+    });
+    // a start-up error also reaches the port (see settle); without a listener it would crash the process
+    worker.on('error', () => undefined);
+    worker.unref();
+    jobs.port1.unref();
+    this.watchdogThread().postMessage({ life: life.port2, ctrl: ctrl.buffer }, [life.port2]);
+    w = { worker, port: jobs.port1, ctrl };
+    this.slots[slot] = w;
+    return w;
+  }
+
+  private watchdogThread(): Worker {
+    if (!this.watchdog) {
+      this.watchdog = new Worker(WATCHDOG_SOURCE, { eval: true });
+      this.watchdog.on('error', () => undefined);
+      this.watchdog.unref();
+    }
+    return this.watchdog;
+  }
+}
+
+const WATCHDOG_SOURCE = `
+const { parentPort } = require('worker_threads');
+parentPort.on('message', ({ life, ctrl }) => {
+  const c = new Int32Array(ctrl);
+  life.on('close', () => {
+    Atomics.store(c, ${DEAD}, 1);
+    Atomics.notify(c, ${DONE});
+  });
+});
+`;
+
+const WORKER_SOURCE = `
+const { workerData } = require('worker_threads');
+const port = workerData.port;
+// held for the thread's lifetime: its channel closing tells the watchdog this thread has ended
+const life = workerData.life;
+const ctrl = new Int32Array(workerData.ctrl);
+let gpu;
+try {
+  const gpujs = require(workerData.gpujs);
+  require(workerData.codegen).installWasmCodegen(gpujs);
+  gpu = new gpujs.GPU({ mode: workerData.mode });
+} catch (e) {
+  port.postMessage({ id: 0, error: String((e && e.stack) || e) });
+  throw e;
+}
+const kernels = new Map();
+${flatWasmOutput.toString()}
+${flatten.toString()}
+${unpackRows4Into.toString()}
+${copyInto.toString()}
+port.on('message', (m) => {
+  let error = null;
+  try {
+    if (m.fault === 'throw') throw new Error('injected fault (test hook)');
+    if (m.fault === 'exit') process.exit(1);
+    let k = kernels.get(m.key);
+    // gpu.js compiles a kernel on its first call: that call belongs to the start phase, not the run
+    if (k) Atomics.store(ctrl, ${RUNNING}, m.id);
+    else {
+      k = gpu.createKernel(m.source, m.settings);
+      flatWasmOutput(k);
+      kernels.set(m.key, k);
+    }
+    if (m.fault === 'hang' || m.fault === 'terminate') {
+      Atomics.store(ctrl, ${RUNNING}, m.id);
+      for (;;);
+    }
+    const out = k(...m.args, ...m.scalars);
+    const dst = new Float32Array(m.dst);
+    if (m.rows4) unpackRows4Into(out, m.grid, dst, m.offset, m.size);
+    else copyInto(out, dst, m.offset, m.size);
+  } catch (e) {
+    error = String((e && e.stack) || e);
+    port.postMessage({ id: m.id, error });
+  }
+  Atomics.store(ctrl, ${STATUS}, error === null ? 1 : 2);
+  Atomics.store(ctrl, ${DONE}, m.id);
+  Atomics.notify(ctrl, ${DONE});
+});
+`;
