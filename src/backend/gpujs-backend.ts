@@ -9,6 +9,7 @@
  * flat by kernel-output.ts.
  */
 import type { DeviceName } from './device';
+import { DeviceLimit, checkFits, checkKernelFits, glLimit, hostLimit, webasmLimit } from './limits';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
@@ -59,6 +60,8 @@ export interface KernelSpec {
   work?: number;
   /** what the op computes, for the graph tracer; ignored here */
   meta?: unknown;
+  /** the op's name, for errors */
+  op?: string;
 }
 
 /** Observes kernel runs, uploads and host reads (the graph capture in src/graph installs one). */
@@ -106,14 +109,27 @@ export class Backend {
     return !this.resident;
   }
 
-  upload(data: Float32Array): DeviceBuffer {
+  upload(data: Float32Array, op = 'upload'): DeviceBuffer {
+    checkFits(op, data.length, this.device, this.limit);
     const buf = new DeviceBuffer(this, data, data.length);
     tracing.tracer?.onUpload(buf);
     return buf;
   }
 
+  /** The largest tensor this device holds (limits.ts). */
+  get limit(): DeviceLimit {
+    if (!this.limitValue) {
+      if (this.device === 'webasm') this.limitValue = webasmLimit();
+      else if (this.device === 'gpu') this.limitValue = glLimit(this.gpu.Kernel?.features?.maxTextureSize ?? 4096);
+      else this.limitValue = hostLimit();
+    }
+    return this.limitValue;
+  }
+  private limitValue: DeviceLimit | null = null;
+
   run(spec: KernelSpec): DeviceBuffer {
     if (spec.outSize === 0) return this.upload(new Float32Array(0));
+    checkKernelFits(spec.op ?? 'kernel', spec.outSize, spec.inputs.map((b) => b.size), this.device, this.limit);
     const t0 = profile.on ? performance.now() : 0;
     const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
     if (profile.on) {
