@@ -1,6 +1,7 @@
 /** Which devices work here, which one 'auto' means, and the one Backend per device. */
 import { Backend, probeDevice } from './gpujs-backend';
 import { DEVICE_NAMES, DeviceName, DeviceSpec, isDeviceName } from './device';
+import { kernelCacheConfig } from './kernel-cache';
 
 const backends = new Map<DeviceName, Backend>();
 const probes = new Map<DeviceName, ReturnType<typeof probeDevice>>();
@@ -52,6 +53,13 @@ export function getDefaultDevice(): DeviceName {
 export function setDefaultDevice(spec: DeviceSpec): DeviceName {
   defaultDevice = resolveDevice(spec);
   return defaultDevice;
+}
+
+/** Bounds every device's compiled-kernel cache to `n` kernels (kernel-cache.ts; default TSNN_KERNEL_CACHE or 1024). */
+export function setKernelCacheSize(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setKernelCacheSize: expected a positive integer number of kernels, got ${String(n)}`);
+  kernelCacheConfig.size = n;
+  for (const b of backends.values()) b.kernels.limit = n;
 }
 
 export function backendFor(device: DeviceName): Backend {

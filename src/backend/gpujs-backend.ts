@@ -13,6 +13,7 @@ import { DeviceLimit, checkFits, checkKernelFits, glLimit, hostLimit, webasmLimi
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
+import { KernelCache, kernelCacheConfig, releaseGlKernel, releaseHostKernel } from './kernel-cache';
 import { KernelPart, WorkerPool, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -85,13 +86,16 @@ export const profile: { on: boolean; kernels: Map<string, { runs: number; ms: nu
 export class Backend {
   readonly stats: BackendStats = { live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
   private readonly gpu: any;
-  private readonly kernels = new Map<string, any>();
+  /** compiled kernels, bounded (kernel-cache.ts) */
+  readonly kernels: KernelCache<any>;
   /** true where kernel outputs stay on the device (textures) rather than host arrays */
   readonly resident: boolean;
 
   constructor(readonly device: DeviceName) {
     this.gpu = new gpujs.GPU({ mode: GPU_MODE[device] });
     this.resident = device === 'gpu';
+    const release = this.resident ? releaseGlKernel : releaseHostKernel;
+    this.kernels = new KernelCache<any>(kernelCacheConfig.size, (k) => release(this.gpu, k));
   }
 
   /** The gpu.js kernel class that actually runs here (tells a silent fallback apart). */
@@ -204,7 +208,7 @@ export class Backend {
   private runParts(spec: KernelSpec, parts: KernelPart[]): Float32Array {
     const dst = new Float32Array(new SharedArrayBuffer(spec.outSize * 4));
     const args = spec.inputs.map((b) => shareBuffer(b));
-    this.pool ??= new WorkerPool(GPU_MODE[this.device]);
+    this.pool ??= new WorkerPool(GPU_MODE[this.device], this.kernels.limit);
     const pending = parts.slice(1).map((p, k) => this.pool!.post(k, p, spec, args, dst));
     this.threadStats.splitRuns++;
     runPart(this.kernel(parts[0].source, parts[0].grid, spec, args), parts[0], spec, args, dst);

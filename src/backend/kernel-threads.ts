@@ -11,6 +11,7 @@ import * as os from 'os';
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
 import type { DeviceBuffer, Handle, KernelSpec } from './gpujs-backend';
 import { copyInto, flatWasmOutput, flatten, kernelSettings, unpackRows4Into } from './kernel-output';
+import { KernelCache, releaseHostKernel } from './kernel-cache';
 
 /** Below this much work (threads x inner-loop iterations) a kernel runs on one thread: a split costs ~0.1 ms. */
 export const SPLIT_WORK = 1 << 21;
@@ -97,7 +98,9 @@ const { workerData } = require('worker_threads');
 const gpujs = require(workerData.gpujs);
 require(workerData.codegen).installWasmCodegen(gpujs);
 const gpu = new gpujs.GPU({ mode: workerData.mode });
-const kernels = new Map();
+${KernelCache.toString()}
+${releaseHostKernel.toString()}
+const kernels = new KernelCache(workerData.kernelCache, (k) => releaseHostKernel(gpu, k));
 ${flatWasmOutput.toString()}
 ${flatten.toString()}
 ${unpackRows4Into.toString()}
@@ -133,14 +136,17 @@ interface Job {
 /** Worker threads, each with its own gpu.js; jobs are posted and awaited synchronously (Atomics.wait). */
 export class WorkerPool {
   private readonly workers: { worker: Worker; port: MessagePort; ctrl: Int32Array }[] = [];
-  constructor(private readonly mode: string) {}
+  constructor(
+    private readonly mode: string,
+    private readonly kernelCache: number,
+  ) {}
 
   private get(k: number) {
     while (this.workers.length <= k) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, port: port2 },
+        workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, kernelCache: this.kernelCache, port: port2 },
         transferList: [port2],
       });
       worker.unref();
