@@ -2,6 +2,7 @@
 import { Backend, probeDevice } from './gpujs-backend';
 import { DEVICE_NAMES, DeviceName, DeviceSpec, isDeviceName } from './device';
 import { kernelCacheConfig } from './kernel-cache';
+import { warnOnce } from '../util/warn-once';
 
 const backends = new Map<DeviceName, Backend>();
 const probes = new Map<DeviceName, ReturnType<typeof probeDevice>>();
@@ -29,9 +30,12 @@ export function autoDevice(): DeviceName {
   if (env && env !== 'auto') return resolveDevice(env as DeviceSpec);
   const gl = probe('gpu');
   if (gl.ok && !isSoftwareRenderer(gl.renderer)) return 'gpu';
-  if (probe('webasm').ok) return 'webasm';
-  if (gl.ok) return 'gpu';
-  return 'cpu';
+  const wasm = probe('webasm');
+  if (wasm.ok) return 'webasm';
+  const fallback = gl.ok ? 'gpu' : 'cpu';
+  // webasm is the usual choice: say why it was passed over (deviceReport() has the same reason)
+  if ((globalThis as any).WebAssembly) warnOnce(`device 'webasm' is not available here, 'auto' uses '${fallback}': ${wasm.why}`);
+  return fallback;
 }
 
 export function resolveDevice(spec: DeviceSpec | undefined): DeviceName {

@@ -9,7 +9,7 @@
  * flat by kernel-output.ts.
  */
 import type { DeviceName } from './device';
-import { DeviceLimit, checkFits, checkKernelFits, glLimit, hostLimit, webasmLimit } from './limits';
+import { DeviceLimit, checkFits, checkKernelFits, glLimit, hostLimit, isWasmMemoryFailure, wasmMemoryFailure, wasmReservationProblem, webasmLimit } from './limits';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
@@ -271,9 +271,11 @@ export function probeDevice(device: DeviceName): { ok: boolean; why?: string; re
     if (b.implementation !== undefined && device !== 'cpu' && /CPUKernel/.test(b.implementation)) {
       return { ok: false, why: 'gpu.js fell back to its cpu kernel' };
     }
+    const reservation = device === 'webasm' ? wasmReservationProblem() : null;
+    if (reservation) return { ok: false, why: reservation };
     return { ok: true, renderer: device === 'gpu' ? glRenderer() : undefined };
   } catch (e) {
-    return { ok: false, why: (e as Error).message };
+    return { ok: false, why: device === 'webasm' && isWasmMemoryFailure(e) ? wasmMemoryFailure(e) : (e as Error).message };
   }
 }
 

@@ -102,3 +102,38 @@ export function checkKernelFits(op: string, outSize: number, inputSizes: number[
     `${op}: one kernel's ${inputSizes.length} inputs and output take ${gib(bytes)}, more than device '${device}' can map at once (${gib(limit.kernelBytes)}: one wasm32 memory)`,
   );
 }
+
+/**
+ * WebAssembly memories a model's kernels hold at once (gpu.js gives each compiled kernel its own). Each
+ * reserves ~10 GB of address space (V8's guard regions), so under `ulimit -v` the probe's one kernel can
+ * pass and a small model still fail a few kernels later (measured: 24 GB of address space holds 2).
+ */
+export const WASM_MEMORIES_NEEDED = 64;
+
+/** Why webasm cannot reserve the memories it needs here, or null. Reserves them briefly; costs ~10 ms. */
+export function wasmReservationProblem(): string | null {
+  // gpu.js's smallest kernel memory: 17 pages, maximum 4096 (kernel.js _assembleModule)
+  const wasm = (globalThis as any).WebAssembly;
+  const held: unknown[] = [];
+  try {
+    for (let k = 0; k < WASM_MEMORIES_NEEDED; k++) held.push(new wasm.Memory({ initial: 17, maximum: 4096 }));
+    return null;
+  } catch (e) {
+    return wasmMemoryFailure(e, held.length);
+  } finally {
+    held.length = 0;
+  }
+}
+
+/** The reason given when reserving WebAssembly memory failed (`could not allocate memory`). */
+export function wasmMemoryFailure(e: unknown, reserved?: number): string {
+  const count = reserved === undefined ? '' : ` (${reserved} of the ${WASM_MEMORIES_NEEDED} a model needs at once)`;
+  return (
+    `WebAssembly memory could not be reserved${count}: ${(e as Error).message}. Each WebAssembly memory reserves ~10 GB ` +
+    `of address space: is it limited (ulimit -v)?`
+  );
+}
+
+export function isWasmMemoryFailure(e: unknown): boolean {
+  return e instanceof RangeError && /WebAssembly\.Memory|could not allocate memory|Out of memory/i.test(e.message);
+}
