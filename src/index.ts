@@ -6,7 +6,7 @@ export type { TensorOptions } from './tensor/creation';
 export { manualSeed, randperm, random, Generator } from './tensor/random';
 export { tidy, keep } from './tensor/scope';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
-export { getDefaultDevice, setDefaultDevice, deviceReport, backendFor } from './backend/devices';
+export { getDefaultDevice, setDefaultDevice, deviceReport, backendFor, setKernelCacheSize } from './backend/devices';
 export type { DeviceName, DeviceSpec } from './backend/device';
 export * as ops from './ops';
 export {

@@ -1,6 +1,8 @@
 /** Which devices work here, which one 'auto' means, and the one Backend per device. */
 import { Backend, probeDevice } from './gpujs-backend';
 import { DEVICE_NAMES, DeviceName, DeviceSpec, isDeviceName } from './device';
+import { kernelCacheConfig } from './kernel-cache';
+import { warnOnce } from '../util/warn-once';
 
 const backends = new Map<DeviceName, Backend>();
 const probes = new Map<DeviceName, ReturnType<typeof probeDevice>>();
@@ -28,9 +30,12 @@ export function autoDevice(): DeviceName {
   if (env && env !== 'auto') return resolveDevice(env as DeviceSpec);
   const gl = probe('gpu');
   if (gl.ok && !isSoftwareRenderer(gl.renderer)) return 'gpu';
-  if (probe('webasm').ok) return 'webasm';
-  if (gl.ok) return 'gpu';
-  return 'cpu';
+  const wasm = probe('webasm');
+  if (wasm.ok) return 'webasm';
+  const fallback = gl.ok ? 'gpu' : 'cpu';
+  // webasm is the usual choice: say why it was passed over (deviceReport() has the same reason)
+  if ((globalThis as any).WebAssembly) warnOnce(`device 'webasm' is not available here, 'auto' uses '${fallback}': ${wasm.why}`);
+  return fallback;
 }
 
 export function resolveDevice(spec: DeviceSpec | undefined): DeviceName {
@@ -52,6 +57,13 @@ export function getDefaultDevice(): DeviceName {
 export function setDefaultDevice(spec: DeviceSpec): DeviceName {
   defaultDevice = resolveDevice(spec);
   return defaultDevice;
+}
+
+/** Bounds every device's compiled-kernel cache to `n` kernels (kernel-cache.ts; default TSNN_KERNEL_CACHE or 1024). */
+export function setKernelCacheSize(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setKernelCacheSize: expected a positive integer number of kernels, got ${String(n)}`);
+  kernelCacheConfig.size = n;
+  for (const b of backends.values()) b.kernels.limit = n;
 }
 
 export function backendFor(device: DeviceName): Backend {

@@ -9,9 +9,11 @@
  * flat by kernel-output.ts.
  */
 import type { DeviceName } from './device';
+import { DeviceLimit, checkFits, checkKernelFits, glLimit, hostLimit, isWasmMemoryFailure, wasmMemoryFailure, wasmReservationProblem, webasmLimit } from './limits';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
+import { KernelCache, kernelCacheConfig, releaseGlKernel, releaseHostKernel } from './kernel-cache';
 import { KernelPart, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
 import { WorkerPool } from './worker-pool';
 import { takeKernelFault } from './kernel-faults';
@@ -81,6 +83,8 @@ export interface KernelSpec {
   partAxis?: number;
   /** what the op computes, for the graph tracer; ignored here */
   meta?: unknown;
+  /** the op's name, for errors */
+  op?: string;
 }
 
 /** Observes kernel runs, uploads and host reads (the graph capture in src/graph installs one). */
@@ -109,13 +113,16 @@ export const profile: { on: boolean; kernels: Map<string, { runs: number; ms: nu
 export class Backend {
   readonly stats: BackendStats = { live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
   private readonly gpu: any;
-  private readonly kernels = new Map<string, any>();
+  /** compiled kernels, bounded (kernel-cache.ts) */
+  readonly kernels: KernelCache<any>;
   /** true where kernel outputs stay on the device (textures) rather than host arrays */
   readonly resident: boolean;
 
   constructor(readonly device: DeviceName) {
     this.gpu = new gpujs.GPU({ mode: GPU_MODE[device] });
     this.resident = device === 'gpu';
+    const release = this.resident ? releaseGlKernel : releaseHostKernel;
+    this.kernels = new KernelCache<any>(kernelCacheConfig.size, (k) => release(this.gpu, k));
   }
 
   /** The gpu.js kernel class that actually runs here (tells a silent fallback apart). */
@@ -133,14 +140,27 @@ export class Backend {
     return !this.resident;
   }
 
-  upload(data: Float32Array): DeviceBuffer {
+  upload(data: Float32Array, op = 'upload'): DeviceBuffer {
+    checkFits(op, data.length, this.device, this.limit);
     const buf = new DeviceBuffer(this, data, data.length);
     tracing.tracer?.onUpload(buf);
     return buf;
   }
 
+  /** The largest tensor this device holds (limits.ts). */
+  get limit(): DeviceLimit {
+    if (!this.limitValue) {
+      if (this.device === 'webasm') this.limitValue = webasmLimit();
+      else if (this.device === 'gpu') this.limitValue = glLimit(this.gpu.Kernel?.features?.maxTextureSize ?? 4096);
+      else this.limitValue = hostLimit();
+    }
+    return this.limitValue;
+  }
+  private limitValue: DeviceLimit | null = null;
+
   run(spec: KernelSpec): DeviceBuffer {
     if (spec.outSize === 0) return this.upload(new Float32Array(0));
+    checkKernelFits(spec.op ?? 'kernel', spec.outSize, spec.inputs.map((b) => b.size), this.device, this.limit);
     const t0 = profile.on ? performance.now() : 0;
     const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
     if (profile.on) {
@@ -218,7 +238,7 @@ export class Backend {
     const dst = new Float32Array(new SharedArrayBuffer(spec.outSize * 4));
     const args = spec.inputs.map((b) => shareBuffer(b));
     const fault = takeKernelFault();
-    const pool = (this.pool ??= new WorkerPool(GPU_MODE[this.device]));
+    const pool = (this.pool ??= new WorkerPool(GPU_MODE[this.device], this.kernels.limit));
     const pending = parts.slice(1).map((p, k) => {
       const job = { key: kernelKey(spec, p.grid, args, p.base), source: spec.source, settings: kernelSettings(p.grid, spec.loopMax, false, p.base), args, scalars: spec.scalars, dst, rows4: !!spec.rows4, grid: p.grid, offset: p.offset, size: p.size };
       return pool.post(k, job, fault?.where === 'worker' && fault.part === k + 1 ? fault.kind : undefined);
@@ -304,9 +324,11 @@ export function probeDevice(device: DeviceName): { ok: boolean; why?: string; re
     if (b.implementation !== undefined && device !== 'cpu' && /CPUKernel/.test(b.implementation)) {
       return { ok: false, why: 'gpu.js fell back to its cpu kernel' };
     }
+    const reservation = device === 'webasm' ? wasmReservationProblem() : null;
+    if (reservation) return { ok: false, why: reservation };
     return { ok: true, renderer: device === 'gpu' ? glRenderer() : undefined };
   } catch (e) {
-    return { ok: false, why: (e as Error).message };
+    return { ok: false, why: device === 'webasm' && isWasmMemoryFailure(e) ? wasmMemoryFailure(e) : (e as Error).message };
   }
 }
 

@@ -67,6 +67,8 @@ export class KernelBuilder {
   readonly outSize: number;
   /** what the op computes, for the graph tracer (src/graph): set by mapKernel / matmul, opaque here */
   meta: unknown = undefined;
+  /** the op's name, for errors raised when the kernel runs (a result over the device's limit) */
+  op = 'kernel';
   /** estimated inner-loop iterations per output cell (threading decisions); defaults to the longest loop */
   work?: number;
 
@@ -221,6 +223,7 @@ export class KernelBuilder {
       work: this.work ?? Math.max(this.loopMax, 1),
       partAxis: this.partAxis ?? undefined,
       meta: this.meta,
+      op: this.op,
     };
   }
 }

@@ -17,6 +17,7 @@
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
 import { copyInto, flatWasmOutput, flatten, unpackRows4Into } from './kernel-output';
 import type { WorkerFault } from './kernel-faults';
+import { KernelCache, releaseHostKernel } from './kernel-cache';
 
 /** Control block slots. */
 const DONE = 0; // id of the last job the worker settled (waited on: the worker and the watchdog notify it)
@@ -80,7 +81,11 @@ export class WorkerPool {
   private watchdog: Worker | null = null;
   private lastId = 0;
 
-  constructor(private readonly mode: string) {}
+  constructor(
+    private readonly mode: string,
+    /** compiled kernels each worker keeps (kernel-cache.ts) */
+    private readonly kernelCache: number,
+  ) {}
 
   /** Posts a part to worker `slot` (started, or restarted after a failure, on demand). */
   post(slot: number, job: PartJob, fault?: WorkerFault): PendingJob {
@@ -168,7 +173,7 @@ export class WorkerPool {
     const ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, port: jobs.port2, life: life.port1, ctrl: ctrl.buffer },
+      workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, kernelCache: this.kernelCache, port: jobs.port2, life: life.port1, ctrl: ctrl.buffer },
       transferList: [jobs.port2, life.port1],
     });
     // a start-up error also reaches the port (see settle); without a listener it would crash the process
@@ -217,7 +222,9 @@ try {
   port.postMessage({ id: 0, error: String((e && e.stack) || e) });
   throw e;
 }
-const kernels = new Map();
+${KernelCache.toString()}
+${releaseHostKernel.toString()}
+const kernels = new KernelCache(workerData.kernelCache, (k) => releaseHostKernel(gpu, k));
 ${flatWasmOutput.toString()}
 ${flatten.toString()}
 ${unpackRows4Into.toString()}

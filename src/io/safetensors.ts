@@ -46,6 +46,7 @@ import type { DeviceSpec } from '../backend/device';
 import { DTYPES, KNOWN_UNSUPPORTED, SafetensorsDtype, decode, encodeInto, isDtype } from './dtypes';
 import { JsonSyntaxError, JsonValue, parseJsonStrict } from './json-strict';
 import { isUninitialized } from '../nn/parameter';
+import { openRegular, readRegularFile, readRegularFileAsync, writeFileAtomic, writeFileAtomicAsync } from './files';
 
 export type { SafetensorsDtype } from './dtypes';
 
@@ -282,34 +283,24 @@ async function serializeAsyncAs(stateDict: Record<string, Tensor>, opts: SaveOpt
   return assemble(plan, values, file);
 }
 
-function tmpName(path: string): string {
-  return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-}
-
 /**
- * Writes a state dict as a safetensors file. The file is written to a temporary name next to
- * `path` and renamed into place, so a failed save never leaves a truncated file behind.
+ * Writes a state dict as a safetensors file, atomically and durably (files.ts): a failed or killed
+ * save never leaves a truncated file (nor, after the next save, a temporary one) behind.
  */
 export function saveFile(stateDict: Record<string, Tensor>, path: string, opts: SaveOptions = {}): void {
   const bytes = serializeAs(stateDict, opts, path);
-  const tmp = tmpName(path);
   try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, path);
+    writeFileAtomic(path, bytes);
   } catch (e) {
-    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to clean */ }
     throw new SafetensorsError(path, null, `could not write the file: ${(e as Error).message}`);
   }
 }
 
 export async function saveFileAsync(stateDict: Record<string, Tensor>, path: string, opts: SaveOptions = {}): Promise<void> {
   const bytes = await serializeAsyncAs(stateDict, opts, path);
-  const tmp = tmpName(path);
   try {
-    await fs.promises.writeFile(tmp, bytes);
-    await fs.promises.rename(tmp, path);
+    await writeFileAtomicAsync(path, bytes);
   } catch (e) {
-    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw new SafetensorsError(path, null, `could not write the file: ${(e as Error).message}`);
   }
 }
@@ -334,15 +325,24 @@ function usize(v: JsonValue, what: string, fail: (detail: string) => never): num
  * Parses and validates the header of a safetensors file whose first bytes are `prefix` (at least
  * 8 + N of them, or the whole file) and whose total length is `fileLength`. Throws on any problem.
  */
+/** The header length N from a file's first 8 bytes, checked against the cap and the file's length. */
+function headerLength(head: Uint8Array, fileLength: number, file: string): number {
+  const fail = (detail: string): never => {
+    throw new SafetensorsError(file, null, detail);
+  };
+  if (fileLength < 8) fail(`file is ${fileLength} bytes, too small to hold the 8-byte header length (truncated or not a safetensors file)`);
+  const n64 = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_SIZE)) fail(`header length ${n64} is larger than the limit of ${MAX_HEADER_SIZE} bytes (corrupt or not a safetensors file)`);
+  const n = Number(n64);
+  if (8 + n > fileLength) fail(`header length ${n} runs past the end of the file (file is ${fileLength} bytes; truncated?)`);
+  return n;
+}
+
 function parseHeader(prefix: Uint8Array, fileLength: number, file: string, restoreAliases: boolean): SafetensorsHeader {
   const fail = (tensor: string | null, detail: string): never => {
     throw new SafetensorsError(file, tensor, detail);
   };
-  if (fileLength < 8) fail(null, `file is ${fileLength} bytes, too small to hold the 8-byte header length (truncated or not a safetensors file)`);
-  const n64 = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_SIZE)) fail(null, `header length ${n64} is larger than the limit of ${MAX_HEADER_SIZE} bytes (corrupt or not a safetensors file)`);
-  const n = Number(n64);
-  if (8 + n > fileLength) fail(null, `header length ${n} runs past the end of the file (file is ${fileLength} bytes; truncated?)`);
+  const n = headerLength(prefix, fileLength, file);
   if (prefix.length < 8 + n) throw new Error('internal: header prefix too short');
 
   let text: string;
@@ -497,11 +497,12 @@ function asBytes(b: Uint8Array | ArrayBuffer): Uint8Array {
   return b instanceof Uint8Array ? b : new Uint8Array(b);
 }
 
+/** A file's bytes; a non-regular file or a bad header length is refused before the rest is read. */
 function readAll(path: string): Uint8Array {
   try {
-    return fs.readFileSync(path);
+    return readRegularFile(path, (head, size) => headerLength(head, size, path));
   } catch (e) {
-    throw new SafetensorsError(path, null, `could not read the file: ${(e as Error).message}`);
+    throw e instanceof SafetensorsError ? e : new SafetensorsError(path, null, `could not read the file: ${(e as Error).message}`);
   }
 }
 
@@ -518,9 +519,9 @@ export function loadFileWithMetadata(path: string, opts: LoadOptions = {}): Load
 export async function loadFileAsync(path: string, opts: LoadOptions = {}): Promise<Record<string, Tensor>> {
   let bytes: Uint8Array;
   try {
-    bytes = await fs.promises.readFile(path);
+    bytes = await readRegularFileAsync(path, (head, size) => headerLength(head, size, path));
   } catch (e) {
-    throw new SafetensorsError(path, null, `could not read the file: ${(e as Error).message}`);
+    throw e instanceof SafetensorsError ? e : new SafetensorsError(path, null, `could not read the file: ${(e as Error).message}`);
   }
   return build(bytes, opts, path).stateDict;
 }
@@ -531,13 +532,13 @@ export async function loadFileAsync(path: string, opts: LoadOptions = {}): Promi
  */
 export function readHeader(path: string): SafetensorsHeader {
   let fd: number;
+  let size: number;
   try {
-    fd = fs.openSync(path, 'r');
+    ({ fd, size } = openRegular(path));
   } catch (e) {
     throw new SafetensorsError(path, null, `could not read the file: ${(e as Error).message}`);
   }
   try {
-    const size = fs.fstatSync(fd).size;
     const head = Buffer.alloc(Math.min(size, 8));
     fs.readSync(fd, head, 0, head.length, 0);
     let n = 0;

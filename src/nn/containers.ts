@@ -1,13 +1,20 @@
 /** Containers: Sequential, ModuleList, ModuleDict. */
 import { Module, childAdapters } from './module';
+import { describeValue } from '../util/describe';
 
 export class Sequential extends Module {
   constructor(...modules: (Module | Record<string, Module>)[]) {
     super();
-    if (modules.length === 1 && !(modules[0] instanceof Module)) {
+    if (modules.length === 1 && isPlainObject(modules[0])) {
       for (const [name, m] of Object.entries(modules[0])) this.addModule(name, m);
     } else {
-      modules.forEach((m, i) => this.addModule(String(i), m as Module));
+      modules.forEach((m, i) => {
+        if (!(m instanceof Module)) {
+          const alt = modules.length === 1 ? ' (or one object of named modules)' : '';
+          throw new TypeError(`Sequential: argument ${i} must be a Module${alt}, got ${describeValue(m)}`);
+        }
+        this.addModule(String(i), m);
+      });
     }
   }
 
@@ -35,6 +42,12 @@ export class Sequential extends Module {
   [Symbol.iterator](): Iterator<Module> {
     return this.namedChildrenAll().map(([, m]) => m)[Symbol.iterator]();
   }
+}
+
+function isPlainObject(x: unknown): x is Record<string, Module> {
+  if (typeof x !== 'object' || x === null) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
 }
 
 /** A list of sub-modules, registered as `0`, `1`, ...; indexable like an array. */

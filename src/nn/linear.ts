@@ -6,6 +6,7 @@ import { resetLinearLike } from './init';
 import { linear } from './functional';
 import { isUninitialized, makeLazy, materializeLazy } from './parameter';
 import { flatten } from '../ops';
+import { describeValue } from '../util/describe';
 
 export class Linear extends Module {
   weight!: Tensor;
@@ -13,6 +14,9 @@ export class Linear extends Module {
 
   constructor(public inFeatures: number, public outFeatures: number, opts: { bias?: boolean } = {}) {
     super();
+    for (const [arg, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new TypeError(`${new.target.name}: ${arg} must be a non-negative integer, got ${describeValue(v)}`);
+    }
     this.registerParameter('weight', empty([outFeatures, inFeatures]));
     this.registerParameter('bias', opts.bias === false ? null : empty([outFeatures]));
     if (inFeatures > 0) this.resetParameters();

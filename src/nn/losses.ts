@@ -3,7 +3,8 @@
  * come from autograd. Class-index targets are float tensors holding integers.
  */
 import { Tensor } from '../tensor/tensor';
-import { fmtShape, sameShape } from '../tensor/shape';
+import { broadcastShapes, fmtShape, sameShape } from '../tensor/shape';
+import { warnOnce } from '../util/warn-once';
 import { checkIndexValues } from '../ops/validate';
 import * as ops from '../ops';
 
@@ -160,8 +161,9 @@ function checkPair(op: string, input: Tensor, target: Tensor): void {
   checkTensor(op, 'input', input);
   checkTensor(op, 'target', target);
   if (!sameShape(input.shape, target.shape)) {
-    // PyTorch broadcasts (with a warning); the broadcast itself throws a clear error when impossible
-    ops.add(input.detach(), target.detach()).dispose();
+    broadcastShapes(op, input.shape, target.shape); // throws, naming the loss and both shapes, when impossible
+    // PyTorch broadcasts too, with this warning: it is almost always a missing squeeze/unsqueeze
+    warnOnce(`${op}: using a target size ${fmtShape(target.shape)} that is different to the input size ${fmtShape(input.shape)}; broadcasting will likely give incorrect results. Please ensure they have the same size.`);
   }
 }
 

@@ -22,6 +22,7 @@ import { callStack, currentPath } from './call-stack';
 import { runForwardHooks, runPreHooks } from './hooks';
 import { loadStateDictInto, stateEntries, LoadResult, StateDictInput } from './state-dict';
 import { moduleRepr } from './repr';
+import { describeValue } from '../util/describe';
 
 export interface RemovableHandle {
   remove(): void;
@@ -84,6 +85,9 @@ export class Module {
   // ---- registration ------------------------------------------------------------------------------
   addModule(name: string, module: Module | null): this {
     checkName(this, name, 'child');
+    if (module !== null && !(module instanceof Module)) {
+      throw new TypeError(`${this.constructor.name}.addModule('${name}'): expected a Module or null, got ${describeValue(module)}`);
+    }
     stateOf(this).declared.set(name, { name, kind: 'child' });
     (this as any)[name] = module;
     return this;

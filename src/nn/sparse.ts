@@ -7,12 +7,12 @@ import { arange } from '../tensor/creation';
 import { normal_ } from './init';
 import { noGrad } from '../autograd/grad-mode';
 import * as ops from '../ops';
-import { checkIndexValues } from '../ops/validate';
+import { checkIndexValues, nonInteger } from '../ops/validate';
 
 /** Ids are range-checked here (where that is free, see ops/validate.ts) so the error names the embedding. */
 function checkIds(op: string, input: Tensor, num: number): void {
   checkIndexValues(input, (v) =>
-    !Number.isInteger(v) || v < 0 || v >= num ? `${op}: index ${v} is out of range for ${num} embeddings (indices are integers in [0, ${num}))` : null,
+    nonInteger(op, 'indices', v) ?? (v < 0 || v >= num ? `${op}: index ${v} is out of range for ${num} embeddings (indices are integers in [0, ${num}))` : null),
   );
 }
 

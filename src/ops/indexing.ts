@@ -6,7 +6,7 @@ import { commonDevice, MAX_LOOP, ref, runKernel } from './kernel';
 import { slice } from './shape';
 import { add } from './elementwise';
 import { fmtShape, normDim } from '../tensor/shape';
-import { checkIndexValues } from './validate';
+import { checkIndexValues, nonInteger } from './validate';
 
 function checkIndex(op: string, index: Tensor, ndim?: number): void {
   if (!(index instanceof Tensor)) throw new Error(`${op}: index must be a Tensor of integers`);
@@ -20,7 +20,9 @@ function idxRead(kb: KernelBuilder, index: Tensor, at: string[], size: number): 
 
 function checkRange(op: string, index: Tensor, size: number): void {
   checkIndexValues(index, (v) => {
-    if (!Number.isInteger(v) || v < -size || v >= size) return `${op}: index ${v} is out of range for a dimension of size ${size}`;
+    const fraction = nonInteger(op, 'indices', v);
+    if (fraction) return fraction;
+    if (v < -size || v >= size) return `${op}: index ${v} is out of range for a dimension of size ${size}`;
     return v < 0 ? `${op}: negative indices are not supported (got one for size ${size})` : null;
   });
 }

@@ -58,5 +58,6 @@ export function mapKernel(
   const xs = refs.map((x) => (typeof x === 'number' ? kb.scalar(x) : kb.let(kb.read(x), 'x')));
   // what the graph compiler (src/graph/fuse.ts) needs to re-emit this op inside a fused kernel
   kb.meta = { kind: 'map', op, inputs: refs, expr, outShape: shape };
+  kb.op = op;
   return runKernel(kb, expr(xs, kb), device);
 }

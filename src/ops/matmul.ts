@@ -48,6 +48,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   // host backends read B's rows with vector loads: hand them a row-major (packed) B
   const bRows = backendFor(device).supportsTiles ? packedOperand(b, { cacheOnly: M < PACK_MIN_ROWS }) : b;
   const kb = matmulKernel(ref(a), ref(bRows), { batch, M, K, N, device });
+  kb.op = 'matmul';
   const y = runKernel(kb, kb.result, device);
   return record(y, 'matmul', [a, b], (g) => [
     a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,

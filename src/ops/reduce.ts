@@ -195,12 +195,13 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
   const src = flat ? reshape(x, [x.numel()]) : x;
   const d = flat ? 0 : normDim(op, dim, x.ndim);
   const better = op === 'argmax' ? '>' : '<';
+  const takes = (v: string, best: string) => `${best} == ${best} && (${v} ${better} ${best} || ${v} != ${v})`;
   let best = '';
   return reduceKernel(op, src, [d], flat ? false : keepdim, {
     init: '0.0',
     extra: (kb) => (best = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best')),
-    // first index wins ties, as in PyTorch
-    step: (acc, v, r, kb) => kb.emit(`if (${v} ${better} ${best}) { ${best} = ${v}; ${acc} = ${r}; }`),
+    // first index wins ties, and the first NaN wins outright (NaN is both the max and the min, as in PyTorch)
+    step: (acc, v, r, kb) => kb.emit(`if (${takes(v, best)}) { ${best} = ${v}; ${acc} = ${r}; }`),
   }, (indices) => {
     // chunked: `indices` [...kept, parts] holds each chunk's best index; take the best of their values,
     // the earliest chunk on ties
@@ -213,7 +214,7 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
       const j = kb.let(kb.at(ref(indices), [...o, p]), 'j');
       const at = src.shape.map((_, k) => (k === d ? j : o[k < d ? k : k - 1]));
       const v = kb.let(kb.at(ref(src), at));
-      kb.emit(`if (${v} ${better} ${bestV}) { ${bestV} = ${v}; ${acc} = ${j}; }`);
+      kb.emit(`if (${takes(v, bestV)}) { ${bestV} = ${v}; ${acc} = ${j}; }`);
     });
     return runKernel(kb, acc, src.device);
   });

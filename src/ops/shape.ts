@@ -165,6 +165,7 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
   const shape = [...first.shape];
   shape[d] = xs.reduce((n, t) => n + t.shape[d], 0);
   const kb = new KernelBuilder(shape);
+  kb.op = 'cat';
   const o = kb.outIndex();
   const acc = kb.let('0.0', 'c');
   let offset = 0;
@@ -193,6 +194,6 @@ export function stack(xs: Tensor[], dim = 0): Tensor {
 /** Copies a tensor to another device (through host memory); gradients flow back. */
 export function toDevice(x: Tensor, device: DeviceName): Tensor {
   if (x.device === device) return x;
-  const y = Tensor.fromBuffer(backendFor(device).upload(x.dataSync()), x.shape);
+  const y = Tensor.fromBuffer(backendFor(device).upload(x.dataSync(), 'to'), x.shape);
   return record(y, 'to', [x], (g) => [toDevice(g, x.device)]);
 }

@@ -26,3 +26,9 @@ export function checkIndexValues(t: Tensor, problem: (v: number) => string | nul
     if (msg) throw new Error(msg);
   }
 }
+
+/** The message for a non-integer index (kept apart from range errors: 1.7 is not "out of range"). */
+export function nonInteger(op: string, noun: string, v: number): string | null {
+  // values come from float32 storage: 1.7 reads back as 1.7000000476837158
+  return Number.isInteger(v) ? null : `${op}: ${noun} must be integers, got ${Number(v.toPrecision(7))}`;
+}

@@ -60,9 +60,9 @@ export class Tensor implements Disposable {
     return new Tensor(new Storage(buf), shape);
   }
 
-  static fromArray(data: Float32Array, shape: Shape, device: DeviceName): Tensor {
-    if (data.length !== numelOf(shape)) throw new Error(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)}`);
-    return Tensor.fromBuffer(backendFor(device).upload(data), shape);
+  static fromArray(data: Float32Array, shape: Shape, device: DeviceName, op = 'tensor'): Tensor {
+    if (data.length !== numelOf(shape)) throw new Error(`${op}: ${data.length} values do not fill shape ${fmtShape(shape)}`);
+    return Tensor.fromBuffer(backendFor(device).upload(data, op), shape);
   }
 
   /**
