@@ -16,13 +16,6 @@ export type Scalar = number;
 export type TensorLike = Tensor | number;
 export type NestedArray = number | NestedArray[];
 
-let nextSerial = 0;
-
-/** The serial the next tensor will get. */
-export function tensorSerial(): number {
-  return nextSerial;
-}
-
 /** @tsnnTensor */
 export class Tensor implements Disposable {
   /** lets runtime checks recognise Tensor classes without importing this module */
@@ -34,8 +27,6 @@ export class Tensor implements Disposable {
   private gradValue: Tensor | null = null;
   gradFn: Node | null = null;
   private readonly live = { v: true };
-  /** creation order (autograd uses it to tell gradients made during a backward from tensors made before) */
-  readonly serial = nextSerial++;
 
   constructor(readonly storage: Storage, shape: Shape, strides?: readonly number[], offset = 0) {
     this.shape = [...shape];
