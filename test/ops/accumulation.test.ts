@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DeviceName, getDefaultDevice, tensor, Tensor, tidy } from '../../src';
+import { DeviceName, getDefaultDevice, ops, tensor, Tensor, tidy } from '../../src';
 import { expectClose, fixture, testDevices } from '../helpers';
 import { editGrad, editRef, fdGrad, genProgram, Program, runPass } from './view-programs';
 
@@ -157,6 +157,29 @@ describe('gradient accumulation', () => {
           });
         });
       }
+      it('a gradient a rule made fresh becomes .grad without a copy (linear and conv2d weights, a bias)', () => {
+        // the copy is a pass over every weight per training step; only shared or foreign memory needs it
+        let copies = 0;
+        const clone = Tensor.prototype.clone;
+        Tensor.prototype.clone = function (this: Tensor) {
+          copies++;
+          return clone.call(this);
+        };
+        try {
+          tidy(() => {
+            const W = tensor([[1, 2, 3], [4, 5, 6]], { device, requiresGrad: true });
+            const b = tensor([1, 2], { device, requiresGrad: true });
+            const cw = tensor(Array.from({ length: 18 }, (_, i) => i / 10), { shape: [2, 1, 3, 3], device, requiresGrad: true });
+            const img = tensor(Array.from({ length: 25 }, (_, i) => i / 7), { shape: [1, 1, 5, 5], device });
+            tensor([[1, 0, 1], [2, 1, 0]], { device }).matmul(W.transpose(0, 1)).add(b).square().sum().backward();
+            ops.conv2d(img, cw).square().sum().backward();
+            expect(copies).to.equal(0);
+            expectClose(b.grad!, [2 * (5 + 5), 2 * (12 + 15)]); // out rows [5, 12], [5, 15]
+          });
+        } finally {
+          Tensor.prototype.clone = clone;
+        }
+      });
       it('random programs of views, shape ops, shared leaves and in-place ops: .grad equals the summed finite differences, with .grad edited between passes', () => {
         // the accumulation is device-independent bookkeeping: many runs on the default device, a few on the
         // others (each new shape compiles kernels there, slowly on gpu)
