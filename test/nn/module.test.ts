@@ -320,6 +320,7 @@ describe('nn.Module', () => {
           (net.at(2)(net.at(0)(x)) as Tensor).sum().backward();
           const tensors = [...net.parameters(), ...net.buffers()];
           const grads = net.parameters().map((p) => p.grad);
+          expect(grads.filter((g) => g).length, 'parameters with a gradient to move').to.be.greaterThan(0);
           const before = tensors.map(values);
           expect(net.to(to)).to.equal(net);
           expect(tensors.every((t) => t.device === to)).to.equal(true);
