@@ -121,6 +121,11 @@ interface Encoded {
   shape: number[];
   data: number[];
 }
+interface FixtureProgram {
+  seed: number;
+  program: Program;
+  snapshots: { label: string; grads: (number[] | null)[] }[];
+}
 interface FixtureCase {
   inputs: Record<string, Encoded | Encoded[]>;
   leaves: string[];
@@ -128,7 +133,13 @@ interface FixtureCase {
 }
 
 describe('gradient accumulation', () => {
-  const fx = fixture<{ cases: Record<string, FixtureCase> }>('accumulation.json').cases;
+  const { cases: fx, programs } = fixture<{ cases: Record<string, FixtureCase>; programs: FixtureProgram[] }>('accumulation.json');
+
+  it('the PyTorch fixture programs are what the generator makes from their seeds (else rerun gen_accumulation.py)', () => {
+    expect(programs.length).to.be.greaterThan(0);
+    for (const { seed, program } of programs) expect(program, `seed ${seed}`).to.deep.equal(genProgram(seed));
+  });
+
   for (const device of testDevices()) {
     describe(device, () => {
       it('the PyTorch fixtures are the cases run here', () => {
@@ -154,6 +165,29 @@ describe('gradient accumulation', () => {
               n++;
             });
             expect(n, 'steps taken').to.equal(c.snapshots.length);
+          });
+        });
+      }
+      for (const { seed, program: p, snapshots } of programs) {
+        it(`PyTorch fixture: the property test's program ${seed}, .grad after every pass and its edits`, () => {
+          tidy(() => {
+            const leaves = p.leaves.map((l) => tensor(l.data, { shape: l.shape, device, requiresGrad: true }));
+            const check = (n: number, label: string) => {
+              expect(snapshots[n].label).to.equal(label);
+              leaves.forEach((leaf, i) => {
+                const want = snapshots[n].grads[i];
+                const what = `leaf ${i} after ${label}`;
+                if (want === null) expect(leaf.grad, what).to.equal(null);
+                else expectClose(leaf.grad!, want, 1e-4, 1e-4, what);
+              });
+            };
+            p.passes.forEach((pass, k) => {
+              runPass(p, pass, leaves, device);
+              check(2 * k, `pass ${k}`);
+              for (const e of pass.edits) editGrad(leaves[e.leaf], e);
+              check(2 * k + 1, `edits of pass ${k}`);
+            });
+            expect(snapshots.length).to.equal(2 * p.passes.length);
           });
         });
       }
@@ -183,7 +217,7 @@ describe('gradient accumulation', () => {
       it('random programs of views, shape ops, shared leaves and in-place ops: .grad equals the summed finite differences, with .grad edited between passes', () => {
         // the accumulation is device-independent bookkeeping: many runs on the default device, a few on the
         // others (each new shape compiles kernels there, slowly on gpu)
-        const runs = device === getDefaultDevice() ? 200 : 15;
+        const runs = device === getDefaultDevice() ? 200 : 10;
         fc.assert(
           fc.property(fc.integer({ min: 1, max: 2 ** 30 }), (seed) => checkProgram(genProgram(seed), device)),
           { numRuns: runs, seed: SEED },

@@ -55,9 +55,12 @@ export interface Program {
 
 // ---- generation ---------------------------------------------------------------------------------
 
-/** A deterministic LCG stream in [0, 1). */
+/** A deterministic LCG stream in [0, 1); the seed is mixed first, so that nearby seeds start far apart. */
 function stream(seed: number): () => number {
-  let s = seed >>> 0 || 1;
+  let s = seed >>> 0;
+  s = Math.imul(s ^ (s >>> 16), 0x85ebca6b);
+  s = Math.imul(s ^ (s >>> 13), 0xc2b2ae35);
+  s = (s ^ (s >>> 16)) >>> 0;
   return () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 4294967296;
@@ -73,17 +76,21 @@ export function genProgram(seed: number): Program {
   const int = (n: number) => Math.floor(r() * n);
   const grid = (n: number) => Array.from({ length: n }, () => int(13) / 4 - 1.5); // -1.5 .. 1.5 by 0.25
 
+  // a plain program reads two or more leaves at the output's shape through views that keep memory
+  // contiguous and adds the terms, so the leaves' gradients are views of one buffer (an aliasing that
+  // .grad must not keep); the others use any shape op and broadcasting
+  const plain = r() < 0.4;
   const out = Array.from({ length: 1 + int(3) }, () => 1 + int(3));
-  const nLeaves = 1 + int(3);
+  const nLeaves = plain ? 2 + int(2) : 1 + int(3);
   const leaves: Program['leaves'] = [];
   const chains: { ops: ShapeOp[]; shape: number[] }[] = []; // leaf -> canonical chain and the shape it ends at
   for (let i = 0; i < nLeaves; i++) {
-    const lead = int(2) ? 0 : int(out.length);
-    const b = out.slice(lead).map((d) => (r() < 0.3 ? 1 : d));
+    const lead = plain || int(2) ? 0 : int(out.length);
+    const b = plain ? [...out] : out.slice(lead).map((d) => (r() < 0.3 ? 1 : d));
     const ops: ShapeOp[] = [];
     let s = b;
     for (let k = int(4); k > 0; k--) {
-      const step = decorate(s, int, r);
+      const step = decorate(s, int, r, plain ? PLAIN_KINDS : ALL_KINDS);
       if (!step || numel(step.from) > MAX_LEAF_NUMEL) continue;
       ops.unshift(step.op);
       s = step.from;
@@ -91,10 +98,10 @@ export function genProgram(seed: number): Program {
     leaves.push({ shape: s, data: grid(numel(s)) });
     chains.push({ ops, shape: b });
   }
-  const termOf = (leaf: number): Term => ({ leaf, ops: [...chains[leaf].ops, ...tail(chains[leaf].shape, out, int)] });
+  const termOf = (leaf: number): Term => ({ leaf, ops: [...chains[leaf].ops, ...(plain ? [] : tail(chains[leaf].shape, out, int))] });
   const terms = leaves.map((_, i) => termOf(i));
   for (let k = int(3); k > 0; k--) terms.splice(int(terms.length + 1), 0, termOf(int(nLeaves)));
-  const combine = terms.slice(1).map(() => (['add', 'sub', 'mul'] as const)[int(3)]);
+  const combine = terms.slice(1).map(() => (plain ? 'add' : (['add', 'sub', 'mul'] as const)[int(3)]));
   const combined = terms.map((t) => shapeAfter(leaves[t.leaf].shape, t.ops)).reduce((a, b) => broadcastShape(a, b));
   const passes: Pass[] = Array.from({ length: 2 + int(2) }, () => ({
     x: grid(numel(out)),
@@ -119,14 +126,19 @@ export function genProgram(seed: number): Program {
   };
 }
 
+const ALL_KINDS = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+/** flatten, reshape/view, unsqueeze, squeeze: their gradients are views of the output's gradient */
+const PLAIN_KINDS = [2, 3, 4, 5];
+
 /**
- * One shape op that ends at shape `to`, and the shape `from` it starts at: chains are built backwards
+ * One shape op (of the drawn kind: permute, transpose, flatten, reshape/view, unsqueeze, squeeze, slice,
+ * narrow, expand) that ends at shape `to`, and the shape `from` it starts at: chains are built backwards
  * from the shape a term must reach to the leaf's shape (null when the drawn kind does not apply).
  */
-function decorate(to: number[], int: (n: number) => number, r: () => number): { op: ShapeOp; from: number[] } | null {
+function decorate(to: number[], int: (n: number) => number, r: () => number, kinds: number[]): { op: ShapeOp; from: number[] } | null {
   const n = to.length;
   const d = int(Math.max(n, 1));
-  switch (int(9)) {
+  switch (kinds[int(kinds.length)]) {
     case 0: {
       if (n < 2) return null;
       const dims = to.map((_, i) => i);
@@ -382,4 +394,10 @@ export function editGrad(leaf: Tensor, e: GradEdit): void {
     else if (e.kind === 'none') leaf.grad = null;
     else if (e.kind === 'set') g.reshape([-1]).narrow(0, e.index, 1).fill_(e.value); // through a view of .grad
   });
+}
+
+// `node dist/test/ops/view-programs.js SEED...` prints those programs as JSON, for gen_accumulation.py
+if (require.main === module) {
+  const seeds = process.argv.slice(2).map(Number);
+  process.stdout.write(JSON.stringify(seeds.map((seed) => ({ seed, program: genProgram(seed) })), null, 1) + '\n');
 }
