@@ -32,7 +32,11 @@ function flat(x: Tensor | NestedArray | Float32Array): number[] {
   return (x as NestedArray[]).flatMap((v) => flat(v as NestedArray));
 }
 
-/** Elementwise |a-b| <= atol + rtol*|b|, with the worst offender in the message. */
+/**
+ * Elementwise |a-b| <= atol + rtol*|b| for finite expected values; a non-finite expected value must be
+ * matched exactly (NaN only by NaN, +Infinity only by +Infinity), as must a non-finite actual value. The
+ * worst offender is named in the message.
+ */
 export function expectClose(actual: Tensor | NestedArray | Float32Array, expected: Tensor | NestedArray | Float32Array, atol = 1e-4, rtol = 1e-4, what = ''): void {
   const a = flat(actual);
   const b = flat(expected);
@@ -40,9 +44,11 @@ export function expectClose(actual: Tensor | NestedArray | Float32Array, expecte
   let worst = -1;
   let worstErr = 0;
   for (let i = 0; i < a.length; i++) {
-    const err = Math.abs(a[i] - b[i]) - (atol + rtol * Math.abs(b[i]));
-    if (err > worstErr || Number.isNaN(a[i]) !== Number.isNaN(b[i])) {
-      worstErr = Number.isNaN(err) ? Infinity : err;
+    // Infinity - Infinity is NaN and atol + rtol*Infinity is Infinity: neither may reach the arithmetic
+    const exact = !Number.isFinite(a[i]) || !Number.isFinite(b[i]);
+    const err = exact ? (Object.is(a[i], b[i]) ? -Infinity : Infinity) : Math.abs(a[i] - b[i]) - (atol + rtol * Math.abs(b[i]));
+    if (err > worstErr) {
+      worstErr = err;
       worst = i;
     }
   }

@@ -14,7 +14,10 @@ function declarations(dir: string): string[] {
 describe('package', () => {
   it('type declarations import no Node built-in modules (users need no @types/node)', () => {
     const offenders: string[] = [];
-    for (const file of declarations(path.join(repoRoot(), 'dist/src'))) {
+    const files = declarations(path.join(repoRoot(), 'dist/src'));
+    // no declarations built would leave nothing to check
+    expect(files.map((f) => path.relative(repoRoot(), f))).to.include(path.join('dist', 'src', 'index.d.ts'));
+    for (const file of files) {
       const text = fs.readFileSync(file, 'utf8');
       const m = text.match(/from ['"](node:)?(fs|path|util|os|worker_threads|child_process|buffer|events|stream)['"]|NodeJS\.|\bBuffer\b(?!<)/);
       if (m) offenders.push(`${path.relative(repoRoot(), file)}: ${m[0]}`);

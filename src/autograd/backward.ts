@@ -1,5 +1,6 @@
 /** The backward pass: topological order over the tape, gradient accumulation into leaves' `.grad`. */
-import { tensorSerial, type Tensor } from '../tensor/tensor';
+import type { Tensor } from '../tensor/tensor';
+import { storageSerial, type Storage } from '../tensor/storage';
 import { isContiguousTensor } from '../ops/kernel';
 import type { Node } from './node';
 import { noGrad } from './grad-mode';
@@ -15,7 +16,7 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
   if (!sameShape(grad.shape, root.shape)) {
     throw new Error(`backward: gradient of shape ${fmtShape(grad.shape)} does not match the tensor's shape ${fmtShape(root.shape)}`);
   }
-  const firstInternal = tensorSerial();
+  const firstStorage = storageSerial();
   const reached = new Map<Tensor, Tensor[]>(); // leaf -> the gradients that reached it, in order
   const onLeaf = (leaf: Tensor, g: Tensor) => {
     const list = reached.get(leaf);
@@ -25,7 +26,7 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
   noGrad(() => {
     if (!root.gradFn) onLeaf(root, grad);
     else propagate(root.gradFn, grad, { onLeaf, release: !opts.retainGraph });
-    accumulate(reached, firstInternal);
+    accumulate(reached, firstStorage);
   });
 }
 
@@ -91,21 +92,25 @@ export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): vo
 
 /**
  * Adds the gradients that reached each leaf into its `.grad`: in place into an existing `.grad`, as PyTorch
- * does (no new tensor per backward, nothing left to free); else `.grad` becomes a tensor of the leaf's own
- * (to change in place later). Done once the backward has finished, so no rule still reads a gradient: a
- * leaf reached by exactly one gradient that the rules made during this backward, covering its whole
- * storage and reaching no other leaf, takes it as is — no copy (a 200K-element pass per weight per
- * training step); anything else (the caller's seed, a view, a gradient shared by two leaves) is copied.
+ * does (no new tensor per backward, nothing left to free); else `.grad` becomes a tensor of the leaf's own.
+ * Done once the backward has finished, so no rule still reads a gradient. A `.grad` is later written in
+ * place (the next accumulation, zero_(), the user), and an in-place write changes its whole storage, so
+ * that storage must be reachable through this `.grad` alone. A gradient is taken as is — no copy, a
+ * 200K-element pass saved per weight per training step — only when its storage was made during this
+ * backward (not the caller's seed, nor a value saved by the forward), it covers that storage exactly, and
+ * no other gradient that reached a leaf lies in it: add hands one gradient to both inputs, and a view op's
+ * rule wraps it in a new tensor, so distinct tensors share storage. (The rules' intermediate tensors may
+ * still hold it, but nothing reads them after the backward.) Anything else is copied.
  */
-function accumulate(reached: Map<Tensor, Tensor[]>, firstInternal: number): void {
-  const uses = new Map<Tensor, number>();
-  for (const gs of reached.values()) for (const g of gs) uses.set(g, (uses.get(g) ?? 0) + 1);
+function accumulate(reached: Map<Tensor, Tensor[]>, firstStorage: number): void {
+  const uses = new Map<Storage, number>();
+  for (const gs of reached.values()) for (const g of gs) uses.set(g.storage, (uses.get(g.storage) ?? 0) + 1);
+  const adoptable = (g: Tensor) =>
+    uses.get(g.storage) === 1 && g.storage.serial >= firstStorage && g.offset === 0 && isContiguousTensor(g) && g.numel() === g.storage.size;
   for (const [leaf, gs] of reached) {
     let rest = gs;
     if (!leaf.grad || leaf.grad.isDisposed) {
-      const g = gs[0];
-      const own = gs.length === 1 && uses.get(g) === 1 && g.serial >= firstInternal && g.offset === 0 && isContiguousTensor(g) && g.numel() === g.storage.size;
-      leaf.grad = keep(own ? g : g.clone());
+      leaf.grad = keep(adoptable(gs[0]) ? gs[0] : gs[0].clone());
       rest = gs.slice(1);
     }
     for (const g of rest) leaf.grad!.add_(g);

@@ -6,7 +6,16 @@
 import type { DeviceBuffer } from '../backend/gpujs-backend';
 import type { DeviceName } from '../backend/device';
 
+let storagesMade = 0;
+
+/** The serial the next storage will get: storages with a serial at least this were made after the call. */
+export function storageSerial(): number {
+  return storagesMade;
+}
+
 export class Storage {
+  /** creation order (backward tells a gradient's fresh memory from memory made before it) */
+  readonly serial = storagesMade++;
   version = 0;
   /** tensors (bases and views) currently holding this storage */
   private holders = 0;

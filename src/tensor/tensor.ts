@@ -26,13 +26,6 @@ declare global {
 }
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
 
-let nextSerial = 0;
-
-/** The serial the next tensor will get. */
-export function tensorSerial(): number {
-  return nextSerial;
-}
-
 /** @tsnnTensor */
 export class Tensor implements Disposable {
   /** lets runtime checks recognise Tensor classes without importing this module */
@@ -44,8 +37,6 @@ export class Tensor implements Disposable {
   private gradValue: Tensor | null = null;
   gradFn: Node | null = null;
   private disposed = false;
-  /** creation order (autograd uses it to tell gradients made during a backward from tensors made before) */
-  readonly serial = nextSerial++;
 
   constructor(readonly storage: Storage, shape: Shape, strides?: readonly number[], offset = 0) {
     this.shape = [...shape];

@@ -233,6 +233,7 @@ describe('nn.Module', () => {
     it('round-trips between two instances', () => {
       const a = new Scale();
       const b = new Scale();
+      noGrad(() => a.gain.fill_(3)); // gain starts at 1 in both: make the load visible
       expect(b.loadStateDict(a.stateDict())).to.deep.equal({ missingKeys: [], unexpectedKeys: [] });
       expect(snapshot(b)).to.deep.equal(snapshot(a));
       expect(b.gain.requiresGrad).to.equal(true);
@@ -496,6 +497,7 @@ describe('nn.Module', () => {
           (net.at(2)(net.at(0)(x)) as Tensor).sum().backward();
           const tensors = [...net.parameters(), ...net.buffers()];
           const grads = net.parameters().map((p) => p.grad);
+          expect(grads.filter((g) => g).length, 'parameters with a gradient to move').to.be.greaterThan(0);
           const before = tensors.map(values);
           expect(net.to(to)).to.equal(net);
           expect(tensors.every((t) => t.device === to)).to.equal(true);

@@ -29,10 +29,11 @@ describe('ops: in-place', () => {
         expectClose(x, Array(6).fill(0));
         x.copy_(tensor([1, 2, 3], { device }));
         expectClose(x, [1, 2, 3, 1, 2, 3]);
-        for (const other of testDevices()) {
-          x.copy_(tensor([[7], [8]], { device: other }));
-          expectClose(x, [7, 7, 7, 8, 8, 8]);
-        }
+        // new values from each device: a copy that did nothing would leave the previous device's
+        testDevices().forEach((other, k) => {
+          x.copy_(tensor([[7 + k], [8 + k]], { device: other }));
+          expectClose(x, [7 + k, 7 + k, 7 + k, 8 + k, 8 + k, 8 + k], 1e-6, 1e-6, `copy_ from ${other}`);
+        });
       });
       it('writes through views into the base tensor (slice with step, transpose, narrow)', () => {
         const base = tensor([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], { device });

@@ -96,7 +96,11 @@ describe('ops: shape and views', () => {
         expect(x.slice(1, 2, 1).shape).to.deep.equal([2, 0, 4]);
         expect(x.slice(2, 0, 4, 3).shape).to.deep.equal([2, 3, 2]);
         const n = x.narrow(1, 1, 2);
-        expectClose(n, arr(x.slice(1, 1, 3).contiguous()).data);
+        // against the JS reference: narrow is built on slice, so slice cannot be its reference
+        expectClose(n, iota(16).map((i) => {
+          const [a, b, c] = unravel(i, [2, 2, 4]);
+          return xa.data[ravel([a, 1 + b, c], [2, 3, 4])];
+        }));
         checkGrad((v) => v.slice(2, 1, undefined, 2), [x]);
         checkGrad((v) => v.slice(2, 0, 4, 3).slice(0, 1), [x]);
         checkGrad((v) => v.slice(1, -2, undefined, 1), [x]);
