@@ -3,7 +3,8 @@
  * mode on) while an op observer (autograd/node.ts `opTrace`) sees every op at the level users write
  * them — add, matmul, conv2d, softmax, reshape... — with its attributes, and lowers each to ONNX nodes
  * (lowering.ts). Layers are plain TypeScript over those ops, so built-in layers and user modules
- * export the same way, and a module path (from forward hooks) names where an op came from.
+ * export the same way, and a module path (from forward hooks) names where an op came from. The few
+ * layers ONNX has as a single op (LayerNorm, BatchNorm in eval mode: layers.ts) become that op.
  *
  * Like torch.onnx's tracer, this records what ran for these inputs: data-dependent control flow
  * (`if (x.sum().item() > 0)`) is frozen to the branch taken, and every shape is the traced one.
@@ -13,6 +14,8 @@
  * was computed from the inputs by a kernel outside the observed ops (under noGrad, say): a kernel
  * tracer marks every buffer computed from the inputs, and using such a tensor is an error naming the
  * module, never a silently frozen value. A traced tensor overwritten in place since is an error too.
+ * An op without ONNX export is an error when its result is used (see `deferred`), naming the module
+ * it ran in.
  */
 import { Tensor } from '../tensor/tensor';
 import type { Storage } from '../tensor/storage';
@@ -24,6 +27,7 @@ import type { Module } from '../nn/module';
 import { fmtShape } from '../tensor/shape';
 import { GraphBuilder } from './graph-builder';
 import { lowerOp, LowerContext, UnsupportedOp } from './lowering';
+import { layerLowering } from './layers';
 
 interface Traced {
   name: string;
@@ -81,14 +85,45 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
     const s = scopes[scopes.length - 1];
     return !s ? `${model.constructor.name}` : s.path ? `module '${s.path}' (${s.cls})` : `the model (${s.cls})`;
   };
+  // layers ONNX has as one op (LayerNormalization, BatchNormalization): their inner ops are not
+  // reported (suppressed > 0); the layer's output is lowered from its input when it returns
+  let suppressed = 0;
+  const fusedLayer = new Map<Module, boolean>();
   const handles = model.namedModules().flatMap(([path, m]) => [
-    m.registerForwardPreHook(() => void scopes.push({ path, cls: m.constructor.name })),
-    m.registerForwardHook(() => void scopes.pop()),
+    m.registerForwardPreHook((_m, args) => {
+      scopes.push({ path, cls: m.constructor.name });
+      const fuse = !failure && suppressed === 0 && args[0] instanceof Tensor && !!layerLowering(m);
+      fusedLayer.set(m, fuse);
+      if (fuse) suppressed++;
+    }),
+    m.registerForwardHook((_m, args, out) => {
+      if (fusedLayer.get(m)) {
+        suppressed--;
+        if (!failure && out instanceof Tensor) {
+          try {
+            const cx: LowerContext = { b, val: (t) => val(t, m.constructor.name), scope: path };
+            remember(out, layerLowering(m)!(cx, args[0] as Tensor));
+          } catch (e) {
+            defer(out, e);
+          }
+        }
+      }
+      scopes.pop();
+    }),
   ]);
 
   let failure: ExportError | null = null;
   const fail = (msg: string) => {
     failure ??= new ExportError(`onnx export: ${where()}: ${msg}`);
+  };
+  // An op that cannot be exported fails only if its result is used: an op may run ops of its own in
+  // grad mode before it records (sum's reshape of its kernel output), and those inner steps are
+  // superseded by the op's own record. Keyed by storage, so views of the result carry the reason.
+  const deferred = new WeakMap<Storage, ExportError>();
+  const defer = (out: Tensor, e: unknown) => {
+    if (e instanceof ExportError) deferred.set(out.storage, e);
+    else if (e instanceof UnsupportedOp) deferred.set(out.storage, new ExportError(`onnx export: ${where()}: ${e.message}`));
+    else throw e;
   };
   const sameView = (v: Traced, t: Tensor) =>
     v.offset === t.offset && v.shape.length === t.ndim && v.shape.every((d, i) => d === t.shape[i]) && v.strides.every((s, i) => s === t.strides[i]);
@@ -101,6 +136,8 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
       return v.name;
     }
     if (taint.tainted.has(t.storage.buffer)) {
+      const why = deferred.get(t.storage);
+      if (why) throw why;
       throw new UnsupportedOp(
         `op '${op}' reads a tensor of shape ${fmtShape(t.shape)} computed from the inputs by something the exporter cannot see ` +
           `(code run under noGrad(), or an op without ONNX support); it would be frozen to the example's value`,
@@ -117,7 +154,7 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
 
   let draws = rngStats.draws;
   opTrace.observer = (out: Tensor, name: string, ins: readonly (Tensor | null | undefined)[], attrs: OpAttrs) => {
-    if (failure) return;
+    if (failure || suppressed > 0) return;
     if (rngStats.draws !== draws) {
       fail(`the forward draws random numbers (rand, randn, dropout in training mode); a trace would freeze them`);
       return;
@@ -127,8 +164,7 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
       const cx: LowerContext = { b, val: (t) => val(t, name), scope: s?.path ?? '' };
       remember(out, lowerOp(cx, name, out, ins, attrs));
     } catch (e) {
-      if (!(e instanceof UnsupportedOp)) throw e;
-      fail(e.message);
+      defer(out, e);
     }
     draws = rngStats.draws;
   };
@@ -160,6 +196,7 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
     try {
       name = val(t, 'output');
     } catch (e) {
+      if (e instanceof ExportError) throw e;
       throw new ExportError(`onnx export: output ${k} of ${model.constructor.name}: ${(e as Error).message}`);
     }
     name = renamed.get(name) ?? name;

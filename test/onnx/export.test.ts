@@ -47,14 +47,20 @@ describe('onnx export (checked in ONNX Runtime)', function () {
     const bn = net.stem.at(1) as nn.BatchNorm2d;
     expect(Math.abs(bn.runningMean!.dataSync()[0])).to.be.greaterThan(1e-3);
     net.train();
-    await expectSameAsOrt(net, [rand([2, 1, 28, 28])], [[rand([2, 1, 28, 28])], [randn([2, 1, 28, 28])]]);
+    const bytes = await expectSameAsOrt(net, [rand([2, 1, 28, 28])], [[rand([2, 1, 28, 28])], [randn([2, 1, 28, 28])]]);
+    const opTypes = onnx.decodeModel(bytes).graph.node.map((n: any) => n.op_type);
+    expect(opTypes.filter((t: string) => t === 'BatchNormalization')).to.have.length(6);
+    expect(opTypes).to.include.members(['Conv', 'MaxPool', 'GlobalAveragePool']);
   });
 
   it('the Transformer encoder sample (Embedding, learned positions, TransformerEncoder, head) matches tsnn', async () => {
     manualSeed(4);
     const model = new ReverseModel(8);
     const tokens = () => tensor(Array.from({ length: 3 }, () => Array.from({ length: 8 }, () => Math.floor(Math.random() * VOCAB))));
-    await expectSameAsOrt(model, [tokens()], [[tokens()], [tokens()]]);
+    const bytes = await expectSameAsOrt(model, [tokens()], [[tokens()], [tokens()]]);
+    const opTypes = onnx.decodeModel(bytes).graph.node.map((n: any) => n.op_type);
+    expect(opTypes.filter((t: string) => t === 'LayerNormalization')).to.have.length(4);
+    expect(opTypes).to.include.members(['Gather', 'Softmax', 'MatMul']);
   });
 
   it('a post-norm TransformerEncoderLayer (seq-first, GELU, dropout) and MultiheadAttention weights match tsnn', async () => {

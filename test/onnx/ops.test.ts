@@ -71,6 +71,12 @@ describe('onnx export: ops (checked in ONNX Runtime)', function () {
     });
   }
 
+  it('LayerNorm without affine parameters and BatchNorm2d without running statistics export through their ops', async () => {
+    manualSeed(13);
+    const net = new nn.Sequential(new nn.BatchNorm2d(3, { trackRunningStats: false, affine: false }), new nn.Flatten(), new nn.LayerNorm(48, { elementwiseAffine: false }));
+    await expectSameAsOrt(net, [randn([2, 3, 4, 4])], [[randn([2, 3, 4, 4]).mul(2)]]);
+  });
+
   it('layers: Embedding, LayerNorm (2-D normalized shape), BatchNorm1d, Flatten, Identity, AvgPool2d, MaxPool2d', async () => {
     manualSeed(12);
     class Net extends nn.Module {
