@@ -21,3 +21,4 @@ export { Module } from './nn/module';
 export * as optim from './optim';
 export * as data from './data';
 export { saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize, SafetensorsError } from './io';
+export * as onnx from './onnx';

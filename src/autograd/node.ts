@@ -53,13 +53,32 @@ export class Node {
   }
 }
 
+/** What an op was called with beyond its differentiable inputs (dims, sizes, plain-number operands). */
+export type OpAttrs = Readonly<Record<string, unknown>>;
+
+/**
+ * Export-time view of the op stream (src/onnx/trace.ts installs it): every op run in grad mode, with
+ * its inputs and attributes, whether or not anything requires grad. Ops run under noGrad (the inner
+ * steps of a composite op like softmax) are not reported: the op that records them is.
+ */
+export type OpObserver = (out: Tensor, name: string, inputs: readonly (Tensor | null | undefined)[], attrs: OpAttrs) => void;
+export const opTrace: { observer: OpObserver | null } = { observer: null };
+
+/** Reports an op that has no gradient (comparisons, argmax, oneHot) to the observer; returns `out`. */
+export function observeOp(out: Tensor, name: string, inputs: readonly (Tensor | null | undefined)[], attrs: OpAttrs = {}): Tensor {
+  if (opTrace.observer && isGradEnabled()) opTrace.observer(out, name, inputs, attrs);
+  return out;
+}
+
 /**
  * Attaches a node to `out` when grad mode is on and any input requires grad.
  * `saved` must list every tensor the rule reads (inputs and the output alike), for the in-place
  * version check: a rule reading a tensor that was overwritten since would compute a wrong gradient.
+ * `attrs` is for the op observer only (ONNX export).
  */
-export function record(out: Tensor, name: string, inputs: (Tensor | null | undefined)[], rule: GradRule, saved: (Tensor | number | null | undefined)[] = []): Tensor {
+export function record(out: Tensor, name: string, inputs: (Tensor | null | undefined)[], rule: GradRule, saved: (Tensor | number | null | undefined)[] = [], attrs: OpAttrs = {}): Tensor {
   if (!isGradEnabled()) return out;
+  if (opTrace.observer) opTrace.observer(out, name, inputs, attrs);
   const live = inputs.map((t) => (t && t.requiresGrad ? t : null));
   if (!live.some((t) => t)) return out;
   out.gradFn = new Node(name, live, rule, saved.filter((t): t is Tensor => typeof t === 'object' && t !== null));

@@ -106,6 +106,11 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, op
   };
 }
 
+/** What the op observer (ONNX export) needs: the far-side padding follows from the output size. */
+function convAttrs(g: ConvGeom) {
+  return { strides: [g.sh, g.sw], dilations: [g.dh, g.dw], padsBegin: [g.ph, g.pw], group: g.O / g.Og };
+}
+
 /**
  * conv2d(x [N, C, H, W], weight [O, C/groups, kH, kW], bias? [O]) → [N, O, OH, OW].
  * An unbatched input [C, H, W] gives [O, OH, OW].
@@ -126,14 +131,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       x.requiresGrad ? convGradInput(g, gy, weight) : null,
       weight.requiresGrad ? convGradWeight(g, gy, x) : null,
       b && b.requiresGrad ? convGradBias(g, gy) : null,
-    ], [x, weight]);
+    ], [x, weight], convAttrs(g));
   }
   const { y, cols } = im2colForward(g, x, weight, b, device);
   const out = record(y, 'conv2d', [x, weight, b], (gy) => [
     x.requiresGrad ? im2colGradInput(g, gy, weight) : null,
     weight.requiresGrad ? im2colGradWeight(g, gy, cols) : null,
     b && b.requiresGrad ? convGradBias(g, gy) : null,
-  ], [x, weight]);
+  ], [x, weight], convAttrs(g));
   // the patches are kept only for the weight gradient (cols that are x itself are not ours to free)
   if (!(out.gradFn && weight.requiresGrad)) for (const c of cols) if (c.owned) c.t.dispose();
   return out;

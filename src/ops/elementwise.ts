@@ -4,7 +4,8 @@
  * reduce gradients back to each input's shape.
  */
 import { Tensor, TensorLike } from '../tensor/tensor';
-import { record } from '../autograd/node';
+import { record, observeOp } from '../autograd/node';
+import type { OpAttrs } from '../autograd/node';
 import { mapKernel } from './kernel';
 import { lit } from '../backend/kernel-builder';
 import { sumTo } from './reduce';
@@ -23,11 +24,11 @@ function checkOperand(op: string, x: unknown): void {
  * Defines a differentiable unary op. `grad(g, x, y)` maps the output grad to the input grad; `saves` names
  * what that rule reads (input x, output y), so autograd can refuse a backward after either was overwritten.
  */
-export function unary(name: string, expr: Expr1, grad?: (g: Tensor, x: Tensor, y: Tensor) => Tensor, saves: ('x' | 'y')[] = ['x']) {
+export function unary(name: string, expr: Expr1, grad?: (g: Tensor, x: Tensor, y: Tensor) => Tensor, saves: ('x' | 'y')[] = ['x'], attrs: OpAttrs = {}) {
   return (x: Tensor): Tensor => {
     checkOperand(name, x);
     const y = mapKernel(name, [x], ([v], kb) => expr(v, kb));
-    return grad ? record(y, name, [x], (g) => [grad(g, x, y)], saves.map((k) => (k === 'x' ? x : y))) : y;
+    return grad ? record(y, name, [x], (g) => [grad(g, x, y)], saves.map((k) => (k === 'x' ? x : y)), attrs) : observeOp(y, name, [x], attrs);
   };
 }
 
@@ -43,13 +44,14 @@ export function binary(name: string, expr: Expr2, grad?: BinaryGrad, saves: ('a'
     checkOperand(name, b);
     if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${name}: at least one operand must be a Tensor`);
     const y = mapKernel(name, [a, b], ([x0, x1], kb) => expr(x0, x1, kb));
-    if (!grad) return y;
     const ins = [a instanceof Tensor ? a : null, b instanceof Tensor ? b : null];
+    // plain-number operands reach the op observer (ONNX export) through attrs
+    if (!grad) return observeOp(y, name, ins, { operands: [a, b] });
     const needs: [boolean, boolean] = [!!ins[0]?.requiresGrad, !!ins[1]?.requiresGrad];
     return record(y, name, ins, (g) => {
       const [ga, gb] = grad(g, a, b, y, needs);
       return [ga && needs[0] ? sumTo(ga, ins[0]!.shape) : null, gb && needs[1] ? sumTo(gb, ins[1]!.shape) : null];
-    }, saves.map((k) => (k === 'a' ? a : k === 'b' ? b : y)));
+    }, saves.map((k) => (k === 'a' ? a : k === 'b' ? b : y)), { operands: [a, b] });
   };
 }
 
@@ -136,6 +138,8 @@ const geluTanh = unary('gelu', (x) => `(0.5 * ${x} * (1.0 + ${tanhOf(`${GELU_K} 
     const th = kb.let(tanhOf(`${GELU_K} * (${v} + 0.044715 * ${v} * ${v} * ${v})`));
     return `(0.5 * (1.0 + ${th}) + 0.5 * ${v} * (1.0 - ${th} * ${th}) * ${GELU_K} * (1.0 + 0.134145 * ${v} * ${v}))`;
   })),
+  ['x'],
+  { approximate: 'tanh' },
 );
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   return approximate === 'tanh' ? geluTanh(x) : geluExact(x);
@@ -146,7 +150,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   const hi = max ?? Infinity;
   if (lo > hi) throw new Error(`clamp: min ${lo} is greater than max ${hi}`);
   const y = mapKernel('clamp', [x, lo, hi], ([v, a, b]) => `Math.min(Math.max(${v}, ${a}), ${b})`);
-  return record(y, 'clamp', [x], (g) => [mul(g, mapKernel('clamp_backward', [x, lo, hi], ([v, a, b]) => `(${v} >= ${a} && ${v} <= ${b} ? 1.0 : 0.0)`))], [x]);
+  return record(y, 'clamp', [x], (g) => [mul(g, mapKernel('clamp_backward', [x, lo, hi], ([v, a, b]) => `(${v} >= ${a} && ${v} <= ${b} ? 1.0 : 0.0)`))], [x], { min: lo, max: hi });
 }
 
 /** cond ? a : b, broadcasting all three; cond is a 0/1 mask tensor. */
@@ -157,5 +161,5 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return record(y, 'where', ins, (g) => [
     ins[0] ? sumTo(mapKernel('where_backward', [cond, g], ([c, v]) => `(${c} != 0.0 ? ${v} : 0.0)`), ins[0].shape) : null,
     ins[1] ? sumTo(mapKernel('where_backward', [cond, g], ([c, v]) => `(${c} != 0.0 ? 0.0 : ${v})`), ins[1].shape) : null,
-  ], [cond]);
+  ], [cond], { cond, operands: [a, b] });
 }

@@ -1,6 +1,6 @@
 /** Index-driven ops: indexSelect, gather and their scatter-add gradients, oneHot. Indices are float tensors holding integers. */
 import { Tensor } from '../tensor/tensor';
-import { record } from '../autograd/node';
+import { record, observeOp } from '../autograd/node';
 import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { commonDevice, MAX_LOOP, ref, runKernel } from './kernel';
 import { slice } from './shape';
@@ -38,7 +38,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const o = kb.outIndex();
   const j = idxRead(kb, index, [o[d]], x.shape[d]);
   const y = runKernel(kb, kb.at(ref(x), o.map((v, i) => (i === d ? j : v))), device);
-  return record(y, 'indexSelect', [x], (g) => [indexAdd(x.shape, d, index, g)], [index]);
+  return record(y, 'indexSelect', [x], (g) => [indexAdd(x.shape, d, index, g)], [index], { dim: d, index });
 }
 
 /** zeros(shape) with g's slices added at index positions along d (the gradient of indexSelect). */
@@ -65,7 +65,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const o = kb.outIndex();
   const j = idxRead(kb, index, o, x.shape[d]);
   const y = runKernel(kb, kb.at(ref(x), o.map((v, i) => (i === d ? j : v))), device);
-  return record(y, 'gather', [x], (g) => [scatterAdd(x.shape, d, index, g)], [index]);
+  return record(y, 'gather', [x], (g) => [scatterAdd(x.shape, d, index, g)], [index], { dim: d, index });
 }
 
 /** zeros(shape) with out[.., index[.., k, ..], ..] += g[.., k, ..] (the gradient of gather). */
@@ -104,5 +104,6 @@ export function oneHot(index: Tensor, numClasses: number): Tensor {
   checkRange('oneHot', index, numClasses);
   const kb = new KernelBuilder([...index.shape, numClasses]);
   const o = kb.outIndex();
-  return runKernel(kb, `(Math.floor(${kb.at(ref(index), o.slice(0, -1))} + 0.5) == ${o[o.length - 1]} ? 1.0 : 0.0)`, index.device);
+  const y = runKernel(kb, `(Math.floor(${kb.at(ref(index), o.slice(0, -1))} + 0.5) == ${o[o.length - 1]} ? 1.0 : 0.0)`, index.device);
+  return observeOp(y, 'oneHot', [index], { numClasses });
 }

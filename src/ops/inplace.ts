@@ -6,7 +6,7 @@
 import { Tensor, TensorLike } from '../tensor/tensor';
 import { Storage } from '../tensor/storage';
 import { isGradEnabled, noGrad } from '../autograd/grad-mode';
-import { record } from '../autograd/node';
+import { record, observeOp } from '../autograd/node';
 import { zerosLike } from '../tensor/creation';
 import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { broadcastShapes, fmtShape, numelOf, sameShape } from '../tensor/shape';
@@ -92,6 +92,8 @@ export function inplace<T extends Tensor>(x: T, name: string, fn: (a: Tensor, b:
     throw new Error(`${name}: result of shape ${fmtShape(y.shape)} does not fit the in-place target of shape ${fmtShape(x.shape)}`);
   }
   writeInto(x, y);
+  // x now holds y's value: the op observer (ONNX export) follows it
+  observeOp(x, 'inplace', [y]);
   if (tracking) {
     x.gradFn = y.gradFn;
     x.requiresGrad = true;

@@ -135,6 +135,7 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
     // NaN propagates, as in PyTorch
     forEachTap(kb, g, x4, (v) => kb.emit(`if (${v} > ${best} || ${v} != ${v}) { ${best} = ${v}; }`));
     const y = runKernel(kb, best, x4.device);
+    const attrs = { kernel: [g.kH, g.kW], strides: [g.sh, g.sw], pads: [g.ph, g.pw], dilations: [g.dh, g.dw], ceilMode: opts.ceilMode ?? false };
     return record(y, 'maxPool2d', [x4], (gy) => {
       const idx = maxPoolArgmax(g, x4);
       try {
@@ -142,7 +143,7 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
       } finally {
         idx.dispose();
       }
-    }, [x4]);
+    }, [x4], attrs);
   });
 }
 
@@ -208,12 +209,13 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
     forEachTap(kb, g, x4, (v) => kb.emit(`${acc} += ${v};`));
     const y = runKernel(kb, `${acc} / ${divisor(kb, oh, ow)}`, x4.device);
 
+    const attrs = { kernel: [g.kH, g.kW], strides: [g.sh, g.sw], pads: [g.ph, g.pw], ceilMode: opts.ceilMode ?? false, countIncludePad: include, divisorOverride: override };
     return record(y, 'avgPool2d', [x4], (gy) => {
       const gk = new KernelBuilder([g.N, g.C, g.H, g.W]);
       const gacc = gk.let('0.0', 'acc');
       forEachWindowOf(gk, g, gy, (gv, qh, qw) => gk.emit(`${gacc} += ${gv} / ${divisor(gk, qh, qw)};`));
       return [runKernel(gk, gacc, gy.device)];
-    });
+    }, [], attrs);
   });
 }
 

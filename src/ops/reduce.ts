@@ -1,6 +1,6 @@
 /** Reductions over any set of dims, with keepdim; each with its gradient rule. */
 import { Tensor } from '../tensor/tensor';
-import { record } from '../autograd/node';
+import { record, observeOp } from '../autograd/node';
 import { KernelBuilder, intOf } from '../backend/kernel-builder';
 import { backendFor } from '../backend/devices';
 import { MAX_LOOP, isContiguousTensor, ref, runKernel } from './kernel';
@@ -152,7 +152,7 @@ const SUM: Reducer = { init: '0.0', step: (acc, v, _r, kb) => kb.emit(`${acc} +=
 export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
   const dims = reduceDims('sum', dim, x.ndim);
   const y = laneSum(x, dims, keepdim) ?? reduceKernel('sum', x, dims, keepdim, SUM);
-  return record(y, 'sum', [x], (g) => [unreduce(g, x.shape, dims, keepdim)]);
+  return record(y, 'sum', [x], (g) => [unreduce(g, x.shape, dims, keepdim)], [], { dims, keepdim });
 }
 
 export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
@@ -183,7 +183,7 @@ function extreme(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim:
     const mask = eq(x, yb);
     const count = unreduce(sum(mask, dims, keepdim), x.shape, dims, keepdim);
     return [div(mul(unreduce(g, x.shape, dims, keepdim), mask), count)];
-  }, [x, y]);
+  }, [x, y], { dims, keepdim });
 }
 
 export const max = (x: Tensor, dim?: number, keepdim = false) => extreme('max', x, dim, keepdim);
@@ -197,7 +197,7 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
   const better = op === 'argmax' ? '>' : '<';
   const takes = (v: string, best: string) => `${best} == ${best} && (${v} ${better} ${best} || ${v} != ${v})`;
   let best = '';
-  return reduceKernel(op, src, [d], flat ? false : keepdim, {
+  const y = reduceKernel(op, src, [d], flat ? false : keepdim, {
     init: '0.0',
     extra: (kb) => (best = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best')),
     // first index wins ties, and the first NaN wins outright (NaN is both the max and the min, as in PyTorch)
@@ -218,6 +218,7 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
     });
     return runKernel(kb, acc, src.device);
   });
+  return observeOp(y, op, [x], { dim: flat ? null : d, keepdim: flat ? false : keepdim });
 }
 
 export const argmax = (x: Tensor, dim?: number, keepdim = false) => argExtreme('argmax', x, dim, keepdim);

@@ -57,7 +57,7 @@ export function permute(x: Tensor, dims: number[]): Tensor {
   const y = makeView(x, p.map((d) => x.shape[d]), p.map((d) => x.strides[d]), x.offset);
   const inv = new Array<number>(p.length);
   p.forEach((d, i) => (inv[d] = i));
-  return record(y, 'permute', [x], (g) => [permute(g, inv)]);
+  return record(y, 'permute', [x], (g) => [permute(g, inv)], [], { dims: p });
 }
 
 export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
@@ -128,7 +128,7 @@ export function slice(x: Tensor, dim: number, start: number, end?: number, step 
   const strides = [...x.strides];
   strides[d] *= step;
   const y = makeView(x, shape, strides, x.offset + s * x.strides[d]);
-  return record(y, 'slice', [x], (g) => [sliceBackward(g, x.shape, d, s, step)]);
+  return record(y, 'slice', [x], (g) => [sliceBackward(g, x.shape, d, s, step)], [], { dim: d, start: s, end: e, step });
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
@@ -179,7 +179,7 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
   const y = runKernel(kb, acc, device);
   const starts: number[] = [];
   xs.reduce((s, t) => (starts.push(s), s + t.shape[d]), 0);
-  return record(y, 'cat', xs, (g) => xs.map((t, k) => contiguous(slice(g, d, starts[k], starts[k] + t.shape[d]))));
+  return record(y, 'cat', xs, (g) => xs.map((t, k) => contiguous(slice(g, d, starts[k], starts[k] + t.shape[d]))), [], { dim: d });
 }
 
 export function stack(xs: Tensor[], dim = 0): Tensor {

@@ -28,7 +28,7 @@ export function softmax(x: Tensor, dim = -1): Tensor {
     s.dispose();
     return out;
   });
-  return record(y, 'softmax', [x], (g) => [mul(y, sub(g, sum(mul(g, y), d, true)))], [y]);
+  return record(y, 'softmax', [x], (g) => [mul(y, sub(g, sum(mul(g, y), d, true)))], [y], { dim: d });
 }
 
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
@@ -40,7 +40,7 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
     s.dispose();
     return out;
   });
-  return record(y, 'logSoftmax', [x], (g) => [sub(g, mul(exp(y), sum(g, d, true)))], [y]);
+  return record(y, 'logSoftmax', [x], (g) => [sub(g, mul(exp(y), sum(g, d, true)))], [y], { dim: d });
 }
 
 export function logsumexp(x: Tensor, dim: number, keepdim = false): Tensor {
@@ -52,6 +52,6 @@ export function logsumexp(x: Tensor, dim: number, keepdim = false): Tensor {
     s.dispose();
     return out;
   });
-  const out = record(y, 'logsumexp', [x], (g) => [mul(g, exp(sub(x, y)))], [x, y]);
+  const out = record(y, 'logsumexp', [x], (g) => [mul(g, exp(sub(x, y)))], [x, y], { dim: d });
   return keepdim ? out : out.squeeze(d);
 }
