@@ -14,7 +14,6 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as vm from 'vm';
 
 function findRepoRoot(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
@@ -298,11 +297,20 @@ describe('ttsc start-up cache: never runs what another user could have written',
     const wrap = (s: string) => `(function (exports, require, module, __filename, __dirname, __tsnnInstall) {\n${s}\n});`;
     const evil = payload(c.marker);
     const forgedSource = evil + ' '.repeat(source.length - evil.length);
-    const script = new vm.Script(wrap(forgedSource), { filename: path.join(TS_DIR, 'lib', 'tsc.js') });
-    // Running it compiles the function body into the code cache (and writes the marker, here).
-    script.runInThisContext().call({}, {}, require, {}, '', '', () => {});
+    // Made in a fresh node process: V8 rejects a cache made under other V8 flags (this mocha process may
+    // have changed its own, e.g. --expose-gc in the memory tests). Running the function first compiles its
+    // body into the cache (and writes the marker, there).
+    const forgedFile = path.join(c.entries, 'forged.v8');
+    const make = spawnSync(process.execPath, ['-e', `
+      const vm = require('vm'), fs = require('fs');
+      const script = new vm.Script(fs.readFileSync(0, 'utf8'), { filename: ${JSON.stringify(path.join(TS_DIR, 'lib', 'tsc.js'))} });
+      script.runInThisContext().call({}, {}, require, {}, '', '', () => {});
+      fs.writeFileSync(${JSON.stringify(forgedFile)}, script.createCachedData());
+    `], { input: wrap(forgedSource), encoding: 'utf8' });
+    expect(make.status, make.stderr).to.equal(0);
     fs.rmSync(c.marker);
-    const data = script.createCachedData();
+    const data = fs.readFileSync(forgedFile);
+    fs.rmSync(forgedFile);
     const plant = (header: string) => fs.writeFileSync(codeFile, Buffer.concat([Buffer.from(header), data]), { mode: 0o600 });
 
     // Labelled as made from the forged source: refused.
