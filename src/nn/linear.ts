@@ -7,6 +7,7 @@ import { linear } from './functional';
 import { isUninitialized, makeLazy, materializeLazy } from './parameter';
 import { flatten } from '../ops';
 
+/** @tsnnLayer Linear (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Linear extends Module {
   weight!: Tensor;
   bias!: Tensor | null;
@@ -54,6 +55,7 @@ export class LazyLinear extends Linear {
   }
 }
 
+/** @tsnnLayer Identity (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Identity extends Module {
   forward<T>(x: T): T {
     return x;
