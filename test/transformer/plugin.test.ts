@@ -161,6 +161,22 @@ export class MLP extends nn.Module {
         '5:62-5:80 TS90013 nn.Sequential: layer 2 (Linear) expects 128 input features but layer 0 (Linear) produces 256',
       ]);
     });
+
+    it('ttsc reports the same at build time, with the plugin entry in tsconfig.json', async () => {
+      const out = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [path.join(ROOT, 'bin/ttsc.js'), '-p', '.', '--noEmit'], { cwd: ws, env: { ...process.env, NO_COLOR: '1' } });
+        let output = '';
+        child.stdout.on('data', (d) => (output += d));
+        child.stderr.on('data', (d) => (output += d));
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status, output }));
+      });
+      expect(out.output.trim().split('\n')).to.deep.equal([
+        'src/model.ts(4,3): error TS90001: MLP.hidden holds a Module but is not registered: add @child (PyTorch would silently drop its parameters)',
+        'src/model.ts(5,62): error TS90013: nn.Sequential: layer 2 (Linear) expects 128 input features but layer 0 (Linear) produces 256',
+      ]);
+      expect(out.status).to.equal(2);
+    });
   });
 });
 
