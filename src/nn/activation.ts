@@ -3,12 +3,14 @@ import { Module } from './module';
 import { Tensor } from '../tensor/tensor';
 import * as ops from '../ops';
 
+/** @tsnnLayer ReLU (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return ops.relu(x);
   }
 }
 
+/** @tsnnLayer GELU (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class GELU extends Module {
   constructor(public approximate: 'none' | 'tanh' = 'none') {
     super();
@@ -21,12 +23,14 @@ export class GELU extends Module {
   }
 }
 
+/** @tsnnLayer Sigmoid (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Sigmoid extends Module {
   forward(x: Tensor): Tensor {
     return ops.sigmoid(x);
   }
 }
 
+/** @tsnnLayer Tanh (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Tanh extends Module {
   forward(x: Tensor): Tensor {
     return ops.tanh(x);

@@ -1,7 +1,9 @@
 /** Containers: Sequential, ModuleList, ModuleDict. */
 import { Module, childAdapters } from './module';
 import { describeValue } from '../util/describe';
+import type { Tensor } from '../tensor/tensor';
 
+/** @tsnnLayer Sequential (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Sequential extends Module {
   constructor(...modules: (Module | Record<string, Module>)[]) {
     super();
@@ -34,7 +36,8 @@ export class Sequential extends Module {
     return this.addModule(String(this.length), m);
   }
 
-  forward(x: any): any {
+  /** Typed Tensor -> Tensor so that `seq(x)` is a Tensor, not `any`. */
+  forward(x: Tensor): Tensor {
     for (const [, m] of this.namedChildrenAll()) x = m(x);
     return x;
   }

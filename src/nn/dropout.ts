@@ -24,6 +24,7 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   return ops.mul(x, mask);
 }
 
+/** @tsnnLayer Dropout (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Dropout extends Module {
   p: number;
   constructor(p = 0.5, opts: { inplace?: boolean } = {}) {

@@ -17,9 +17,13 @@ export { Module } from './module';
 export type { RemovableHandle } from './module';
 export const Sequential = callableClass(SequentialClass);
 export type Sequential = SequentialClass;
-export const ModuleList = callableClass(ModuleListClass);
+// Called without `new`, ModuleList / ModuleDict keep their element type (CallableClass alone cannot:
+// ConstructorParameters erases the class's type parameter, so calls of the elements would be `any`).
+export const ModuleList = callableClass(ModuleListClass) as (<M extends Module = Module>(modules?: Iterable<M>) => ModuleListClass<M>) &
+  typeof ModuleListClass;
 export type ModuleList<M extends Module = Module> = ModuleListClass<M>;
-export const ModuleDict = callableClass(ModuleDictClass);
+export const ModuleDict = callableClass(ModuleDictClass) as (<M extends Module = Module>(modules?: Record<string, M>) => ModuleDictClass<M>) &
+  typeof ModuleDictClass;
 export type ModuleDict<M extends Module = Module> = ModuleDictClass<M>;
 export const Linear = callableClass(LinearClass);
 export type Linear = LinearClass;

@@ -8,6 +8,7 @@ import { isUninitialized, makeLazy, materializeLazy } from './parameter';
 import { flatten } from '../ops';
 import { describeValue } from '../util/describe';
 
+/** @tsnnLayer Linear (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Linear extends Module {
   weight!: Tensor;
   bias!: Tensor | null;
@@ -58,6 +59,7 @@ export class LazyLinear extends Linear {
   }
 }
 
+/** @tsnnLayer Identity (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class Identity extends Module {
   forward<T>(x: T): T {
     return x;

@@ -32,6 +32,7 @@ export function layerNorm(x: Tensor, normalizedShape: number | number[], weight?
   return y;
 }
 
+/** @tsnnLayer LayerNorm (the tsnn transformer checks feature sizes in nn.Sequential) */
 export class LayerNorm extends Module {
   weight!: Tensor | null;
   bias!: Tensor | null;
@@ -211,7 +212,10 @@ abstract class BatchNormBase extends Module {
   }
 }
 
-/** Batch norm over [N, C] or [N, C, L]. */
+/**
+ * Batch norm over [N, C] or [N, C, L].
+ * @tsnnLayer BatchNorm1d (the tsnn transformer checks feature sizes in nn.Sequential)
+ */
 export class BatchNorm1d extends BatchNormBase {
   protected checkInput(x: Tensor): void {
     if (x.ndim !== 2 && x.ndim !== 3) this.fail(`expected 2D or 3D input ([N, C] or [N, C, L]), got ${x.ndim}D input ${fmtShape(x.shape)}`);

@@ -45,11 +45,12 @@ export class Scale extends nn.Module {
 }
 `;
 
-const BAD = `import { nn, Tensor, param } from 'tsnn';
+const BAD = `import { nn, Tensor, child, param } from 'tsnn';
 
 export class Bad extends nn.Module {
   lin = new nn.Linear(2, 2);
   @param notTensor = 3;
+  @child seq = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(128, 10));
   forward(x: Tensor) { return x; }
 }
 `;
@@ -127,5 +128,8 @@ describe('tsnn transformer with the real tsnn package', function () {
       'src/bad.ts(4,3): error TS90001: Bad.lin holds a Module but is not registered: add @child (PyTorch would silently drop its parameters)',
     );
     expect(c.output).to.include("src/bad.ts(5,3): error TS90002: Bad.notTensor is decorated with @param but its type 'number' is not a Tensor");
+    expect(c.output).to.include(
+      'src/bad.ts(6,62): error TS90013: nn.Sequential: layer 2 (Linear) expects 128 input features but layer 0 (Linear) produces 256',
+    );
   });
 });

@@ -1,11 +1,13 @@
 /**
- * Finds tsnn's field decorators in a source file, checks them, and plans the rewrite of each class.
+ * Finds tsnn's field decorators in a source file, checks them, and plans the rewrite of each class;
+ * also checks the feature sizes of nn.Sequential chains (sequential.ts).
  * Pure analysis: nothing here changes the AST.
  */
 import type * as ts from 'typescript';
 import { TagReader, FieldKind } from './tags';
 import { TypeOracle } from './types';
 import { Codes, makeDiagnostic } from './diagnostics';
+import { SequentialChecker } from './sequential';
 
 /** Same shape as FieldEntry in src/nn/registry.ts (kept in sync by hand: no run-time import of src/). */
 export interface FieldEntry {
@@ -42,6 +44,7 @@ export class Analyzer {
   readonly checker: ts.TypeChecker;
   private readonly tags: TagReader;
   private readonly types: TypeOracle;
+  private readonly sequential: SequentialChecker;
   private readonly files = new WeakMap<ts.SourceFile, FileAnalysis>();
 
   constructor(
@@ -51,6 +54,7 @@ export class Analyzer {
     this.checker = program.getTypeChecker();
     this.tags = new TagReader(tsi, this.checker);
     this.types = new TypeOracle(tsi, this.checker, this.tags);
+    this.sequential = new SequentialChecker(tsi, this.checker, this.tags);
   }
 
   /** Files whose classes are checked: the project's own sources (not .d.ts, libs or node_modules). */
@@ -66,6 +70,7 @@ export class Analyzer {
     if (!sourceFile.isDeclarationFile) {
       const visit = (node: ts.Node): void => {
         if (this.tsi.isClassDeclaration(node) || this.tsi.isClassExpression(node)) this.analyzeClass(node, res);
+        else if (this.tsi.isNewExpression(node) || this.tsi.isCallExpression(node)) res.diagnostics.push(...this.sequential.check(node));
         this.tsi.forEachChild(node, visit);
       };
       visit(sourceFile);

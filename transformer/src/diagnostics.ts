@@ -26,6 +26,8 @@ export const Codes = {
   ReservedName: 90011,
   /** A constructor parameter property holding a Module. */
   ParameterProperty: 90012,
+  /** nn.Sequential whose literal feature sizes do not chain (a layer expects what its predecessor does not produce). */
+  SequentialSizes: 90013,
 } as const;
 
 export function makeDiagnostic(

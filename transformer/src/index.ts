@@ -17,7 +17,8 @@
  * Only `typescript` is used at run time (preferably the instance ts-patch hands over).
  */
 import type * as ts from 'typescript';
-import { Analyzer, ClassPlan, FieldEntry, STATIC_TABLE_KEY } from './analyze';
+import { ClassPlan, FieldEntry, STATIC_TABLE_KEY } from './analyze';
+import { analyzerFor, fileDiagnostics } from './analyzers';
 
 export { Analyzer, FieldEntry, ClassPlan, STATIC_TABLE_KEY } from './analyze';
 export { Codes } from './diagnostics';
@@ -29,24 +30,13 @@ export interface TransformerExtras {
   diagnostics?: readonly ts.Diagnostic[];
 }
 
-const analyzers = new WeakMap<ts.Program, Analyzer>();
 const reported = new WeakSet<ts.Program>();
-
-function analyzerFor(tsi: typeof ts, program: ts.Program): Analyzer {
-  let a = analyzers.get(program);
-  if (!a) {
-    a = new Analyzer(tsi, program);
-    analyzers.set(program, a);
-  }
-  return a;
-}
 
 /** All tsnn diagnostics of a program (its own source files only). */
 export function getTsnnDiagnostics(program: ts.Program, tsInstance?: typeof ts): ts.Diagnostic[] {
   const tsi = tsInstance ?? (require('typescript') as typeof ts);
-  const a = analyzerFor(tsi, program);
   const out: ts.Diagnostic[] = [];
-  for (const sf of program.getSourceFiles()) if (a.isChecked(sf)) out.push(...a.analyze(sf).diagnostics);
+  for (const sf of program.getSourceFiles()) out.push(...fileDiagnostics(tsi, program, sf));
   return out;
 }
 

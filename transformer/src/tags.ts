@@ -5,6 +5,9 @@
  *  - `/** @tsnnDecorator child *\/` (or `param`, `buffer`) on the decorator functions,
  *  - `/** @tsnnModule *\/` on `class Module`,
  *  - `/** @tsnnTensor *\/` on `class Tensor`.
+ *  - `/** @tsnnLayer Linear *\/` (or `Sequential`, `ReLU`, ...) on the layer classes whose feature sizes the
+ *    nn.Sequential check understands (see sequential.ts). Only the tagged class itself counts, not its
+ *    subclasses: a subclass may change the constructor or forward.
  *
  * The comments are scanned directly instead of going through `ts.getJSDocTags`: since TypeScript 5.3,
  * tsc does not parse JSDoc in .ts/.d.ts files unless asked to (JSDocParsingMode), so parsed tags may be
@@ -17,6 +20,7 @@ export type FieldKind = 'child' | 'param' | 'buffer';
 export type ClassTag = 'tsnnModule' | 'tsnnTensor';
 
 const DECORATOR_TAG = /@tsnnDecorator[ \t]+(child|param|buffer)(?![\w$-])/;
+const LAYER_TAG = /@tsnnLayer[ \t]+([A-Za-z_$][\w$]*)/;
 const CLASS_TAGS: Record<ClassTag, RegExp> = {
   tsnnModule: /@tsnnModule(?![\w$-])/,
   tsnnTensor: /@tsnnTensor(?![\w$-])/,
@@ -26,6 +30,7 @@ export class TagReader {
   private readonly docCache = new WeakMap<ts.Node, readonly string[]>();
   private readonly kindCache = new WeakMap<ts.Symbol, FieldKind | null>();
   private readonly classTagCache = new WeakMap<ts.Symbol, Set<ClassTag>>();
+  private readonly layerCache = new WeakMap<ts.Symbol, string | null>();
 
   constructor(
     private readonly tsi: typeof ts,
@@ -93,6 +98,21 @@ export class TagReader {
       this.classTagCache.set(sym, tags);
     }
     return tags.has(tag);
+  }
+
+  /** The layer name of `@tsnnLayer <name>` on the symbol's own declarations, or undefined. */
+  layerOfSymbol(symbol: ts.Symbol | undefined): string | undefined {
+    if (!symbol) return undefined;
+    const sym = this.resolveAlias(symbol);
+    let layer = this.layerCache.get(sym);
+    if (layer === undefined) {
+      layer = null;
+      for (const d of sym.declarations ?? []) {
+        for (const c of this.docComments(d)) layer ??= LAYER_TAG.exec(c)?.[1] ?? null;
+      }
+      this.layerCache.set(sym, layer);
+    }
+    return layer ?? undefined;
   }
 
   private resolveAlias(symbol: ts.Symbol): ts.Symbol {
