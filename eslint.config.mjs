@@ -11,8 +11,18 @@ const nodeGlobals = Object.fromEntries(
 
 export default tseslint.config(
   {
-    // Build output, generated API docs, and the transformer tests' input programs (they contain deliberate errors).
-    ignores: ['dist/', 'transformer/dist/', 'node_modules/', 'docs/api/', 'test/transformer/fixtures/', 'test/**/fixtures-ts/'],
+    // Build output and .gitignore'd caches, generated API docs, and the transformer tests' input programs (deliberate errors).
+    ignores: [
+      'dist/',
+      'transformer/dist/',
+      'node_modules/',
+      'out/',
+      '.gl/',
+      '.whl/',
+      'docs/api/',
+      'test/transformer/fixtures/',
+      'test/**/fixtures-ts/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

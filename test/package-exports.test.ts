@@ -55,8 +55,14 @@ describe('package exports: everything docs/API.md lists', () => {
   it("ops: function at the root, in `ops`, and Tensor method ('method and function form')", () => {
     const ops = listAfter(doc, 'Ops (method and function form');
     expect(ops).to.include.members(['add', 'logSoftmax', 'slice', 'narrow', 'clamp']); // the list was parsed
-    expect(missing(ops, (n) => isFn(root[n])), 'not exported from the package root').to.deep.equal([]);
-    expect(missing(ops, (n) => isFn(root.ops[n])), 'not in the ops namespace').to.deep.equal([]);
+    expect(
+      missing(ops, (n) => isFn(root[n])),
+      'not exported from the package root',
+    ).to.deep.equal([]);
+    expect(
+      missing(ops, (n) => isFn(root.ops[n])),
+      'not in the ops namespace',
+    ).to.deep.equal([]);
     expect(missing(ops, method), 'no Tensor method').to.deep.equal([]);
   });
 
@@ -69,23 +75,38 @@ describe('package exports: everything docs/API.md lists', () => {
   it('tensor creation, the model-writing imports, F, nn layers and containers, optim', () => {
     const creation = ['tensor', 'manualSeed', ...listAfter(doc, '`tensor(data, {requiresGrad?, device?})`,')];
     expect(creation).to.include.members(['zeros', 'eye']);
-    expect(missing(creation, (n) => isFn(root[n])), 'creation functions').to.deep.equal([]);
+    expect(
+      missing(creation, (n) => isFn(root[n])),
+      'creation functions',
+    ).to.deep.equal([]);
 
     const imports = [...doc.matchAll(/^import \{([^}]+)\} from 'tsnn'/gm)].flatMap((m) => m[1].split(',').map((s) => s.trim()));
     expect(imports).to.include('child');
-    expect(missing(imports, (n) => n in root), 'names the examples import').to.deep.equal([]);
+    expect(
+      missing(imports, (n) => n in root),
+      'names the examples import',
+    ).to.deep.equal([]);
 
     const functional = listAfter(doc, '`F` holds the functional forms:');
     expect(functional).to.include('crossEntropy');
-    expect(missing(functional, (n) => isFn(root.F[n])), 'F').to.deep.equal([]);
+    expect(
+      missing(functional, (n) => isFn(root.F[n])),
+      'F',
+    ).to.deep.equal([]);
 
     const layers = [...listAfter(doc, 'Layers:'), ...qualified(doc, 'nn')];
     expect(layers).to.include.members(['Linear', 'Sequential', 'ModuleDict', 'compile']);
-    expect(missing(layers, (n) => isFn(root.nn[n])), 'nn').to.deep.equal([]);
+    expect(
+      missing(layers, (n) => isFn(root.nn[n])),
+      'nn',
+    ).to.deep.equal([]);
 
     const optimizers = qualified(doc, 'optim');
     expect(optimizers).to.include.members(['SGD', 'AdamW']);
-    expect(missing(optimizers, (n) => isFn(root.optim[n])), 'optim').to.deep.equal([]);
+    expect(
+      missing(optimizers, (n) => isFn(root.optim[n])),
+      'optim',
+    ).to.deep.equal([]);
   });
 });
 

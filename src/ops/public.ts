@@ -5,8 +5,35 @@
  * fails for an op that is in neither list).
  */
 export {
-  add, sub, mul, div, pow, maximum, minimum, eq, ne, gt, ge, lt, le,
-  neg, exp, log, sqrt, rsqrt, abs, sign, square, sin, cos, relu, sigmoid, tanh, gelu, clamp, where,
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  eq,
+  ne,
+  gt,
+  ge,
+  lt,
+  le,
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  abs,
+  sign,
+  square,
+  sin,
+  cos,
+  relu,
+  sigmoid,
+  tanh,
+  gelu,
+  clamp,
+  where,
 } from './elementwise';
 export { sum, mean, variance, max, min, argmax, argmin } from './reduce';
 export { contiguous, clone, reshape, view, flatten, permute, transpose, unsqueeze, squeeze, expand, slice, narrow, cat, stack } from './shape';
