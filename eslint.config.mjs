@@ -1,5 +1,6 @@
 // ESLint flat config: typescript-eslint's recommended rules, syntax-only (no type information, so it stays fast).
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 // Node's globals for the plain .js scripts (TypeScript files get theirs from @types/node; no-undef is off there).
@@ -9,7 +10,7 @@ const nodeGlobals = Object.fromEntries(
     .map((name) => [name, 'readonly']),
 );
 
-export default tseslint.config(
+export default defineConfig(
   {
     // Build output and .gitignore'd caches, generated API docs, and the transformer tests' input programs (deliberate errors).
     ignores: [
@@ -25,7 +26,7 @@ export default tseslint.config(
     ],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  tseslint.configs.recommended,
   {
     rules: {
       // `any` marks the untyped gpu.js boundary and Module's dynamic fields; tsconfig's strict mode already forbids implicit any.
