@@ -12,7 +12,7 @@ import { matmulKernel } from '../src/ops/matmul';
 import { ref } from '../src/ops/kernel';
 import { rand, manualSeed } from '../src';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
 
 const opts = new Command()

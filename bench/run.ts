@@ -261,9 +261,9 @@ async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Ma
   const runners = new Map<CaseId, Runner>();
   let tf: any;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     tf = require('@tensorflow/tfjs');
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const wasm = require('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
     if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not initialise');

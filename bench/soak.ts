@@ -9,6 +9,7 @@
  * which the RSS column shows); the `settled` column is the count after the loop once the event loop turned.
  *   node dist/bench/soak.js [--steps 10000] [--devices cpu,webasm] [--loops plain,tidy,async]
  */
+import { writeFileSync } from 'fs';
 import { Command } from 'commander';
 import { nn, F, optim, randn, tensor, tidy, manualSeed, deviceReport, Tensor, DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   console.log(['device', 'loop', 'compiled', 'step', 'rssMiB', 'arrayBuffersMiB', 'liveBuffers', 'steps/s'].join('\t'));
   const all: Record<string, number | string>[] = [];
   for (const device of devices) for (const loop of opts.loops.split(',') as Loop[]) for (const compiled of [false, true]) all.push(...(await run(device, loop, compiled)));
-  if (opts.json) require('fs').writeFileSync(opts.json, JSON.stringify(all, null, 1) + '\n');
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(all, null, 1) + '\n');
 }
 
 main().catch((e) => {

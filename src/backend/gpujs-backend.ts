@@ -18,7 +18,7 @@ import { KernelPart, runPart, shareBuffer, splitKernel, threadCount } from './ke
 import { WorkerPool } from './worker-pool';
 import { takeKernelFault } from './kernel-faults';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
 installWasmCodegen(gpujs);
 
@@ -335,7 +335,7 @@ export function probeDevice(device: DeviceName): { ok: boolean; why?: string; re
 /** The GL renderer string, to tell a real GPU from Mesa's software rasteriser. */
 function glRenderer(): string | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const gl = require('gl')(1, 1);
     const ext = gl.getExtension('WEBGL_debug_renderer_info');
     const r = ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);

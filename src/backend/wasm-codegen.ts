@@ -249,7 +249,7 @@ function indexRange(fn: any, ast: any): Range | null {
 
 function safeVersion(): string | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('gpu.js/package.json').version;
   } catch {
     return undefined;

@@ -178,7 +178,7 @@ export class MultiheadAttention extends Module {
       const y = ops.matmul(x, ops.transpose(w, 0, 1));
       return b ? ops.add(y, b) : y;
     };
-    let q = proj(q0, wq, bq);
+    const q = proj(q0, wq, bq);
     let k = proj(k0, wk, bk);
     let v = proj(v0, wv, bv);
     const padKeys = (extra: Tensor | number) => {

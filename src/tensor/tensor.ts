@@ -231,6 +231,10 @@ export class Tensor implements Disposable {
   narrow(dim: number, start: number, length: number): Tensor { return ops.narrow(this, dim, start, length); }
   indexSelect(dim: number, index: Tensor): Tensor { return ops.indexSelect(this, dim, index); }
   gather(dim: number, index: Tensor): Tensor { return ops.gather(this, dim, index); }
+  /** `x.cat(others, dim)` is `cat([x, ...others], dim)`; the method form the API contract lists (torch has only the function). */
+  cat(others: Tensor[], dim = 0): Tensor { return ops.cat([this, ...others], dim); }
+  /** `x.stack(others, dim)` is `stack([x, ...others], dim)`. */
+  stack(others: Tensor[], dim = 0): Tensor { return ops.stack([this, ...others], dim); }
   contiguous(): Tensor { return ops.contiguous(this); }
   clone(): Tensor { return ops.clone(this); }
   // in place

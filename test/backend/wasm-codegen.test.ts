@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { wasmCodegen, wasmCodegenStats } from '../../src/backend/wasm-codegen';
 import { deviceReport } from '../../src';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
 
 function compileAndRun(source: string, output: number[], args: Float32Array[], extensions: boolean, returnType?: string, settings: object = {}): Float32Array {

@@ -59,7 +59,7 @@ describe('data: Dataset, TensorDataset, DataLoader', () => {
     manualSeed(3);
     const expected = [random(), random()];
     manualSeed(3);
-    [...data.DataLoader(new Recording(20), { batchSize: 4, shuffle: true, seed: 1 })];
+    Array.from(data.DataLoader(new Recording(20), { batchSize: 4, shuffle: true, seed: 1 }));
     expect([random(), random()]).to.deep.equal(expected);
   });
 

@@ -158,7 +158,7 @@ describe('optim vs PyTorch', () => {
       ({ state: { 0: { ...before.state[0], ...over } }, paramGroups: [{ ...before.paramGroups[0], ...group }] }) as any;
     const dead = zeros([2]);
     dead.dispose();
-    expect(() => opt.loadStateDict(good({ exp_avg: dead }))).to.throw(/nothing was loaded:\n  state 'exp_avg' of parameter 0 is a disposed tensor/);
+    expect(() => opt.loadStateDict(good({ exp_avg: dead }))).to.throw(/nothing was loaded:\n {2}state 'exp_avg' of parameter 0 is a disposed tensor/);
     expect(() => opt.loadStateDict(good({ step: 'x' }))).to.throw(/state 'step' of parameter 0 is string, not a tensor or number/);
     const protoGroup = JSON.parse(`{"lr": 5, "__proto__": {"polluted": 1}}`);
     expect(() => opt.loadStateDict(good({}, protoGroup))).to.throw(/parameter group 0 has an option named '__proto__'/);
