@@ -11,7 +11,7 @@ import { profile } from '../src/backend/gpujs-backend';
 import { ResNet } from '../samples/mnist/models';
 
 const opts = new Command()
-  .option('--case <id>', 'mlp_fwd_b256 | mlp_fwd_b1 | mlp_train_b256 | cnn_train_b128 (the MNIST sample\'s ResNet)', 'mlp_train_b256')
+  .option('--case <id>', "mlp_fwd_b256 | mlp_fwd_b1 | mlp_train_b256 | cnn_train_b128 (the MNIST sample's ResNet)", 'mlp_train_b256')
   .option('--steps <n>', 'profiled steps (after 20 warm-up steps)', (v) => parseInt(v, 10), 40)
   .option('--device <name>', 'tsnn device', 'auto')
   .parse()
@@ -30,7 +30,10 @@ for (const mode of ['eager', 'compiled'] as const) {
   const model: any = mode === 'compiled' ? nn.compile(net) : net;
   const batch = opts.case === 'mlp_fwd_b1' ? 1 : cnn ? 128 : 256;
   const x = tsnn.rand(cnn ? [batch, 1, 28, 28] : [batch, 784], { device: device as any });
-  const y = tsnn.tensor(Array.from({ length: batch }, (_, i) => i % 10), { device: device as any });
+  const y = tsnn.tensor(
+    Array.from({ length: batch }, (_, i) => i % 10),
+    { device: device as any },
+  );
   const opt = cnn ? optim.Adam(net.parameters(), { lr: 3e-3 }) : optim.SGD(net.parameters(), { lr: 0.01 });
   const step =
     opts.case === 'mlp_train_b256' || cnn
@@ -55,6 +58,8 @@ for (const mode of ['eager', 'compiled'] as const) {
   console.log(`\n${opts.case} ${mode} on ${device}: ${total.toFixed(2)} ms/step, ${inKernels.toFixed(2)} ms in ${rows.length} kernels`);
   for (const [source, e] of rows) {
     const body = source.split('\n').slice(1, 4).join(' ').replace(/\s+/g, ' ').slice(0, 110);
-    console.log(`  ${(e.ms / opts.steps).toFixed(3).padStart(7)} ms  x${(e.runs / opts.steps).toFixed(0)}  out ${String(e.outSize).padStart(7)}  ${body}`);
+    console.log(
+      `  ${(e.ms / opts.steps).toFixed(3).padStart(7)} ms  x${(e.runs / opts.steps).toFixed(0)}  out ${String(e.outSize).padStart(7)}  ${body}`,
+    );
   }
 }

@@ -20,7 +20,9 @@ export class BasicBlock extends nn.Module {
     this.conv2 = new nn.Conv2d(planes, planes, 3, { padding: 1, bias: false });
     this.bn2 = new nn.BatchNorm2d(planes);
     this.downsample =
-      stride !== 1 || inplanes !== planes ? new nn.Sequential(new nn.Conv2d(inplanes, planes, 1, { stride, bias: false }), new nn.BatchNorm2d(planes)) : null;
+      stride !== 1 || inplanes !== planes
+        ? new nn.Sequential(new nn.Conv2d(inplanes, planes, 1, { stride, bias: false }), new nn.BatchNorm2d(planes))
+        : null;
   }
 
   forward(x: Tensor): Tensor {

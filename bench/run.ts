@@ -117,7 +117,9 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
   const ok = live.filter((r) => !r.failed);
   // each runner gets as many rounds as fit its budget (at least 3, at most o.rounds); a round runs every
   // runner that still needs samples, starting at a rotating position
-  const target = new Map<Runner, number>(ok.map((r) => [r, Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(roundMs.get(r) ?? 1, 1e-3))))]));
+  const target = new Map<Runner, number>(
+    ok.map((r) => [r, Math.max(3, Math.min(o.rounds, Math.floor(o.budget / Math.max(roundMs.get(r) ?? 1, 1e-3))))]),
+  );
   const times = new Map<Runner, number[]>(ok.map((r) => [r, []]));
   for (let k = 0; ok.some((r) => times.get(r)!.length < target.get(r)!); k++) {
     for (let j = 0; j < ok.length; j++) {
@@ -133,13 +135,25 @@ function timeCase(id: CaseId, runners: Runner[], o: Opts, out: Result[]): void {
   for (const r of runners) {
     const ts = times.get(r);
     if (!ts) {
-      out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms: null, rounds: 0, note: r.failed ?? 'n/a' });
+      out.push({
+        case: id,
+        impl: r.impl,
+        device: r.device,
+        mode: r.mode,
+        threads: r.threads,
+        variant: r.variant,
+        ms: null,
+        rounds: 0,
+        note: r.failed ?? 'n/a',
+      });
       continue;
     }
     ts.sort((a, b) => a - b);
     const ms = ts[ts.length >> 1];
     out.push({ case: id, impl: r.impl, device: r.device, mode: r.mode, threads: r.threads, variant: r.variant, ms, min: ts[0], rounds: ts.length });
-    console.error(`  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.variant ?? ''} ${r.mode}`.padEnd(40)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`);
+    console.error(
+      `  ${id.padEnd(15)} ${`${r.impl} ${r.device}${r.threads ? ` x${r.threads}` : ''} ${r.variant ?? ''} ${r.mode}`.padEnd(40)} ${ms.toFixed(3)} ms (median of ${ts.length}, min ${ts[0].toFixed(3)})`,
+    );
   }
 }
 
@@ -154,7 +168,10 @@ function crossEntropy(logits: Tensor, target: Tensor): Tensor {
   if (typeof F.crossEntropy === 'function') return F.crossEntropy(logits, target);
   // fallback while the losses are not exported: mean NLL of logSoftmax
   const lp = logits.logSoftmax(-1);
-  return lp.gather(1, target.reshape([-1, 1])).mean().neg();
+  return lp
+    .gather(1, target.reshape([-1, 1]))
+    .mean()
+    .neg();
 }
 
 function sgdFor(params: Tensor[], lr: number): { step(): void; zeroGrad(): void } {
@@ -226,7 +243,10 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
       continue;
     }
     const x = tsnn.rand([id === 'mlp_fwd_b1' ? 1 : 256, 784], { device });
-    const y = tsnn.tensor(Array.from({ length: 256 }, (_, i) => i % 10), { device });
+    const y = tsnn.tensor(
+      Array.from({ length: 256 }, (_, i) => i % 10),
+      { device },
+    );
     for (const mode of ['eager', 'compiled'] as const) {
       if (mode === 'compiled' && !compile) {
         out.push({ ...base, mode, fn: () => undefined, failed: 'nn.compile not available' });
@@ -286,7 +306,13 @@ async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Ma
   const fwd = (x: any) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, W1), b1)), W2), b2);
   const x256 = tf.randomUniform([256, 784]);
   const x1 = tf.randomUniform([1, 784]);
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 256 }, (_, i) => i % 10), 'int32'), 10);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: 256 }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  );
   add('mlp_fwd_b256', () => tf.tidy(() => void fwd(x256).dataSync()));
   add('mlp_fwd_b1', () => tf.tidy(() => void fwd(x1).dataSync()));
   const opt = tf.train.sgd(0.01);
@@ -320,7 +346,14 @@ const TORCH_SCRIPT = path.join(repoRoot(), 'bench', 'torch_bench.py');
 /** PyTorch's rounds for one case at each thread count, run right after tsnn's rounds for that case. */
 function benchTorch(id: CaseId, threadCounts: number[], o: Opts, out: Result[], infos: Map<number, TorchInfo>): void {
   for (const t of threadCounts) {
-    const run = runTorch(TORCH_SCRIPT, { threads: t, cases: [id], warmup: o.warmup, rounds: o.rounds, budget: o.budget, openblasEnv: o.torchOpenblasEnv });
+    const run = runTorch(TORCH_SCRIPT, {
+      threads: t,
+      cases: [id],
+      warmup: o.warmup,
+      rounds: o.rounds,
+      budget: o.budget,
+      openblasEnv: o.torchOpenblasEnv,
+    });
     if (run.error) throw new TorchRefused(run);
     infos.set(t, run.info);
     const r = run.results![id];
@@ -338,7 +371,12 @@ class TorchRefused extends Error {
 /** Says loudly, on stdout and stderr, that there is no PyTorch comparison and why. */
 function shoutRefusal(why: string): void {
   const bar = '!'.repeat(100);
-  const text = [bar, `PyTorch comparison REFUSED: ${why}`, 'No tsnn / PyTorch ratio is reported. Give PyTorch an optimised BLAS, or run with --no-torch to time tsnn and TF.js only.', bar].join('\n');
+  const text = [
+    bar,
+    `PyTorch comparison REFUSED: ${why}`,
+    'No tsnn / PyTorch ratio is reported. Give PyTorch an optimised BLAS, or run with --no-torch to time tsnn and TF.js only.',
+    bar,
+  ].join('\n');
   console.error(`\n${text}\n`);
   console.log(`\n${text}\n`);
 }
@@ -356,7 +394,9 @@ function table(results: Result[], best: DeviceName): string {
     const nThreads = (n?: number) => (n ? `, ${n} thread${n > 1 ? 's' : ''}` : '');
     rs.forEach((r, k) => {
       const name =
-        r.impl === 'tsnn' ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${nThreads(r.threads)}${r.variant ? `, ${r.variant}` : ''}` : `${r.impl}${nThreads(r.threads)}`;
+        r.impl === 'tsnn'
+          ? `tsnn ${r.device}${r.device === best ? ' (auto)' : ''}${nThreads(r.threads)}${r.variant ? `, ${r.variant}` : ''}`
+          : `${r.impl}${nThreads(r.threads)}`;
       const tsnnRow = r.impl === 'tsnn' && r.ms !== null;
       if (r.ms === null) missing.push(`n/a: ${title}, ${name}${r.mode !== '-' ? ` ${r.mode}` : ''}: ${r.note ?? 'not run'}`);
       rows.push([
@@ -387,7 +427,11 @@ function pairsText(pairs: CasePairs[]): string {
   const w = Math.max(...pairs.map((p) => p.title.length));
   const threadCounts = [...new Set(pairs.flatMap((p) => p.torch.map((q) => q.threads)))].sort((a, b) => a - b);
   for (const t of threadCounts) {
-    lines.push(t === 1 ? 'HEADLINE: tsnn / PyTorch, both on 1 thread (below 1x: tsnn faster)' : `secondary: tsnn / PyTorch, both on ${t} threads (the second vCPU is shared: noisy)`);
+    lines.push(
+      t === 1
+        ? 'HEADLINE: tsnn / PyTorch, both on 1 thread (below 1x: tsnn faster)'
+        : `secondary: tsnn / PyTorch, both on ${t} threads (the second vCPU is shared: noisy)`,
+    );
     for (const p of pairs) {
       const q = p.torch.find((x) => x.threads === t);
       if (q) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(q.ratio).padStart(7)}   tsnn ${side(q.tsnn)} / PyTorch ${side(q.pytorch)}`);
@@ -395,7 +439,8 @@ function pairsText(pairs: CasePairs[]): string {
   }
   if (!pairs.some((p) => p.tfjs.tfjs)) return lines.join('\n');
   lines.push('tsnn (1 thread) / TF.js-wasm (single-threaded)');
-  for (const p of pairs) lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(p.tfjs.ratio).padStart(7)}   tsnn ${side(p.tfjs.tsnn)} / TF.js ${side(p.tfjs.tfjs)}`);
+  for (const p of pairs)
+    lines.push(`  ${p.title.padEnd(w)} ${fmtRatio(p.tfjs.ratio).padStart(7)}   tsnn ${side(p.tfjs.tsnn)} / TF.js ${side(p.tfjs.tfjs)}`);
   return lines.join('\n');
 }
 
@@ -405,7 +450,12 @@ async function main(): Promise<void> {
   const cmd = new Command()
     .name('bench')
     .description('tsnn vs TensorFlow.js (wasm) vs PyTorch (CPU, same thread counts): matmul, MLP forward, MLP train step, conv2d, ResNet-18')
-    .option('--warmup <n>', 'warm-up rounds per case (V8 tiers wasm up to optimised code after a few calls; worker threads take ~20)', (v) => parseInt(v, 10), 20)
+    .option(
+      '--warmup <n>',
+      'warm-up rounds per case (V8 tiers wasm up to optimised code after a few calls; worker threads take ~20)',
+      (v) => parseInt(v, 10),
+      20,
+    )
     .option('--rounds <n>', 'timed rounds per case and implementation (median reported)', (v) => parseInt(v, 10), 15)
     .option('--budget <ms>', 'time budget per implementation and case; slow ones run fewer rounds (at least 3)', (v) => parseFloat(v), 3000)
     .option('--quick', 'a short run to check that everything works (3 warm-up, 5 rounds, 500 ms budget): not for figures', false)
@@ -422,7 +472,8 @@ async function main(): Promise<void> {
   cmd.parse(process.argv);
   const o = cmd.opts<Opts>();
   if (o.quick) Object.assign(o, { warmup: 3, rounds: 5, budget: 500 });
-  if (o.torchOpenblasEnv !== 'user' && o.torchOpenblasEnv !== 'inherit') throw new Error(`--torch-openblas-env: 'user' or 'inherit', got '${o.torchOpenblasEnv}'`);
+  if (o.torchOpenblasEnv !== 'user' && o.torchOpenblasEnv !== 'inherit')
+    throw new Error(`--torch-openblas-env: 'user' or 'inherit', got '${o.torchOpenblasEnv}'`);
   const cases = (o.cases ? o.cases.split(',') : CASES.map((c) => c.id)) as CaseId[];
   const unknown = cases.filter((c) => !CASES.some((k) => k.id === c));
   if (unknown.length) throw new Error(`--cases: unknown ${unknown.join(', ')} (known: ${CASES.map((c) => c.id).join(', ')})`);
@@ -435,14 +486,20 @@ async function main(): Promise<void> {
   const threads = backendFor(best).threads;
   // tsnn's auto device runs at its thread count and at 1; PyTorch runs at exactly the same counts
   const threadCounts = [...new Set([1, threads])].sort((a, b) => a - b);
-  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown CPU', cores: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}` };
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown CPU',
+    cores: os.cpus().length,
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+  };
   const header = [
     `tsnn bench, ${started.toISOString()}`,
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, node ${machine.node}; load average at start ${loadStart.join(' ')} (1, 5, 15 min)`,
     `tsnn: auto device ${best}; timed at ${threadCounts.join(' and ')} thread(s) (TSNN_THREADS); devices ${devices.join(', ')}`,
   ];
   console.error(header.join('\n'));
-  for (const d of report) console.error(`  ${d.device.padEnd(7)} ${d.ok ? 'available' : 'unavailable'}${d.renderer ? ` (${d.renderer})` : ''}${d.ok ? '' : `: ${d.why}`}`);
+  for (const d of report)
+    console.error(`  ${d.device.padEnd(7)} ${d.ok ? 'available' : 'unavailable'}${d.renderer ? ` (${d.renderer})` : ''}${d.ok ? '' : `: ${d.why}`}`);
 
   const results: Result[] = [];
   const notes: string[] = [];
@@ -518,16 +575,31 @@ async function main(): Promise<void> {
   }
   const torchInfo = torchInfos.get(1) ?? [...torchInfos.values()][0];
   if (torchInfo) notes.push(describeTorch(torchInfo));
-  notes.push(`tsnn ${best}: kernels above ~2M multiply-adds may split across ${threads} thread(s) (TSNN_THREADS), per kernel only while that is faster than running it whole (src/backend/split-policy.ts); rows marked "1 thread" turn splitting off`);
-  if (cases.some((c) => c.startsWith('conv'))) notes.push('conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks im2col on webasm for this shape and the direct kernels on cpu and gpu');
-  if (cases.includes('resnet18_eval')) notes.push('resnet18_eval: bench/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench');
-  const pairs = casePairs(CASES.filter((c) => cases.includes(c.id)), results, best, o.torch ? threadCounts : []);
+  notes.push(
+    `tsnn ${best}: kernels above ~2M multiply-adds may split across ${threads} thread(s) (TSNN_THREADS), per kernel only while that is faster than running it whole (src/backend/split-policy.ts); rows marked "1 thread" turn splitting off`,
+  );
+  if (cases.some((c) => c.startsWith('conv')))
+    notes.push(
+      'conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks im2col on webasm for this shape and the direct kernels on cpu and gpu',
+    );
+  if (cases.includes('resnet18_eval'))
+    notes.push(
+      'resnet18_eval: bench/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench',
+    );
+  const pairs = casePairs(
+    CASES.filter((c) => cases.includes(c.id)),
+    results,
+    best,
+    o.torch ? threadCounts : [],
+  );
   console.log(`\n${header.join('\n')}`);
   if (torchInfo) console.log(describeTorch(torchInfo));
   console.log(`\n${table(results, best)}\n`);
   console.log(`${pairsText(pairs)}\n`);
   for (const n of notes) console.log(`- ${n}`);
-  console.log(`- ratios are tsnn ms / reference ms (below 1x: tsnn is faster); tsnn's side of a pair is its fastest row on ${best} at that thread count`);
+  console.log(
+    `- ratios are tsnn ms / reference ms (below 1x: tsnn is faster); tsnn's side of a pair is its fastest row on ${best} at that thread count`,
+  );
   console.log(`- medians; load average at the end ${loadavg().join(' ')}; ${Math.round((Date.now() - started.getTime()) / 1000)} s in all`);
   writeDoc({ torch: torchInfo ? { info: torchInfo, byThreads: Object.fromEntries(torchInfos) } : null, pairs });
   console.log(`- results written to ${path.relative(process.cwd(), o.out)}`);

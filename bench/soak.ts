@@ -33,7 +33,10 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
   const model = compiled ? nn.compile(net) : net;
   const opt = optim.Adam(net.parameters(), { lr: 1e-3 });
   const x = randn([32, 64], { device });
-  const y = tensor(Array.from({ length: 32 }, (_, i) => i % 10), { device });
+  const y = tensor(
+    Array.from({ length: 32 }, (_, i) => i % 10),
+    { device },
+  );
   const stats = backendFor(device).stats;
   const step = (): Tensor => {
     opt.zeroGrad();
@@ -50,7 +53,16 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
     else await step().data();
     if (i % opts.every === 0) {
       const m = process.memoryUsage();
-      const row = { device, loop, compiled: compiled ? 'yes' : 'no', step: i, rssMiB: +MiB(m.rss), arrayBuffersMiB: +MiB(m.arrayBuffers), liveBuffers: stats.live, stepsPerSec: Math.round(opts.every / ((performance.now() - t0) / 1000)) };
+      const row = {
+        device,
+        loop,
+        compiled: compiled ? 'yes' : 'no',
+        step: i,
+        rssMiB: +MiB(m.rss),
+        arrayBuffersMiB: +MiB(m.arrayBuffers),
+        liveBuffers: stats.live,
+        stepsPerSec: Math.round(opts.every / ((performance.now() - t0) / 1000)),
+      };
       rows.push(row);
       console.log(Object.values(row).join('\t'));
       t0 = performance.now();
@@ -63,11 +75,15 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
 }
 
 async function main(): Promise<void> {
-  const devices = (opts.devices?.split(',') ?? deviceReport().filter((d) => d.ok).map((d) => d.device)) as DeviceName[];
+  const devices = (opts.devices?.split(',') ??
+    deviceReport()
+      .filter((d) => d.ok)
+      .map((d) => d.device)) as DeviceName[];
   console.log(`node ${process.version}; devices ${devices.join(', ')}; ${opts.steps} steps per run`);
   console.log(['device', 'loop', 'compiled', 'step', 'rssMiB', 'arrayBuffersMiB', 'liveBuffers', 'steps/s'].join('\t'));
   const all: Record<string, number | string>[] = [];
-  for (const device of devices) for (const loop of opts.loops.split(',') as Loop[]) for (const compiled of [false, true]) all.push(...(await run(device, loop, compiled)));
+  for (const device of devices)
+    for (const loop of opts.loops.split(',') as Loop[]) for (const compiled of [false, true]) all.push(...(await run(device, loop, compiled)));
   if (opts.json) writeFileSync(opts.json, JSON.stringify(all, null, 1) + '\n');
 }
 

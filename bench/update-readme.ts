@@ -29,7 +29,6 @@ interface ResultsDoc {
   results: ResultRow[];
 }
 
-
 const cell = (s: Side | null) => (s ? `${fmtMs(s.ms)} ms${s.label ? ` (${s.label})` : ''}` : 'n/a');
 const loads = (l?: number[]) => (l ? l.map((x) => x.toFixed(1)).join(' / ') : '?');
 
@@ -39,7 +38,8 @@ export function renderTable(doc: ResultsDoc, opts: { allowQuick?: boolean; sourc
   if (!doc.torch?.info || !doc.results.some((r) => r.impl === 'pytorch-cpu' && r.ms !== null)) {
     throw new Error('these results have no PyTorch timings (--no-torch?); no table without the PyTorch comparison');
   }
-  if (doc.protocol.quick && !opts.allowQuick) throw new Error('these results come from a --quick run (too few rounds for figures); pass --allow-quick to use them anyway');
+  if (doc.protocol.quick && !opts.allowQuick)
+    throw new Error('these results come from a --quick run (too few rounds for figures); pass --allow-quick to use them anyway');
   const threads = doc.threads ?? [...new Set(doc.results.filter((r) => r.impl === 'pytorch-cpu').map((r) => r.threads ?? 1))];
   const pairs: CasePairs[] = casePairs(CASES, doc.results, doc.auto, threads);
   const multi = threads.filter((t) => t > 1);
@@ -82,7 +82,8 @@ export function renderTable(doc: ResultsDoc, opts: { allowQuick?: boolean; sourc
 /** `text` with the block between the markers replaced by `body` (markers kept; exactly one pair required). */
 export function replaceBlock(text: string, body: string, file: string): string {
   const count = (m: string) => text.split(m).length - 1;
-  if (count(START) !== 1 || count(END) !== 1) throw new Error(`${file}: needs exactly one '${START}' and one '${END}' (found ${count(START)} and ${count(END)})`);
+  if (count(START) !== 1 || count(END) !== 1)
+    throw new Error(`${file}: needs exactly one '${START}' and one '${END}' (found ${count(START)} and ${count(END)})`);
   const a = text.indexOf(START) + START.length;
   const b = text.indexOf(END);
   if (b < a) throw new Error(`${file}: '${END}' comes before '${START}'`);
@@ -105,7 +106,10 @@ function main(argv: string[]): void {
     else throw new Error(`unknown argument '${a}' (usage: update-readme [--results FILE] [--readme FILE ...] [--check] [--allow-quick])`);
   }
   if (!readmes.length) readmes.push(path.join(root, 'README.md'));
-  const body = renderTable(JSON.parse(fs.readFileSync(results, 'utf8')) as ResultsDoc, { allowQuick, source: path.relative(root, path.resolve(results)) });
+  const body = renderTable(JSON.parse(fs.readFileSync(results, 'utf8')) as ResultsDoc, {
+    allowQuick,
+    source: path.relative(root, path.resolve(results)),
+  });
   for (const file of readmes) {
     const old = fs.readFileSync(file, 'utf8');
     const updated = replaceBlock(old, body, file);

@@ -223,6 +223,4 @@ if (cache && (!cachedData || script.cachedDataRejected)) {
 
 const tsRequire = Module.createRequire(tscPath);
 const tsModuleObj = { exports: {}, filename: tscPath, id: tscPath };
-script
-  .runInThisContext()
-  .call(tsModuleObj.exports, tsModuleObj.exports, tsRequire, tsModuleObj, tscPath, tsDir + path.sep + 'lib', install);
+script.runInThisContext().call(tsModuleObj.exports, tsModuleObj.exports, tsRequire, tsModuleObj, tscPath, tsDir + path.sep + 'lib', install);

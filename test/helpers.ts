@@ -6,7 +6,9 @@ import { Tensor, deviceReport, DeviceName, noGrad, tensor, NestedArray } from '.
 
 /** Devices available here (TSNN_TEST_DEVICES=cpu,webasm narrows them). */
 export function testDevices(): DeviceName[] {
-  const ok = deviceReport().filter((d) => d.ok).map((d) => d.device);
+  const ok = deviceReport()
+    .filter((d) => d.ok)
+    .map((d) => d.device);
   const want = process.env.TSNN_TEST_DEVICES?.split(',') as DeviceName[] | undefined;
   return want ? ok.filter((d) => want.includes(d)) : ok;
 }
@@ -37,7 +39,13 @@ function flat(x: Tensor | NestedArray | Float32Array): number[] {
  * matched exactly (NaN only by NaN, +Infinity only by +Infinity), as must a non-finite actual value. The
  * worst offender is named in the message.
  */
-export function expectClose(actual: Tensor | NestedArray | Float32Array, expected: Tensor | NestedArray | Float32Array, atol = 1e-4, rtol = 1e-4, what = ''): void {
+export function expectClose(
+  actual: Tensor | NestedArray | Float32Array,
+  expected: Tensor | NestedArray | Float32Array,
+  atol = 1e-4,
+  rtol = 1e-4,
+  what = '',
+): void {
   const a = flat(actual);
   const b = flat(expected);
   expect(a.length, `${what} length`).to.equal(b.length);
@@ -63,7 +71,10 @@ export function checkGrad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
   const eps = opts.eps ?? 1e-2;
   const xs = inputs.map((x) => tensor(x.dataSync(), { shape: x.shape, device: x.device, requiresGrad: true }));
   const out = f(...xs);
-  const w = tensor(Array.from({ length: out.numel() }, (_, i) => Math.sin(i + 1)), { shape: out.shape, device: out.device });
+  const w = tensor(
+    Array.from({ length: out.numel() }, (_, i) => Math.sin(i + 1)),
+    { shape: out.shape, device: out.device },
+  );
   out.mul(w).sum().backward();
   xs.forEach((x, k) => {
     const base = x.dataSync();
@@ -74,7 +85,10 @@ export function checkGrad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
           const v = Float32Array.from(base);
           v[i] += delta;
           const args = xs.map((y, j) => (j === k ? tensor(v, { shape: x.shape, device: x.device }) : y.detach()));
-          return f(...args).mul(w).sum().item();
+          return f(...args)
+            .mul(w)
+            .sum()
+            .item();
         };
         numeric[i] = (eval1(eps) - eval1(-eps)) / (2 * eps);
       }

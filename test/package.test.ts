@@ -31,6 +31,7 @@ describe('package', () => {
     expect(pkg.types).to.equal('dist/src/index.d.ts');
     expect(pkg.bin.ttsc).to.equal('bin/ttsc.js');
     expect(pkg.files).to.include.members(['dist/src', 'transformer/dist', 'bin']);
-    for (const f of [pkg.main, pkg.types, pkg.bin.ttsc, 'transformer/dist/index.js']) expect(fs.existsSync(path.join(repoRoot(), f)), f).to.equal(true);
+    for (const f of [pkg.main, pkg.types, pkg.bin.ttsc, 'transformer/dist/index.js'])
+      expect(fs.existsSync(path.join(repoRoot(), f)), f).to.equal(true);
   });
 });

@@ -28,7 +28,8 @@ if (!process.env.DISPLAY && !process.env.TSNN_NO_XVFB && hasGl() && which('xvfb-
 const root = path.resolve(__dirname, '..');
 const { deviceReport } = require(path.join(root, 'dist/src/index.js'));
 console.log('tsnn test run — devices here:');
-for (const d of deviceReport()) console.log(`  ${d.device.padEnd(7)} ${d.ok ? 'available' : 'unavailable'}${d.renderer ? ` (${d.renderer})` : ''}${d.ok ? '' : `: ${d.why}`}`);
+for (const d of deviceReport())
+  console.log(`  ${d.device.padEnd(7)} ${d.ok ? 'available' : 'unavailable'}${d.renderer ? ` (${d.renderer})` : ''}${d.ok ? '' : `: ${d.why}`}`);
 
 const mocha = require.resolve('mocha/bin/mocha.js');
 const files = process.argv.slice(2).length ? process.argv.slice(2) : ['dist/test/**/*.test.js'];

@@ -11,5 +11,11 @@ const X = rand([2, 20]);
 const y = net(X);
 console.log('output shape:', y.shape, 'value:', y.item());
 console.log(parameterTable(net));
-console.log('buffers:', net.namedBuffers().map(([n, b]) => `${n} [${b.shape.join(', ')}]`).join(', '));
+console.log(
+  'buffers:',
+  net
+    .namedBuffers()
+    .map(([n, b]) => `${n} [${b.shape.join(', ')}]`)
+    .join(', '),
+);
 console.log(net.toString());

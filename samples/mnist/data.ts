@@ -54,7 +54,10 @@ export interface Batch {
 
 /** The digits of a split as a dataset; `shift` > 0 moves each image by up to that many pixels (seeded RNG). */
 export class Digits extends data.Dataset<{ image: Float32Array; label: number }> {
-  constructor(private readonly split: Split, private readonly shift = 0) {
+  constructor(
+    private readonly split: Split,
+    private readonly shift = 0,
+  ) {
     super();
   }
   get length(): number {
@@ -72,7 +75,11 @@ export class Digits extends data.Dataset<{ image: Float32Array; label: number }>
 }
 
 /** A loader of (image, label) batches shaped for the model (`[B, ...shape]`) on `device`. */
-export function loader(split: Split, batchSize: number, opts: { shuffle?: boolean; shift?: number; device: DeviceName; shape: number[] }): data.DataLoader<{ image: Float32Array; label: number }, Batch> {
+export function loader(
+  split: Split,
+  batchSize: number,
+  opts: { shuffle?: boolean; shift?: number; device: DeviceName; shape: number[] },
+): data.DataLoader<{ image: Float32Array; label: number }, Batch> {
   return data.DataLoader(new Digits(split, opts.shift), {
     batchSize,
     shuffle: opts.shuffle,
@@ -81,7 +88,10 @@ export function loader(split: Split, batchSize: number, opts: { shuffle?: boolea
       samples.forEach((s, i) => xs.set(s.image, i * 784));
       return {
         x: tensor(xs, { shape: [samples.length, ...opts.shape], device: opts.device }),
-        y: tensor(samples.map((s) => s.label), { device: opts.device }),
+        y: tensor(
+          samples.map((s) => s.label),
+          { device: opts.device },
+        ),
         size: samples.length,
       };
     },

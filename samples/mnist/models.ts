@@ -47,7 +47,12 @@ export class ResNet extends nn.Module {
 
   constructor(width = 16) {
     super();
-    this.stem = new nn.Sequential(new nn.Conv2d(1, width, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(width), new nn.ReLU(), new nn.MaxPool2d(2));
+    this.stem = new nn.Sequential(
+      new nn.Conv2d(1, width, 3, { padding: 1, bias: false }),
+      new nn.BatchNorm2d(width),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+    );
     this.blocks = new nn.Sequential(new ResidualBlock(width, width), new ResidualBlock(width, 2 * width, 2));
     this.head = new nn.Sequential(new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(2 * width, 10));
   }

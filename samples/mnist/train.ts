@@ -87,7 +87,10 @@ async function main(): Promise<void> {
   const history: EpochRecord[] = [];
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const bar = opts.progress
-      ? new SingleBar({ format: `epoch ${epoch}/${epochs} |{bar}| {value}/{total} batches | loss {loss} | {rate} img/s`, hideCursor: true }, Presets.shades_classic)
+      ? new SingleBar(
+          { format: `epoch ${epoch}/${epochs} |{bar}| {value}/{total} batches | loss {loss} | {rate} img/s`, hideCursor: true },
+          Presets.shades_classic,
+        )
       : null;
     bar?.start(stepsPerEpoch, 0, { loss: '-', rate: '-' });
     const t0 = performance.now();
@@ -116,7 +119,9 @@ async function main(): Promise<void> {
     const acc = await evaluate(model, test, device, shape);
     const secs = (performance.now() - t0) / 1000;
     history.push({ epoch, trainLoss: lossSum / seen, testAccuracy: acc });
-    console.log(`epoch ${epoch}: train loss ${(lossSum / seen).toFixed(4)}, test accuracy ${(acc * 100).toFixed(2)}% (${secs.toFixed(1)} s, ${Math.round(seen / secs)} img/s)`);
+    console.log(
+      `epoch ${epoch}: train loss ${(lossSum / seen).toFixed(4)}, test accuracy ${(acc * 100).toFixed(2)}% (${secs.toFixed(1)} s, ${Math.round(seen / secs)} img/s)`,
+    );
   }
 
   fs.mkdirSync(opts.out, { recursive: true });

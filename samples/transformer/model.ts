@@ -9,7 +9,10 @@ export class ReverseModel extends nn.Module {
   @child encoder: nn.TransformerEncoder;
   @child head: nn.Linear;
 
-  constructor(readonly seqLen: number, dModel = 32) {
+  constructor(
+    readonly seqLen: number,
+    dModel = 32,
+  ) {
     super();
     this.embed = new nn.Embedding(VOCAB, dModel);
     this.pos = randn([seqLen, dModel]).mul(0.1);

@@ -34,7 +34,9 @@ export class Node {
   /** Runs the rule after checking nothing it saved was modified in place since. */
   apply(grad: Tensor): (Tensor | null | undefined)[] {
     if (!this.rule) {
-      throw new Error(`${this.name}: trying to backward through the graph a second time (its saved values were freed); call backward({ retainGraph: true }) the first time`);
+      throw new Error(
+        `${this.name}: trying to backward through the graph a second time (its saved values were freed); call backward({ retainGraph: true }) the first time`,
+      );
     }
     for (const s of this.saved) {
       if (s.tensor.storage.version !== s.version) {
@@ -76,12 +78,24 @@ export function observeOp(out: Tensor, name: string, inputs: readonly (Tensor | 
  * version check: a rule reading a tensor that was overwritten since would compute a wrong gradient.
  * `attrs` is for the op observer only (ONNX export).
  */
-export function record(out: Tensor, name: string, inputs: (Tensor | null | undefined)[], rule: GradRule, saved: (Tensor | number | null | undefined)[] = [], attrs: OpAttrs = {}): Tensor {
+export function record(
+  out: Tensor,
+  name: string,
+  inputs: (Tensor | null | undefined)[],
+  rule: GradRule,
+  saved: (Tensor | number | null | undefined)[] = [],
+  attrs: OpAttrs = {},
+): Tensor {
   if (!isGradEnabled()) return out;
   if (opTrace.observer) opTrace.observer(out, name, inputs, attrs);
   const live = inputs.map((t) => (t && t.requiresGrad ? t : null));
   if (!live.some((t) => t)) return out;
-  out.gradFn = new Node(name, live, rule, saved.filter((t): t is Tensor => typeof t === 'object' && t !== null));
+  out.gradFn = new Node(
+    name,
+    live,
+    rule,
+    saved.filter((t): t is Tensor => typeof t === 'object' && t !== null),
+  );
   out.requiresGrad = true;
   return out;
 }

@@ -9,7 +9,17 @@
  * flat by kernel-output.ts.
  */
 import type { DeviceName } from './device';
-import { DeviceLimit, checkFits, checkKernelFits, glLimit, hostLimit, isWasmMemoryFailure, wasmMemoryFailure, wasmReservationProblem, webasmLimit } from './limits';
+import {
+  DeviceLimit,
+  checkFits,
+  checkKernelFits,
+  glLimit,
+  hostLimit,
+  isWasmMemoryFailure,
+  wasmMemoryFailure,
+  wasmReservationProblem,
+  webasmLimit,
+} from './limits';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
 import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
@@ -160,7 +170,13 @@ export class Backend {
 
   run(spec: KernelSpec): DeviceBuffer {
     if (spec.outSize === 0) return this.upload(new Float32Array(0));
-    checkKernelFits(spec.op ?? 'kernel', spec.outSize, spec.inputs.map((b) => b.size), this.device, this.limit);
+    checkKernelFits(
+      spec.op ?? 'kernel',
+      spec.outSize,
+      spec.inputs.map((b) => b.size),
+      this.device,
+      this.limit,
+    );
     const t0 = profile.on ? performance.now() : 0;
     const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
     if (profile.on) {
@@ -210,7 +226,10 @@ export class Backend {
     const key = kernelKey(spec, output, args, partBase);
     let kernel = this.kernels.get(key);
     if (!kernel) {
-      kernel = this.gpu.createKernel(spec.source, kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase));
+      kernel = this.gpu.createKernel(
+        spec.source,
+        kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase),
+      );
       flatWasmOutput(kernel);
       this.kernels.set(key, kernel);
       this.stats.kernelsCompiled++;
@@ -240,14 +259,25 @@ export class Backend {
     const fault = takeKernelFault();
     const pool = (this.pool ??= new WorkerPool(GPU_MODE[this.device], this.kernels.limit));
     const pending = parts.slice(1).map((p, k) => {
-      const job = { key: kernelKey(spec, p.grid, args, p.base), source: spec.source, settings: kernelSettings(p.grid, spec.loopMax, false, p.base), args, scalars: spec.scalars, dst, rows4: !!spec.rows4, grid: p.grid, offset: p.offset, size: p.size };
+      const job = {
+        key: kernelKey(spec, p.grid, args, p.base),
+        source: spec.source,
+        settings: kernelSettings(p.grid, spec.loopMax, false, p.base),
+        args,
+        scalars: spec.scalars,
+        dst,
+        rows4: !!spec.rows4,
+        grid: p.grid,
+        offset: p.offset,
+        size: p.size,
+      };
       return pool.post(k, job, fault?.where === 'worker' && fault.part === k + 1 ? fault.kind : undefined);
     });
     this.threadStats.splitRuns++;
     const t0 = performance.now();
     let mainError: unknown = null;
     try {
-      if (fault?.where === 'main') throw new Error('injected fault in the calling thread\'s part (test hook)');
+      if (fault?.where === 'main') throw new Error("injected fault in the calling thread's part (test hook)");
       runPart(this.kernel(spec, parts[0].grid, args, parts[0].base), parts[0], spec, args, dst);
     } catch (e) {
       mainError = e;

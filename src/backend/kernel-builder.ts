@@ -77,7 +77,11 @@ export class KernelBuilder {
   /** grid axis along which parts may be cut (see above); null: this kernel always runs whole */
   readonly partAxis: number | null;
 
-  constructor(readonly outShape: Shape, readonly gridOpts?: GridOptions, opts: { rowGrid?: boolean } = {}) {
+  constructor(
+    readonly outShape: Shape,
+    readonly gridOpts?: GridOptions,
+    opts: { rowGrid?: boolean } = {},
+  ) {
     this.outSize = numelOf(outShape);
     const X = outShape[outShape.length - 1];
     if (!gridOpts && opts.rowGrid && outShape.length >= 2 && X >= ROW_GRID_MIN && this.outSize > 0) {
@@ -180,7 +184,8 @@ export class KernelBuilder {
   read(ref: StridedRef): string {
     if (ref.buffer.size === 0) return '0.0';
     if (isContiguous(ref) && ref.shape.length === this.outShape.length && numelOf(ref.shape) === this.outSize) {
-      if (this.rowGrid) return `${this.bufferName(ref.buffer)}[${this.threadId('y')} * ${this.rowGrid[0]}${ref.offset ? ` + ${ref.offset}` : ''} + this.thread.x]`;
+      if (this.rowGrid)
+        return `${this.bufferName(ref.buffer)}[${this.threadId('y')} * ${this.rowGrid[0]}${ref.offset ? ` + ${ref.offset}` : ''} + this.thread.x]`;
       return `${this.bufferName(ref.buffer)}[${ref.offset ? `${ref.offset} + i` : 'i'}]`;
     }
     return this.readAt(ref, this.outIndex());
@@ -189,7 +194,10 @@ export class KernelBuilder {
   /** Element of `ref` broadcast (NumPy rules) to the output shape at output multi-index `out`. */
   readAt(ref: StridedRef, out: readonly string[]): string {
     const lead = this.outShape.length - ref.shape.length;
-    return this.at(ref, ref.shape.map((_, d) => out[d + lead]));
+    return this.at(
+      ref,
+      ref.shape.map((_, d) => out[d + lead]),
+    );
   }
 
   /** `for (let r = 0; r < count; r++) { body(r) }` */

@@ -89,7 +89,9 @@ function sizeOf(shape: Shape | number): string {
 export function checkFits(op: string, shape: Shape | number, device: string, limit: DeviceLimit): void {
   const n = typeof shape === 'number' ? shape : numelOf(shape);
   if (n <= limit.elements) return;
-  throw new RangeError(`${op}: a tensor of ${sizeOf(shape)} is more than device '${device}' can hold: at most ${limit.elements} elements (${limit.why})`);
+  throw new RangeError(
+    `${op}: a tensor of ${sizeOf(shape)} is more than device '${device}' can hold: at most ${limit.elements} elements (${limit.why})`,
+  );
 }
 
 /** Throws when one kernel's inputs and output together are over the device's per-kernel memory. */

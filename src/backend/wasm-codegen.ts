@@ -56,7 +56,9 @@ export function installWasmCodegen(gpujs: any): boolean {
       return 'vf32';
     }
     // unsigned compare also sends a negative base to the gather (which clamps it like gpu.js always does)
-    em.localGet(base).i32Const(layout.flatLength - 4).i32LeU();
+    em.localGet(base)
+      .i32Const(layout.flatLength - 4)
+      .i32LeU();
     em.if_('v128');
     em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
     em.else_();
@@ -95,7 +97,9 @@ function withThreadIdsInLocals<T>(assembler: any, emit: () => T): T {
   const module = assembler.module;
   const addFunction = module.addFunction;
   const g = assembler.globals;
-  const cached = wasmCodegen.threadLocals ? [g.threadY, g.threadZ, ...(assembler.helperInfo ? [] : [g.threadX])].filter((i) => typeof i === 'number') : [];
+  const cached = wasmCodegen.threadLocals
+    ? [g.threadY, g.threadZ, ...(assembler.helperInfo ? [] : [g.threadX])].filter((i) => typeof i === 'number')
+    : [];
   module.addFunction = function (this: any, ...args: any[]) {
     module.addFunction = addFunction;
     const em = addFunction.apply(this, args);
@@ -141,8 +145,18 @@ function markIntegerCounter(fn: any, forNode: any): void {
   wasmCodegenStats.integerCounters++;
   // the counter's range inside the body, for index-range proofs: start .. last value passing `name < N`
   const test = forNode.test;
-  const ascending = forNode.update.type === 'UpdateExpression' ? forNode.update.operator === '++' : forNode.update.operator === '+=' && forNode.update.right.value > 0;
-  if (ascending && test?.type === 'BinaryExpression' && test.left?.type === 'Identifier' && test.left.name === name && isIntLiteral(test.right) && (test.operator === '<' || test.operator === '<=')) {
+  const ascending =
+    forNode.update.type === 'UpdateExpression'
+      ? forNode.update.operator === '++'
+      : forNode.update.operator === '+=' && forNode.update.right.value > 0;
+  if (
+    ascending &&
+    test?.type === 'BinaryExpression' &&
+    test.left?.type === 'Identifier' &&
+    test.left.name === name &&
+    isIntLiteral(test.right) &&
+    (test.operator === '<' || test.operator === '<=')
+  ) {
     const bound = test.operator === '<' ? test.right.value - 1 : test.right.value;
     const step = forNode.update.type === 'UpdateExpression' ? 1 : forNode.update.right.value;
     const start = decl.init.value;
@@ -156,7 +170,13 @@ const isIntLiteral = (n: any) => n?.type === 'Literal' && typeof n.value === 'nu
 
 function isIntegerStep(update: any, name: string): boolean {
   if (update?.type === 'UpdateExpression') return update.argument?.type === 'Identifier' && update.argument.name === name;
-  return update?.type === 'AssignmentExpression' && (update.operator === '+=' || update.operator === '-=') && update.left?.type === 'Identifier' && update.left.name === name && isIntLiteral(update.right);
+  return (
+    update?.type === 'AssignmentExpression' &&
+    (update.operator === '+=' || update.operator === '-=') &&
+    update.left?.type === 'Identifier' &&
+    update.left.name === name &&
+    isIntLiteral(update.right)
+  );
 }
 
 /** Does any assignment or ++/-- inside `ast` write `name`? */

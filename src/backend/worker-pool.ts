@@ -132,7 +132,11 @@ export class WorkerPool {
       }
       if (Atomics.load(c, DEAD) === 1) {
         const startup = this.errorOf(w, 0);
-        return { slot: job.slot, why: startup ? `failed to start: ${startup}` : 'died (its thread ended: exited, crashed or was terminated)', startup: startup !== null };
+        return {
+          slot: job.slot,
+          why: startup ? `failed to start: ${startup}` : 'died (its thread ended: exited, crashed or was terminated)',
+          startup: startup !== null,
+        };
       }
       const running = Atomics.load(c, RUNNING) === job.id;
       if (running && job.fault === 'terminate' && !job.terminated) {
@@ -140,8 +144,14 @@ export class WorkerPool {
         void w.worker.terminate();
       }
       const now = performance.now();
-      if (running && now - waitStart > hangMs) return { slot: job.slot, why: `hung (still running ${Math.round(now - waitStart)} ms after the calling thread finished its own part in ${Math.round(hangMs / HANG_FACTOR)} ms)`, startup: false };
-      if (!running && now - job.postedAt > START_LIMIT_MS) return { slot: job.slot, why: `did not start the kernel within ${START_LIMIT_MS / 1000} s`, startup: false };
+      if (running && now - waitStart > hangMs)
+        return {
+          slot: job.slot,
+          why: `hung (still running ${Math.round(now - waitStart)} ms after the calling thread finished its own part in ${Math.round(hangMs / HANG_FACTOR)} ms)`,
+          startup: false,
+        };
+      if (!running && now - job.postedAt > START_LIMIT_MS)
+        return { slot: job.slot, why: `did not start the kernel within ${START_LIMIT_MS / 1000} s`, startup: false };
       Atomics.wait(c, DONE, done, SLICE_MS);
     }
   }
@@ -173,7 +183,15 @@ export class WorkerPool {
     const ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { gpujs: require.resolve('gpu.js'), codegen: require.resolve('./wasm-codegen'), mode: this.mode, kernelCache: this.kernelCache, port: jobs.port2, life: life.port1, ctrl: ctrl.buffer },
+      workerData: {
+        gpujs: require.resolve('gpu.js'),
+        codegen: require.resolve('./wasm-codegen'),
+        mode: this.mode,
+        kernelCache: this.kernelCache,
+        port: jobs.port2,
+        life: life.port1,
+        ctrl: ctrl.buffer,
+      },
       transferList: [jobs.port2, life.port1],
     });
     // a start-up error also reaches the port (see settle); without a listener it would crash the process

@@ -29,18 +29,28 @@ export function defaultCollate(samples: unknown[], device?: DeviceName): unknown
   if (typeof first === 'number') return tensor(samples as number[], { device });
   if (isNumeric(first) && samples.every(isNumeric)) {
     const width = first.length;
-    if (samples.some((s) => (s as ArrayLike<number>).length !== width)) throw new Error(`defaultCollate: samples have different lengths (${first.length} and others)`);
+    if (samples.some((s) => (s as ArrayLike<number>).length !== width))
+      throw new Error(`defaultCollate: samples have different lengths (${first.length} and others)`);
     const out = new Float32Array(samples.length * width);
     samples.forEach((s, i) => out.set(s as ArrayLike<number>, i * width));
     return tensor(out, { shape: [samples.length, width], device });
   }
   if (Array.isArray(first)) {
     if (samples.some((s) => !Array.isArray(s) || s.length !== first.length)) throw new Error('defaultCollate: tuple samples have different lengths');
-    return first.map((_, k) => defaultCollate(samples.map((s) => (s as unknown[])[k]), device));
+    return first.map((_, k) =>
+      defaultCollate(
+        samples.map((s) => (s as unknown[])[k]),
+        device,
+      ),
+    );
   }
   if (first !== null && typeof first === 'object') {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(first)) out[key] = defaultCollate(samples.map((s) => (s as Record<string, unknown>)[key]), device);
+    for (const key of Object.keys(first))
+      out[key] = defaultCollate(
+        samples.map((s) => (s as Record<string, unknown>)[key]),
+        device,
+      );
     return out;
   }
   throw new Error(`defaultCollate: cannot collate samples of type ${first === null ? 'null' : typeof first}; pass a collate function`);

@@ -35,7 +35,8 @@ export class DataLoader<T = unknown, B = DefaultBatch<T>> implements Iterable<B>
   private readonly device?: DeviceName;
 
   constructor(dataset: DatasetLike<T>, opts: DataLoaderOptions<T, B> = {}) {
-    if (!(dataset instanceof Dataset) && !Array.isArray(dataset)) throw new TypeError('DataLoader: dataset must be a data.Dataset or an array of samples');
+    if (!(dataset instanceof Dataset) && !Array.isArray(dataset))
+      throw new TypeError('DataLoader: dataset must be a data.Dataset or an array of samples');
     const { batchSize = 1, shuffle = false, seed, dropLast = false, collate, device } = opts;
     if (!Number.isInteger(batchSize) || batchSize <= 0) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (seed !== undefined && !Number.isInteger(seed)) throw new RangeError(`DataLoader: seed must be an integer, got ${seed}`);
@@ -79,7 +80,15 @@ export class DataLoader<T = unknown, B = DefaultBatch<T>> implements Iterable<B>
     const order = this.epochOrder();
     const n = this.length;
     const later = (k: number) => {
-      const p = new Promise<B>((resolve, reject) => macrotask(() => { try { resolve(this.batch(order, k)); } catch (e) { reject(e); } }));
+      const p = new Promise<B>((resolve, reject) =>
+        macrotask(() => {
+          try {
+            resolve(this.batch(order, k));
+          } catch (e) {
+            reject(e);
+          }
+        }),
+      );
       p.catch(() => undefined); // rejection is seen where it is awaited
       return p;
     };

@@ -92,7 +92,7 @@ class CaptureHooks implements HookInterceptor {
     if (typeof x === 'object' && (proto === Object.prototype || proto === null)) {
       return { t: 'object', entries: Object.entries(x).map(([k, v]) => [k, this.template(v, what)]) };
     }
-    this.tracer.fail(`${what} that a replay cannot rebuild (${typeof x === 'object' ? x.constructor?.name ?? 'object' : typeof x})`);
+    this.tracer.fail(`${what} that a replay cannot rebuild (${typeof x === 'object' ? (x.constructor?.name ?? 'object') : typeof x})`);
     return { t: 'literal', value: undefined };
   }
 }

@@ -122,7 +122,10 @@ export interface Graph {
 }
 
 export class CaptureFailed extends Error {
-  constructor(message: string, readonly permanent: boolean) {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
     super(message);
   }
 }
@@ -151,7 +154,8 @@ export class Tracer implements KernelTracer {
   value(kind: ValueKind, buffer: DeviceBuffer, index?: number): number {
     const known = this.byBuffer.get(buffer);
     if (known !== undefined) return known;
-    if (this.hookMade.has(buffer)) this.fail('the forward reads a tensor that a forward hook computed (or wrote in place), so the hook changes what the model computes');
+    if (this.hookMade.has(buffer))
+      this.fail('the forward reads a tensor that a forward hook computed (or wrote in place), so the hook changes what the model computes');
     const id = this.values.length;
     this.values.push({ id, kind, size: buffer.size, index, buffer });
     this.byBuffer.set(buffer, id);
@@ -214,7 +218,13 @@ export function viewOf(t: Tensor, tracer: Tracer): ValueView {
  * current data replays will substitute. Always returns the eager result; `graph` when the forward can be
  * replayed, else `failure` saying why.
  */
-export function capture(fn: () => unknown, root: Module, inputs: Tensor[], params: Tensor[], opts: { backward: boolean }): { result: unknown; graph?: Graph; failure?: CaptureFailed } {
+export function capture(
+  fn: () => unknown,
+  root: Module,
+  inputs: Tensor[],
+  params: Tensor[],
+  opts: { backward: boolean },
+): { result: unknown; graph?: Graph; failure?: CaptureFailed } {
   if (tracing.tracer) throw new Error('internal: nested graph capture');
   const tracer = new Tracer(params);
   inputs.forEach((t, k) => tracer.value('input', t.storage.buffer, k));
@@ -235,7 +245,10 @@ export function capture(fn: () => unknown, root: Module, inputs: Tensor[], param
     return { result, failure: new CaptureFailed(message, permanent) };
   };
   if (tracer.reads > 0) {
-    return fail(`the forward reads tensor data back to the host (${tracer.readWhat}: item(), dataSync(), toArray()...), so its control flow may depend on values`, true);
+    return fail(
+      `the forward reads tensor data back to the host (${tracer.readWhat}: item(), dataSync(), toArray()...), so its control flow may depend on values`,
+      true,
+    );
   }
   if (rngStats.draws - draws !== tracer.randomDraws + hookDraws) {
     return fail('the forward draws random numbers other than random tensors (rand, randn, uniform), so its control flow may depend on them', false);
@@ -243,7 +256,16 @@ export function capture(fn: () => unknown, root: Module, inputs: Tensor[], param
   if (!(result instanceof Tensor)) return fail(`the forward returned ${result === null ? 'null' : typeof result}, not a single Tensor`, false);
   const output = viewOf(result, tracer);
   if (tracer.failure) return fail(tracer.failure, false);
-  const graph: Graph = { values: tracer.values, forward: tracer.steps, backward: null, output, events: tracer.events, gradSeed: null, grads: null, hookGrads: [] };
+  const graph: Graph = {
+    values: tracer.values,
+    forward: tracer.steps,
+    backward: null,
+    output,
+    events: tracer.events,
+    gradSeed: null,
+    grads: null,
+    hookGrads: [],
+  };
   if (opts.backward && result.requiresGrad && result.gradFn) {
     try {
       const b = captureBackward(result.gradFn, result, inputs, params, tracer);
@@ -295,7 +317,9 @@ function captureBackward(start: Node, of: Tensor, inputs: Tensor[], params: Tens
         onLeaf: (input, gi) => {
           const s = slot.get(input);
           if (s === undefined) {
-            throw new Error(`the forward uses a tensor of shape ${fmtShape(input.shape)} that requires grad but is neither an input nor a parameter of the model`);
+            throw new Error(
+              `the forward uses a tensor of shape ${fmtShape(input.shape)} that requires grad but is neither an input nor a parameter of the model`,
+            );
           }
           leafGrads[s] = leafGrads[s] ? leafGrads[s]!.add(gi) : gi;
         },

@@ -77,7 +77,10 @@ export class CompiledRunner {
   readonly stats: CompiledStats = { captures: 0, replays: 0, eagerCalls: 0, reusedSteps: 0 };
   eagerReason: string | null = null;
 
-  constructor(readonly model: Module, readonly opts: CompileOptions) {}
+  constructor(
+    readonly model: Module,
+    readonly opts: CompileOptions,
+  ) {}
 
   /** What `compiled(...args)` does: the model's own hooks around the compiled forward, as Module.call. */
   call(args: unknown[]): unknown {
@@ -106,7 +109,8 @@ export class CompiledRunner {
     const hooks: string[] = [];
     modules.forEach((m, k) => {
       const s = stateOf(m);
-      if (m !== this.model && (s.preHooks.size || s.hooks.size)) hooks.push(`${k}:${[...s.preHooks.keys()].join(',')}/${[...s.hooks.keys()].join(',')}`);
+      if (m !== this.model && (s.preHooks.size || s.hooks.size))
+        hooks.push(`${k}:${[...s.preHooks.keys()].join(',')}/${[...s.hooks.keys()].join(',')}`);
     });
     sig.push(`train:${modules.map((m) => (m.training ? 1 : 0)).join('')}`, `grad:${grad ? 1 : 0}`, `hooks:${hooks.join(';')}`);
     for (const p of params) sig.push(`${p.shape.join('x')}@${p.device}${p.requiresGrad ? 'g' : ''}`);
@@ -144,7 +148,9 @@ export class CompiledRunner {
       } catch (e) {
         if (!(e instanceof HookChangedGraph)) throw e;
         this.drop(signature, e.message);
-        throw new Error(`compile: ${e.message}; a compiled replay cannot take a hook's replacement, so this call failed and calls with this signature run eagerly from now on`);
+        throw new Error(
+          `compile: ${e.message}; a compiled replay cannot take a hook's replacement, so this call failed and calls with this signature run eagerly from now on`,
+        );
       }
     }
 
@@ -154,7 +160,16 @@ export class CompiledRunner {
       if (failure.permanent) this.eagerReason = failure.message;
       else this.plans.set(signature, { eager: failure.message });
     } else if (graph) {
-      this.plans.set(signature, buildPlan(signature, graph, named.map(([n]) => n), grad, this.opts));
+      this.plans.set(
+        signature,
+        buildPlan(
+          signature,
+          graph,
+          named.map(([n]) => n),
+          grad,
+          this.opts,
+        ),
+      );
     }
     return result;
   }

@@ -30,8 +30,13 @@ function operand(g: Graph, r: any, plan: Plan): string {
   if (typeof r === 'number') return String(r);
   const v = g.values.find((x) => x.buffer === r.buffer);
   const name = v ? valueName(g, v.id, plan) : '?';
-  const contiguous = r.strides.every((st: number, d: number) => r.shape[d] === 1 || st === r.strides.slice(d + 1).reduce((p: number, _: number, i: number) => p * r.shape[d + 1 + i], 1));
-  return contiguous && r.offset === 0 ? name : `${name}{view [${r.shape.join(', ')}] strides [${r.strides.join(', ')}]${r.offset ? ` +${r.offset}` : ''}}`;
+  const contiguous = r.strides.every(
+    (st: number, d: number) =>
+      r.shape[d] === 1 || st === r.strides.slice(d + 1).reduce((p: number, _: number, i: number) => p * r.shape[d + 1 + i], 1),
+  );
+  return contiguous && r.offset === 0
+    ? name
+    : `${name}{view [${r.shape.join(', ')}] strides [${r.strides.join(', ')}]${r.offset ? ` +${r.offset}` : ''}}`;
 }
 
 function stepLine(g: Graph, s: Step, plan: Plan): string {
@@ -45,7 +50,9 @@ function stepLine(g: Graph, s: Step, plan: Plan): string {
 function programText(g: Graph, p: Program, plan: Plan, title: string): string[] {
   const lines = [`${title}: ${p.captured} captured kernels -> ${p.steps.length} kernels`];
   p.steps.forEach((s, k) => {
-    lines.push(`  [${k}] %${s.out} = ${s.ops.join(' + ')}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')})${s.fused ? '   <- fused' : ''}${s.spec.rows4 ? '   (tiled 4 rows/thread)' : ''}${plan.paramDerived.has(s.out) ? '   (parameters only: reused until they change)' : ''}`);
+    lines.push(
+      `  [${k}] %${s.out} = ${s.ops.join(' + ')}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')})${s.fused ? '   <- fused' : ''}${s.spec.rows4 ? '   (tiled 4 rows/thread)' : ''}${plan.paramDerived.has(s.out) ? '   (parameters only: reused until they change)' : ''}`,
+    );
   });
   return lines;
 }
@@ -65,24 +72,35 @@ export function explainPlan(plan: Plan): string {
     for (const s of g.backward) lines.push(stepLine(g, s, plan));
     const nIn = g.grads!.length - plan.paramNames.length;
     const leaf = (k: number) => (k < nIn ? `input${k}` : plan.paramNames[k - nIn]);
-    lines.push(`  gradients: ${g.grads!.map((v, k) => `${leaf(k)} <- ${v ? `%${v.value}${v.strides.some((st, d) => d < v.strides.length - 1 && st < v.strides[d + 1]) ? ' (transposed view)' : ''}` : 'none'}`).join(', ')}`);
+    lines.push(
+      `  gradients: ${g.grads!.map((v, k) => `${leaf(k)} <- ${v ? `%${v.value}${v.strides.some((st, d) => d < v.strides.length - 1 && st < v.strides[d + 1]) ? ' (transposed view)' : ''}` : 'none'}`).join(', ')}`,
+    );
   } else if (plan.grad) {
     lines.push(`no backward program (${g.noBackward}): calls with autograd run eagerly`);
   }
   for (const r of g.rewrites ?? []) lines.push(`rewrite: ${r}`);
   lines.push(...programText(g, plan.forward, plan, 'forward program'));
   if (plan.backward) lines.push(...programText(g, plan.backward, plan, 'backward program'));
-  plan.hookBackward.forEach((b, k) => lines.push(...programText(g, b.program, plan, `backward program of hook-handed tensor ${k} (runs only when a loss uses it)`)));
+  plan.hookBackward.forEach((b, k) =>
+    lines.push(...programText(g, b.program, plan, `backward program of hook-handed tensor ${k} (runs only when a loss uses it)`)),
+  );
   const fused = [plan.forward, plan.backward, ...plan.hookBackward.map((b) => b.program)].flatMap((p) => p?.steps ?? []).filter((s) => s.fused);
   for (const s of fused) {
     lines.push(`fused kernel %${s.out} = ${s.ops.join(' + ')}:`);
-    lines.push(s.spec.source.split('\n').map((l) => `    ${l}`).join('\n'));
+    lines.push(
+      s.spec.source
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n'),
+    );
   }
   return lines.join('\n');
 }
 
 export function explainCompiled(r: CompiledRunner): string {
-  const lines: string[] = [`compiled ${r.model.constructor.name}: ${r.stats.captures} capture(s), ${r.stats.replays} replay(s), ${r.stats.eagerCalls} eager call(s)`];
+  const lines: string[] = [
+    `compiled ${r.model.constructor.name}: ${r.stats.captures} capture(s), ${r.stats.replays} replay(s), ${r.stats.eagerCalls} eager call(s)`,
+  ];
   if (r.eagerReason) lines.push(`runs eagerly for good: ${r.eagerReason}`);
   if (r.plans.size === 0 && !r.eagerReason) lines.push('nothing captured yet: call the model first');
   for (const e of r.plans.values()) {

@@ -134,7 +134,8 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
       out.push({ spec: steps[mm].spec, inputs: steps[mm].inputs, out: steps[mm].out, ops: ['matmul'], fused: false, at: mm });
       if (emitGroup()) return;
     }
-    for (const m of collect(k, steps, fusedInto)) out.push({ spec: steps[m].spec, inputs: steps[m].inputs, out: steps[m].out, ops: [opName(steps[m])], fused: false, at: m });
+    for (const m of collect(k, steps, fusedInto))
+      out.push({ spec: steps[m].spec, inputs: steps[m].inputs, out: steps[m].out, ops: [opName(steps[m])], fused: false, at: m });
   });
   return { steps: out, captured: steps.length };
 }
@@ -190,9 +191,14 @@ function buildFused(root: number, steps: Step[], fusedInto: number[], byBuffer: 
   let result: string;
   if (mm !== undefined) {
     const m = steps[mm].meta as unknown as MatmulMeta;
-    const mk = matmulKernel(m.a, m.b, { batch: m.batch, M: m.M, K: m.K, N: m.N, device: m.device }, {
-      epilogue: (acc, k, outIdx) => emitTree(k, (r) => k.readAt(r, outIdx), acc),
-    });
+    const mk = matmulKernel(
+      m.a,
+      m.b,
+      { batch: m.batch, M: m.M, K: m.K, N: m.N, device: m.device },
+      {
+        epilogue: (acc, k, outIdx) => emitTree(k, (r) => k.readAt(r, outIdx), acc),
+      },
+    );
     kb = mk;
     result = mk.result;
   } else {

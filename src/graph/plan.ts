@@ -89,7 +89,8 @@ function templateValues(t: Template | undefined, out: Set<number>): void {
 export function buildPlan(signature: string, graph: Graph, paramNames: string[], grad: boolean, opts: CompileOptions): Plan {
   const fuse = opts.fuse !== false;
   const captures: BackwardCapture[] = [];
-  if (grad && graph.backward && graph.grads) captures.push({ steps: graph.backward, gradSeed: graph.gradSeed!, grads: graph.grads }, ...graph.hookGrads);
+  if (grad && graph.backward && graph.grads)
+    captures.push({ steps: graph.backward, gradSeed: graph.gradSeed!, grads: graph.grads }, ...graph.hookGrads);
   if (fuse) for (const c of captures) reluMaskFromOutput(graph, c.steps);
   // what must exist after the forward, or at a point of it: the output, in-place writes, tensors handed to hooks
   const outputs = new Set<number>([graph.output.value]);
@@ -114,7 +115,9 @@ export function buildPlan(signature: string, graph: Graph, paramNames: string[],
   });
   const keep = new Set([...outputs, ...saved]);
   const forward = fuseProgram(graph.forward, graph.values, keep, { fuse });
-  const scratch = [...forward.steps.map((s) => s.out), ...graph.events.flatMap((e) => (e.kind === 'random' ? [e.value] : []))].filter((v) => !keep.has(v));
+  const scratch = [...forward.steps.map((s) => s.out), ...graph.events.flatMap((e) => (e.kind === 'random' ? [e.value] : []))].filter(
+    (v) => !keep.has(v),
+  );
   // steps whose inputs are parameters, constants or such steps' outputs (never an output or in-place write)
   const paramDerived = new Set<number>();
   for (const s of forward.steps) {

@@ -122,7 +122,9 @@ export function replay(plan: Plan, inputs: Tensor[], params: Tensor[]): ReplayRe
     const r = e.hook === 'pre' ? e.fn(e.module, args) : e.fn(e.module, args, output);
     if (hookReplaces(e.hook, r, args, output)) {
       const what = e.hook === 'pre' ? 'forward pre-hook' : 'forward hook';
-      throw new HookChangedGraph(`the ${what} of ${e.path} returned ${e.hook === 'pre' ? 'new arguments' : 'a new output'} on a replay but nothing when this signature was captured`);
+      throw new HookChangedGraph(
+        `the ${what} of ${e.path} returned ${e.hook === 'pre' ? 'new arguments' : 'a new output'} on a replay but nothing when this signature was captured`,
+      );
     }
   };
   const fwdVals = vals; // the backward closures read the forward's values through this

@@ -11,8 +11,7 @@
  */
 
 export type SafetensorsDtype =
-  | 'BOOL' | 'U8' | 'I8' | 'F8_E5M2' | 'F8_E4M3' | 'I16' | 'U16' | 'F16' | 'BF16'
-  | 'I32' | 'U32' | 'F32' | 'F64' | 'I64' | 'U64';
+  'BOOL' | 'U8' | 'I8' | 'F8_E5M2' | 'F8_E4M3' | 'I16' | 'U16' | 'F16' | 'BF16' | 'I32' | 'U32' | 'F32' | 'F64' | 'I64' | 'U64';
 
 interface DtypeInfo {
   /** bytes per element */
@@ -105,27 +104,55 @@ export function decode(dtype: SafetensorsDtype, bytes: Uint8Array, numel: number
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
-    case 'F32': for (let k = 0; k < numel; k++) out[k] = dv.getFloat32(4 * k, true); break;
-    case 'F64': for (let k = 0; k < numel; k++) out[k] = dv.getFloat64(8 * k, true); break;
-    case 'F16': for (let k = 0; k < numel; k++) out[k] = f16ToNumber(dv.getUint16(2 * k, true)); break;
+    case 'F32':
+      for (let k = 0; k < numel; k++) out[k] = dv.getFloat32(4 * k, true);
+      break;
+    case 'F64':
+      for (let k = 0; k < numel; k++) out[k] = dv.getFloat64(8 * k, true);
+      break;
+    case 'F16':
+      for (let k = 0; k < numel; k++) out[k] = f16ToNumber(dv.getUint16(2 * k, true));
+      break;
     case 'BF16':
       for (let k = 0; k < numel; k++) {
         u32buf[0] = dv.getUint16(2 * k, true) << 16;
         out[k] = f32buf[0];
       }
       break;
-    case 'F8_E5M2': for (let k = 0; k < numel; k++) out[k] = f8e5m2ToNumber(bytes[k]); break;
-    case 'F8_E4M3': for (let k = 0; k < numel; k++) out[k] = f8e4m3ToNumber(bytes[k]); break;
-    case 'I64': for (let k = 0; k < numel; k++) out[k] = bigintToF32(dv.getBigInt64(8 * k, true)); break;
-    case 'U64': for (let k = 0; k < numel; k++) out[k] = bigintToF32(dv.getBigUint64(8 * k, true)); break;
-    case 'I32': for (let k = 0; k < numel; k++) out[k] = dv.getInt32(4 * k, true); break;
-    case 'U32': for (let k = 0; k < numel; k++) out[k] = dv.getUint32(4 * k, true); break;
-    case 'I16': for (let k = 0; k < numel; k++) out[k] = dv.getInt16(2 * k, true); break;
-    case 'U16': for (let k = 0; k < numel; k++) out[k] = dv.getUint16(2 * k, true); break;
-    case 'I8': for (let k = 0; k < numel; k++) out[k] = dv.getInt8(k); break;
-    case 'U8': for (let k = 0; k < numel; k++) out[k] = bytes[k]; break;
+    case 'F8_E5M2':
+      for (let k = 0; k < numel; k++) out[k] = f8e5m2ToNumber(bytes[k]);
+      break;
+    case 'F8_E4M3':
+      for (let k = 0; k < numel; k++) out[k] = f8e4m3ToNumber(bytes[k]);
+      break;
+    case 'I64':
+      for (let k = 0; k < numel; k++) out[k] = bigintToF32(dv.getBigInt64(8 * k, true));
+      break;
+    case 'U64':
+      for (let k = 0; k < numel; k++) out[k] = bigintToF32(dv.getBigUint64(8 * k, true));
+      break;
+    case 'I32':
+      for (let k = 0; k < numel; k++) out[k] = dv.getInt32(4 * k, true);
+      break;
+    case 'U32':
+      for (let k = 0; k < numel; k++) out[k] = dv.getUint32(4 * k, true);
+      break;
+    case 'I16':
+      for (let k = 0; k < numel; k++) out[k] = dv.getInt16(2 * k, true);
+      break;
+    case 'U16':
+      for (let k = 0; k < numel; k++) out[k] = dv.getUint16(2 * k, true);
+      break;
+    case 'I8':
+      for (let k = 0; k < numel; k++) out[k] = dv.getInt8(k);
+      break;
+    case 'U8':
+      for (let k = 0; k < numel; k++) out[k] = bytes[k];
+      break;
     // torch reads any non-zero byte as True
-    case 'BOOL': for (let k = 0; k < numel; k++) out[k] = bytes[k] !== 0 ? 1 : 0; break;
+    case 'BOOL':
+      for (let k = 0; k < numel; k++) out[k] = bytes[k] !== 0 ? 1 : 0;
+      break;
   }
   return out;
 }
@@ -201,20 +228,46 @@ export function encodeInto(
     }
   }
   switch (dtype) {
-    case 'F32': for (let k = 0; k < numel; k++) dv.setFloat32(4 * k, values[k], true); break;
-    case 'F64': for (let k = 0; k < numel; k++) dv.setFloat64(8 * k, values[k], true); break;
-    case 'F16': for (let k = 0; k < numel; k++) dv.setUint16(2 * k, f32ToF16Bits(values[k]), true); break;
-    case 'BF16': for (let k = 0; k < numel; k++) dv.setUint16(2 * k, f32ToBf16Bits(values[k]), true); break;
-    case 'I64': for (let k = 0; k < numel; k++) dv.setBigInt64(8 * k, BigInt(values[k]), true); break;
-    case 'U64': for (let k = 0; k < numel; k++) dv.setBigUint64(8 * k, BigInt(values[k]), true); break;
-    case 'I32': for (let k = 0; k < numel; k++) dv.setInt32(4 * k, values[k], true); break;
-    case 'U32': for (let k = 0; k < numel; k++) dv.setUint32(4 * k, values[k], true); break;
-    case 'I16': for (let k = 0; k < numel; k++) dv.setInt16(2 * k, values[k], true); break;
-    case 'U16': for (let k = 0; k < numel; k++) dv.setUint16(2 * k, values[k], true); break;
-    case 'I8': for (let k = 0; k < numel; k++) dv.setInt8(k, values[k]); break;
-    case 'U8': for (let k = 0; k < numel; k++) out[k] = values[k]; break;
+    case 'F32':
+      for (let k = 0; k < numel; k++) dv.setFloat32(4 * k, values[k], true);
+      break;
+    case 'F64':
+      for (let k = 0; k < numel; k++) dv.setFloat64(8 * k, values[k], true);
+      break;
+    case 'F16':
+      for (let k = 0; k < numel; k++) dv.setUint16(2 * k, f32ToF16Bits(values[k]), true);
+      break;
+    case 'BF16':
+      for (let k = 0; k < numel; k++) dv.setUint16(2 * k, f32ToBf16Bits(values[k]), true);
+      break;
+    case 'I64':
+      for (let k = 0; k < numel; k++) dv.setBigInt64(8 * k, BigInt(values[k]), true);
+      break;
+    case 'U64':
+      for (let k = 0; k < numel; k++) dv.setBigUint64(8 * k, BigInt(values[k]), true);
+      break;
+    case 'I32':
+      for (let k = 0; k < numel; k++) dv.setInt32(4 * k, values[k], true);
+      break;
+    case 'U32':
+      for (let k = 0; k < numel; k++) dv.setUint32(4 * k, values[k], true);
+      break;
+    case 'I16':
+      for (let k = 0; k < numel; k++) dv.setInt16(2 * k, values[k], true);
+      break;
+    case 'U16':
+      for (let k = 0; k < numel; k++) dv.setUint16(2 * k, values[k], true);
+      break;
+    case 'I8':
+      for (let k = 0; k < numel; k++) dv.setInt8(k, values[k]);
+      break;
+    case 'U8':
+      for (let k = 0; k < numel; k++) out[k] = values[k];
+      break;
     // like tensor.to(torch.bool): anything non-zero (NaN included) is True
-    case 'BOOL': for (let k = 0; k < numel; k++) out[k] = values[k] !== 0 ? 1 : 0; break;
+    case 'BOOL':
+      for (let k = 0; k < numel; k++) out[k] = values[k] !== 0 ? 1 : 0;
+      break;
     default:
       throw new Error(`internal: cannot encode ${dtype}`);
   }

@@ -61,7 +61,7 @@ export function readRegularFile(path: string, checkHead?: (head: Uint8Array, siz
 
 /** Reads buf[from..] at the same file position; a file that shrank meanwhile is an error, not zeros. */
 function readFully(fd: number, buf: Uint8Array, from: number): void {
-  for (let at = from; at < buf.length; ) {
+  for (let at = from; at < buf.length;) {
     const n = fs.readSync(fd, buf, at, buf.length - at, at);
     if (n === 0) throw new Error(`file ended after ${at} of ${buf.length} bytes (changed while being read?)`);
     at += n;
@@ -87,7 +87,7 @@ export async function readRegularFileAsync(path: string, checkHead?: (head: Uint
 }
 
 async function readFullyAsync(handle: fs.promises.FileHandle, buf: Uint8Array, from: number): Promise<void> {
-  for (let at = from; at < buf.length; ) {
+  for (let at = from; at < buf.length;) {
     const { bytesRead } = await handle.read(buf, at, buf.length - at, at);
     if (bytesRead === 0) throw new Error(`file ended after ${at} of ${buf.length} bytes (changed while being read?)`);
     at += bytesRead;
@@ -162,14 +162,18 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   const fd = fs.openSync(tmp, 'wx', 0o666);
   try {
     try {
-      for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+      for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, path);
   } catch (e) {
-    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to clean */ }
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* nothing to clean */
+    }
     throw e;
   }
   syncDir(nodePath.dirname(path));

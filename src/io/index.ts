@@ -1,6 +1,17 @@
 /** Saving and loading state dicts (safetensors). */
 export {
-  saveFile, saveFileAsync, loadFile, loadFileAsync, loadFileWithMetadata, readHeader,
-  serialize, serializeAsync, deserialize, deserializeWithMetadata, SafetensorsError, MAX_HEADER_SIZE, ALIAS_PREFIX,
+  saveFile,
+  saveFileAsync,
+  loadFile,
+  loadFileAsync,
+  loadFileWithMetadata,
+  readHeader,
+  serialize,
+  serializeAsync,
+  deserialize,
+  deserializeWithMetadata,
+  SafetensorsError,
+  MAX_HEADER_SIZE,
+  ALIAS_PREFIX,
 } from './safetensors';
 export type { SaveOptions, LoadOptions, LoadResult, SafetensorsHeader, TensorInfo, SafetensorsDtype } from './safetensors';

@@ -21,7 +21,12 @@ export type JsonValue =
 /** Thrown for malformed JSON; `position` is the character index in the parsed text. */
 export class JsonSyntaxError extends Error {
   /** `path`: where in the document (e.g. `weight.shape[1]`); `topKey`: the top-level key it sits under, if any */
-  constructor(message: string, readonly position: number, readonly path: string, readonly topKey: string | null = null) {
+  constructor(
+    message: string,
+    readonly position: number,
+    readonly path: string,
+    readonly topKey: string | null = null,
+  ) {
     super(message);
     this.name = 'JsonSyntaxError';
   }
@@ -65,14 +70,38 @@ export function parseJsonStrict(text: string): JsonValue {
         out += text.slice(runStart, i);
         const e = text[i + 1];
         switch (e) {
-          case '"': out += '"'; i += 2; break;
-          case '\\': out += '\\'; i += 2; break;
-          case '/': out += '/'; i += 2; break;
-          case 'b': out += '\b'; i += 2; break;
-          case 'f': out += '\f'; i += 2; break;
-          case 'n': out += '\n'; i += 2; break;
-          case 'r': out += '\r'; i += 2; break;
-          case 't': out += '\t'; i += 2; break;
+          case '"':
+            out += '"';
+            i += 2;
+            break;
+          case '\\':
+            out += '\\';
+            i += 2;
+            break;
+          case '/':
+            out += '/';
+            i += 2;
+            break;
+          case 'b':
+            out += '\b';
+            i += 2;
+            break;
+          case 'f':
+            out += '\f';
+            i += 2;
+            break;
+          case 'n':
+            out += '\n';
+            i += 2;
+            break;
+          case 'r':
+            out += '\r';
+            i += 2;
+            break;
+          case 't':
+            out += '\t';
+            i += 2;
+            break;
           case 'u': {
             const cu = hex4(i + 2, path);
             i += 6;

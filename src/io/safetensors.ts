@@ -94,7 +94,11 @@ export interface LoadResult extends SafetensorsHeader {
 
 /** A safetensors file (or buffer) could not be read or written. `file` and `tensor` say where. */
 export class SafetensorsError extends Error {
-  constructor(readonly file: string, readonly tensor: string | null, readonly detail: string) {
+  constructor(
+    readonly file: string,
+    readonly tensor: string | null,
+    readonly detail: string,
+  ) {
     super(`safetensors: ${file}: ${tensor !== null ? `tensor ${JSON.stringify(tensor)}: ` : ''}${detail}`);
     this.name = 'SafetensorsError';
   }
@@ -166,12 +170,19 @@ function planWrite(stateDict: Record<string, Tensor>, opts: SaveOptions, file: s
   const err = (tensor: string | null, detail: string): never => {
     throw new SafetensorsError(file, tensor, detail);
   };
-  if (stateDict === null || typeof stateDict !== 'object') err(null, `expected a state dict (an object of name -> Tensor), got ${stateDict === null ? 'null' : typeof stateDict}`);
+  if (stateDict === null || typeof stateDict !== 'object')
+    err(null, `expected a state dict (an object of name -> Tensor), got ${stateDict === null ? 'null' : typeof stateDict}`);
   const names = Object.keys(stateDict);
   const dtypes = opts.dtypes ?? dict<SafetensorsDtype>();
   for (const [name, dt] of Object.entries(dtypes)) {
     if (!Object.prototype.hasOwnProperty.call(stateDict, name)) err(name, `options.dtypes names a tensor that is not in the state dict`);
-    if (!isDtype(dt)) err(name, `options.dtypes: unknown dtype ${JSON.stringify(dt)} (expected one of ${Object.keys(DTYPES).filter((d) => DTYPES[d as SafetensorsDtype].writable).join(', ')})`);
+    if (!isDtype(dt))
+      err(
+        name,
+        `options.dtypes: unknown dtype ${JSON.stringify(dt)} (expected one of ${Object.keys(DTYPES)
+          .filter((d) => DTYPES[d as SafetensorsDtype].writable)
+          .join(', ')})`,
+      );
     if (!DTYPES[dt].writable) err(name, `options.dtypes: tsnn cannot write dtype ${dt}`);
   }
   const metadata = dict<string>();
@@ -179,8 +190,10 @@ function planWrite(stateDict: Record<string, Tensor>, opts: SaveOptions, file: s
     if (opts.metadata === null || typeof opts.metadata !== 'object') err(null, 'options.metadata must be an object of string -> string');
     for (const [k, v] of Object.entries(opts.metadata)) {
       if (typeof v !== 'string') err(null, `options.metadata[${JSON.stringify(k)}] must be a string, got ${typeof v}`);
-      if (k.startsWith(ALIAS_PREFIX)) err(null, `options.metadata key ${JSON.stringify(k)}: keys starting with '${ALIAS_PREFIX}' are reserved for tied weights`);
-      if (!isWellFormed(k) || !isWellFormed(v)) err(null, `options.metadata[${JSON.stringify(k)}] has a lone UTF-16 surrogate and cannot be written as UTF-8`);
+      if (k.startsWith(ALIAS_PREFIX))
+        err(null, `options.metadata key ${JSON.stringify(k)}: keys starting with '${ALIAS_PREFIX}' are reserved for tied weights`);
+      if (!isWellFormed(k) || !isWellFormed(v))
+        err(null, `options.metadata[${JSON.stringify(k)}] has a lone UTF-16 surrogate and cannot be written as UTF-8`);
       metadata[k] = v;
     }
   }
@@ -199,7 +212,11 @@ function planWrite(stateDict: Record<string, Tensor>, opts: SaveOptions, file: s
       const mine = ownValue(dtypes, name);
       if (mine !== undefined && mine !== twin.dtype) {
         if (ownValue(dtypes, twin.name) === undefined) twin.dtype = mine;
-        else err(name, `is tied to ${JSON.stringify(twin.name)} (same tensor) but options.dtypes gives them different dtypes (${mine} and ${twin.dtype})`);
+        else
+          err(
+            name,
+            `is tied to ${JSON.stringify(twin.name)} (same tensor) but options.dtypes gives them different dtypes (${mine} and ${twin.dtype})`,
+          );
       }
       metadata[ALIAS_PREFIX + name] = twin.name;
       continue;
@@ -254,7 +271,11 @@ export function serialize(stateDict: Record<string, Tensor>, opts: SaveOptions =
 
 function serializeAs(stateDict: Record<string, Tensor>, opts: SaveOptions, file: string): Uint8Array {
   const plan = planWrite(stateDict, opts, file);
-  return assemble(plan, plan.entries.map((e) => readValues(e.name, file, () => e.tensor.dataSync())), file);
+  return assemble(
+    plan,
+    plan.entries.map((e) => readValues(e.name, file, () => e.tensor.dataSync())),
+    file,
+  );
 }
 
 function readValues(name: string, file: string, read: () => Float32Array): Float32Array {
@@ -308,7 +329,15 @@ export async function saveFileAsync(stateDict: Record<string, Tensor>, path: str
 // ---- reading -----------------------------------------------------------------------------------
 
 function jsonKind(v: JsonValue): string {
-  return v.kind === 'bool' ? 'a boolean' : v.kind === 'null' ? 'null' : v.kind === 'object' ? 'an object' : v.kind === 'array' ? 'an array' : `a ${v.kind}`;
+  return v.kind === 'bool'
+    ? 'a boolean'
+    : v.kind === 'null'
+      ? 'null'
+      : v.kind === 'object'
+        ? 'an object'
+        : v.kind === 'array'
+          ? 'an array'
+          : `a ${v.kind}`;
 }
 
 /** A non-negative integer literal (serde's usize: no sign, fraction or exponent), as a safe integer. */
@@ -332,7 +361,8 @@ function headerLength(head: Uint8Array, fileLength: number, file: string): numbe
   };
   if (fileLength < 8) fail(`file is ${fileLength} bytes, too small to hold the 8-byte header length (truncated or not a safetensors file)`);
   const n64 = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_SIZE)) fail(`header length ${n64} is larger than the limit of ${MAX_HEADER_SIZE} bytes (corrupt or not a safetensors file)`);
+  if (n64 > BigInt(MAX_HEADER_SIZE))
+    fail(`header length ${n64} is larger than the limit of ${MAX_HEADER_SIZE} bytes (corrupt or not a safetensors file)`);
   const n = Number(n64);
   if (8 + n > fileLength) fail(`header length ${n} runs past the end of the file (file is ${fileLength} bytes; truncated?)`);
   return n;
@@ -394,7 +424,9 @@ function parseHeader(prefix: Uint8Array, fileLength: number, file: string, resto
     if (shape!.kind !== 'array') bad(`"shape" must be an array of non-negative integers, got ${jsonKind(shape!)}`);
     const dims = (shape as Extract<JsonValue, { kind: 'array' }>).items.map((d, i) => usize(d, `shape[${i}]`, bad));
     if (offs!.kind !== 'array' || (offs as Extract<JsonValue, { kind: 'array' }>).items.length !== 2) {
-      bad(`"data_offsets" must be an array of two non-negative integers [begin, end], got ${offs!.kind === 'array' ? `${(offs as Extract<JsonValue, { kind: 'array' }>).items.length} elements` : jsonKind(offs!)}`);
+      bad(
+        `"data_offsets" must be an array of two non-negative integers [begin, end], got ${offs!.kind === 'array' ? `${(offs as Extract<JsonValue, { kind: 'array' }>).items.length} elements` : jsonKind(offs!)}`,
+      );
     }
     const [b, e] = (offs as Extract<JsonValue, { kind: 'array' }>).items.map((d, i) => usize(d, `data_offsets[${i}]`, bad));
     infos.push({ name, info: { dtype: dtype as SafetensorsDtype, shape: dims, dataOffsets: [b, e] } });
@@ -408,7 +440,10 @@ function parseHeader(prefix: Uint8Array, fileLength: number, file: string, resto
     const [b, e] = t.info.dataOffsets;
     if (e < b) fail(t.name, `data_offsets [${b}, ${e}] end before they begin`);
     if (b < pos) {
-      fail(t.name, `data_offsets [${b}, ${e}] overlap ${prev ? `tensor ${JSON.stringify(prev.name)} at [${prev.info.dataOffsets[0]}, ${prev.info.dataOffsets[1]}]` : 'another tensor'}`);
+      fail(
+        t.name,
+        `data_offsets [${b}, ${e}] overlap ${prev ? `tensor ${JSON.stringify(prev.name)} at [${prev.info.dataOffsets[0]}, ${prev.info.dataOffsets[1]}]` : 'another tensor'}`,
+      );
     }
     if (b > pos) {
       fail(t.name, `data_offsets [${b}, ${e}] leave a hole: bytes ${pos}..${b} of the data section belong to no tensor`);
@@ -425,9 +460,13 @@ function parseHeader(prefix: Uint8Array, fileLength: number, file: string, resto
   const dataLen = fileLength - 8 - n;
   if (pos > dataLen) {
     const cut = sorted.find((t) => t.info.dataOffsets[1] > dataLen)!;
-    fail(cut.name, `file is truncated: data_offsets [${cut.info.dataOffsets[0]}, ${cut.info.dataOffsets[1]}] run past the end of the data section (${dataLen} bytes; the header says ${pos})`);
+    fail(
+      cut.name,
+      `file is truncated: data_offsets [${cut.info.dataOffsets[0]}, ${cut.info.dataOffsets[1]}] run past the end of the data section (${dataLen} bytes; the header says ${pos})`,
+    );
   }
-  if (pos < dataLen) fail(null, `${dataLen - pos} trailing bytes after the last tensor (the data section should be ${pos} bytes, the file has ${dataLen})`);
+  if (pos < dataLen)
+    fail(null, `${dataLen - pos} trailing bytes after the last tensor (the data section should be ${pos} bytes, the file has ${dataLen})`);
 
   // aliases
   const stored = new Set(infos.map((t) => t.name));

@@ -124,7 +124,11 @@ export class MultiheadAttention extends Module {
    * Returns [output shaped like query, attention weights or null].
    */
   forward(query: Tensor, key: Tensor, value: Tensor, opts: AttentionForwardOptions = {}): [Tensor, Tensor | null] {
-    for (const [what, t] of [['query', query], ['key', key], ['value', value]] as const) {
+    for (const [what, t] of [
+      ['query', query],
+      ['key', key],
+      ['value', value],
+    ] as const) {
       if (!(t instanceof Tensor)) this.fail(`expected ${what} to be a Tensor, got ${t === null ? 'null' : typeof t}`);
     }
     const E = this.embedDim;
@@ -146,7 +150,8 @@ export class MultiheadAttention extends Module {
     const v0 = toBF(value);
     const [N, L] = q0.shape;
     let S = k0.shape[1];
-    if (k0.shape[0] !== N || v0.shape[0] !== N) this.fail(`query, key and value must have the same batch size, got ${fmtShape(query.shape)}, ${fmtShape(key.shape)}, ${fmtShape(value.shape)}`);
+    if (k0.shape[0] !== N || v0.shape[0] !== N)
+      this.fail(`query, key and value must have the same batch size, got ${fmtShape(query.shape)}, ${fmtShape(key.shape)}, ${fmtShape(value.shape)}`);
     if (v0.shape[1] !== S) this.fail(`key ${fmtShape(key.shape)} and value ${fmtShape(value.shape)} must have the same sequence length`);
 
     // masks as additive [N or 1, H or 1, L, S]
@@ -155,10 +160,12 @@ export class MultiheadAttention extends Module {
     if (attnMask) {
       if (!(attnMask instanceof Tensor)) this.fail('attnMask must be a Tensor');
       if (attnMask.ndim === 2) {
-        if (!sameShape(attnMask.shape, [L, S])) this.fail(`the shape of the 2D attnMask is ${fmtShape(attnMask.shape)}, but should be ${fmtShape([L, S])}`);
+        if (!sameShape(attnMask.shape, [L, S]))
+          this.fail(`the shape of the 2D attnMask is ${fmtShape(attnMask.shape)}, but should be ${fmtShape([L, S])}`);
         mask = ops.reshape(attnMask, [1, 1, L, S]);
       } else if (attnMask.ndim === 3) {
-        if (!sameShape(attnMask.shape, [N * H, L, S])) this.fail(`the shape of the 3D attnMask is ${fmtShape(attnMask.shape)}, but should be ${fmtShape([N * H, L, S])}`);
+        if (!sameShape(attnMask.shape, [N * H, L, S]))
+          this.fail(`the shape of the 3D attnMask is ${fmtShape(attnMask.shape)}, but should be ${fmtShape([N * H, L, S])}`);
         mask = ops.reshape(attnMask, [N, H, L, S]);
       } else {
         this.fail(`attnMask must be 2D or 3D, got ${fmtShape(attnMask.shape)}`);

@@ -43,7 +43,9 @@ export class Sequential extends Module {
   }
 
   [Symbol.iterator](): Iterator<Module> {
-    return this.namedChildrenAll().map(([, m]) => m)[Symbol.iterator]();
+    return this.namedChildrenAll()
+      .map(([, m]) => m)
+      [Symbol.iterator]();
   }
 }
 

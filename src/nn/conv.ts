@@ -34,7 +34,12 @@ export class Conv2d extends Module {
   readonly dilation: [number, number];
   readonly groups: number;
 
-  constructor(public inChannels: number, public outChannels: number, kernelSize: Pair, opts: Conv2dLayerOptions = {}) {
+  constructor(
+    public inChannels: number,
+    public outChannels: number,
+    kernelSize: Pair,
+    opts: Conv2dLayerOptions = {},
+  ) {
     super();
     this.kernelSize = asPair(kernelSize);
     this.stride = asPair(opts.stride ?? 1);
@@ -43,11 +48,14 @@ export class Conv2d extends Module {
     this.dilation = asPair(opts.dilation ?? 1);
     this.groups = opts.groups ?? 1;
     const name = new.target.name;
-    if (opts.paddingMode !== undefined && opts.paddingMode !== 'zeros') throw new Error(`${name}: paddingMode '${opts.paddingMode}' is not supported (only 'zeros')`);
+    if (opts.paddingMode !== undefined && opts.paddingMode !== 'zeros')
+      throw new Error(`${name}: paddingMode '${opts.paddingMode}' is not supported (only 'zeros')`);
     if (!Number.isInteger(this.groups) || this.groups < 1) throw new Error(`${name}: groups must be a positive integer, got ${this.groups}`);
-    if (inChannels > 0 && inChannels % this.groups !== 0) throw new Error(`${name}: inChannels ${inChannels} must be divisible by groups ${this.groups}`);
+    if (inChannels > 0 && inChannels % this.groups !== 0)
+      throw new Error(`${name}: inChannels ${inChannels} must be divisible by groups ${this.groups}`);
     if (outChannels % this.groups !== 0) throw new Error(`${name}: outChannels ${outChannels} must be divisible by groups ${this.groups}`);
-    if (this.kernelSize.some((k) => !Number.isInteger(k) || k < 1)) throw new Error(`${name}: kernelSize must be positive integers, got ${JSON.stringify(kernelSize)}`);
+    if (this.kernelSize.some((k) => !Number.isInteger(k) || k < 1))
+      throw new Error(`${name}: kernelSize must be positive integers, got ${JSON.stringify(kernelSize)}`);
     if (pad === 'same' && this.stride.some((s) => s !== 1)) throw new Error(`${name}: padding='same' is not supported for strided convolutions`);
     this.registerParameter('weight', empty([outChannels, Math.max(inChannels, 0) / this.groups, ...this.kernelSize]));
     this.registerParameter('bias', opts.bias === false ? null : empty([outChannels]));
@@ -64,7 +72,8 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     if (!(x instanceof Tensor)) this.fail(`expected a Tensor input, got ${x === null ? 'null' : typeof x}`);
-    if (x.ndim !== 3 && x.ndim !== 4) this.fail(`expected 3D (unbatched) or 4D (batched) input [N, ${this.inChannels}, H, W], got ${fmtShape(x.shape)}`);
+    if (x.ndim !== 3 && x.ndim !== 4)
+      this.fail(`expected 3D (unbatched) or 4D (batched) input [N, ${this.inChannels}, H, W], got ${fmtShape(x.shape)}`);
     this.expectDim(x, -3, this.inChannels, `[N, ${this.inChannels}, H, W] (${this.inChannels} channels)`);
     try {
       return ops.conv2d(x, this.weight, this.bias, this.convOptions());

@@ -33,7 +33,9 @@ function makeDecorator(kind: FieldKind, persistent?: boolean): FieldDecorator {
     if (isStandardContext(b)) {
       if (b.kind !== 'field') throw new Error(`@${kind} can only decorate a class field, not a ${b.kind} ('${String(b.name)}')`);
       if (b.private || b.static || typeof b.name !== 'string') {
-        throw new Error(`@${kind} cannot decorate the ${b.private ? 'private' : b.static ? 'static' : 'symbol-named'} field '${String(b.name)}': registered names must be public instance fields`);
+        throw new Error(
+          `@${kind} cannot decorate the ${b.private ? 'private' : b.static ? 'static' : 'symbol-named'} field '${String(b.name)}': registered names must be public instance fields`,
+        );
       }
       const entry: FieldEntry = kind === 'buffer' ? { name: b.name, kind, persistent: persistent ?? true } : { name: b.name, kind };
       if (b.metadata) recordMetadata(b.metadata, entry);

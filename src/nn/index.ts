@@ -4,7 +4,16 @@ import type { Module } from './module';
 import { Sequential as SequentialClass, ModuleList as ModuleListClass, ModuleDict as ModuleDictClass } from './containers';
 import { Linear as LinearClass, LazyLinear as LazyLinearClass, Identity as IdentityClass, Flatten as FlattenClass } from './linear';
 import { ReLU as ReLUClass, GELU as GELUClass, Sigmoid as SigmoidClass, Tanh as TanhClass, Softmax as SoftmaxClass } from './activation';
-import { CrossEntropyLoss as CrossEntropyLossClass, NLLLoss as NLLLossClass, MSELoss as MSELossClass, L1Loss as L1LossClass, SmoothL1Loss as SmoothL1LossClass, HuberLoss as HuberLossClass, BCELoss as BCELossClass, BCEWithLogitsLoss as BCEWithLogitsLossClass } from './loss';
+import {
+  CrossEntropyLoss as CrossEntropyLossClass,
+  NLLLoss as NLLLossClass,
+  MSELoss as MSELossClass,
+  L1Loss as L1LossClass,
+  SmoothL1Loss as SmoothL1LossClass,
+  HuberLoss as HuberLossClass,
+  BCELoss as BCELossClass,
+  BCEWithLogitsLoss as BCEWithLogitsLossClass,
+} from './loss';
 import { Dropout as DropoutClass } from './dropout';
 import { Embedding as EmbeddingClass } from './sparse';
 import { LayerNorm as LayerNormClass, BatchNorm1d as BatchNorm1dClass, BatchNorm2d as BatchNorm2dClass } from './normalization';

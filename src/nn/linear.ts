@@ -13,9 +13,16 @@ export class Linear extends Module {
   weight!: Tensor;
   bias!: Tensor | null;
 
-  constructor(public inFeatures: number, public outFeatures: number, opts: { bias?: boolean } = {}) {
+  constructor(
+    public inFeatures: number,
+    public outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
     super();
-    for (const [arg, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
+    for (const [arg, v] of [
+      ['inFeatures', inFeatures],
+      ['outFeatures', outFeatures],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0) throw new TypeError(`${new.target.name}: ${arg} must be a non-negative integer, got ${describeValue(v)}`);
     }
     this.registerParameter('weight', empty([outFeatures, inFeatures]));
@@ -67,7 +74,10 @@ export class Identity extends Module {
 }
 
 export class Flatten extends Module {
-  constructor(public startDim = 1, public endDim = -1) {
+  constructor(
+    public startDim = 1,
+    public endDim = -1,
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {

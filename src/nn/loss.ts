@@ -27,7 +27,12 @@ export class CrossEntropyLoss extends Loss {
     this.labelSmoothing = opts.labelSmoothing ?? 0;
   }
   forward(input: Tensor, target: Tensor): Tensor {
-    return L.crossEntropy(input, target, { weight: this.weight, ignoreIndex: this.ignoreIndex, reduction: this.reduction, labelSmoothing: this.labelSmoothing });
+    return L.crossEntropy(input, target, {
+      weight: this.weight,
+      ignoreIndex: this.ignoreIndex,
+      reduction: this.reduction,
+      labelSmoothing: this.labelSmoothing,
+    });
   }
   extraRepr(): string {
     const parts = [super.extraRepr(), this.labelSmoothing ? `labelSmoothing=${this.labelSmoothing}` : ''];

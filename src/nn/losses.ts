@@ -63,12 +63,15 @@ function classLayout(op: string, input: Tensor, target: Tensor): { batched: bool
   checkTensor(op, 'target', target);
   if (input.ndim < 1) throw new Error(`${op}: input must have at least 1 dim ([C] or [N, C, ...]), got a 0-d tensor`);
   if (input.ndim === 1) {
-    if (target.ndim !== 0) throw new Error(`${op}: for an unbatched input of shape ${fmtShape(input.shape)} the target must be 0-d, got ${fmtShape(target.shape)}`);
+    if (target.ndim !== 0)
+      throw new Error(`${op}: for an unbatched input of shape ${fmtShape(input.shape)} the target must be 0-d, got ${fmtShape(target.shape)}`);
     return { batched: false, C: input.shape[0] };
   }
   const want = [input.shape[0], ...input.shape.slice(2)];
   if (!sameShape(target.shape, want)) {
-    throw new Error(`${op}: expected target of shape ${fmtShape(want)} for input ${fmtShape(input.shape)} (class dim 1 removed), got ${fmtShape(target.shape)}`);
+    throw new Error(
+      `${op}: expected target of shape ${fmtShape(want)} for input ${fmtShape(input.shape)} (class dim 1 removed), got ${fmtShape(target.shape)}`,
+    );
   }
   return { batched: true, C: input.shape[1] };
 }
@@ -151,7 +154,14 @@ function crossEntropyProbs(input: Tensor, target: Tensor, weight: Tensor | null 
   const logp = ops.logSoftmax(input, classDim);
   const t = ls > 0 ? ops.add(ops.mul(target, 1 - ls), ls / C) : target;
   let terms = ops.mul(logp, t);
-  if (weight) terms = ops.mul(terms, ops.reshape(weight, input.shape.map((d, i) => (i === classDim ? C : 1))));
+  if (weight)
+    terms = ops.mul(
+      terms,
+      ops.reshape(
+        weight,
+        input.shape.map((d, i) => (i === classDim ? C : 1)),
+      ),
+    );
   if (reduction === 'none') return ops.neg(ops.sum(terms, classDim));
   const total = ops.neg(ops.sum(terms));
   return reduction === 'sum' ? total : ops.div(total, input.numel() / C);
@@ -163,7 +173,9 @@ function checkPair(op: string, input: Tensor, target: Tensor): void {
   if (!sameShape(input.shape, target.shape)) {
     broadcastShapes(op, input.shape, target.shape); // throws, naming the loss and both shapes, when impossible
     // PyTorch broadcasts too, with this warning: it is almost always a missing squeeze/unsqueeze
-    warnOnce(`${op}: using a target size ${fmtShape(target.shape)} that is different to the input size ${fmtShape(input.shape)}; broadcasting will likely give incorrect results. Please ensure they have the same size.`);
+    warnOnce(
+      `${op}: using a target size ${fmtShape(target.shape)} that is different to the input size ${fmtShape(input.shape)}; broadcasting will likely give incorrect results. Please ensure they have the same size.`,
+    );
   }
 }
 

@@ -332,7 +332,9 @@ function checkName(m: Module, name: string, kind: FieldKind): void {
   // a TypeScript field declared without a value (`w!: Tensor`) is defined as undefined: not an attribute yet
   const value = (m as any)[name];
   if (value !== undefined) {
-    throw new Error(`${cls}: cannot register ${kind} '${name}': attribute '${name}' already exists (${describe(value)}); delete it first or choose another name`);
+    throw new Error(
+      `${cls}: cannot register ${kind} '${name}': attribute '${name}' already exists (${describe(value)}); delete it first or choose another name`,
+    );
   }
 }
 

@@ -19,7 +19,10 @@ export function layerNorm(x: Tensor, normalizedShape: number | number[], weight?
   if (x.ndim < k || !sameShape(x.shape.slice(x.ndim - k), shape)) {
     throw new Error(`layerNorm: expected input with shape [*, ${shape.join(', ')}], got ${fmtShape(x.shape)}`);
   }
-  for (const [what, t] of [['weight', weight], ['bias', bias]] as const) {
+  for (const [what, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (t && !sameShape(t.shape, shape)) throw new Error(`layerNorm: ${what} must have shape ${fmtShape(shape)}, got ${fmtShape(t.shape)}`);
   }
   const dims = shape.map((_, i) => x.ndim - k + i);
@@ -87,13 +90,20 @@ export interface BatchNormOptions {
  * with the batch mean and the unbiased variance; otherwise it uses the running statistics.
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions = {}): Tensor {
-  if (!(x instanceof Tensor) || x.ndim < 2) throw new Error(`batchNorm: expected input [N, C, *], got ${x instanceof Tensor ? fmtShape(x.shape) : typeof x}`);
+  if (!(x instanceof Tensor) || x.ndim < 2)
+    throw new Error(`batchNorm: expected input [N, C, *], got ${x instanceof Tensor ? fmtShape(x.shape) : typeof x}`);
   const C = x.shape[1];
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum ?? 0.1;
   const training = opts.training ?? false;
-  for (const [what, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', opts.weight], ['bias', opts.bias]] as const) {
-    if (t && (t.ndim !== 1 || t.shape[0] !== C)) throw new Error(`batchNorm: ${what} must have shape [${C}] for input ${fmtShape(x.shape)}, got ${fmtShape(t.shape)}`);
+  for (const [what, t] of [
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+    ['weight', opts.weight],
+    ['bias', opts.bias],
+  ] as const) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== C))
+      throw new Error(`batchNorm: ${what} must have shape [${C}] for input ${fmtShape(x.shape)}, got ${fmtShape(t.shape)}`);
   }
   // per-channel tensors broadcast as [1, C, 1, ...]
   const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
@@ -138,7 +148,8 @@ abstract class BatchNormBase extends Module {
     opts: { eps?: number; momentum?: number | null; affine?: boolean; trackRunningStats?: boolean } = {},
   ) {
     super();
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new Error(`${new.target.name}: numFeatures must be a positive integer, got ${numFeatures}`);
+    if (!Number.isInteger(numFeatures) || numFeatures < 1)
+      throw new Error(`${new.target.name}: numFeatures must be a positive integer, got ${numFeatures}`);
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     this.affine = opts.affine ?? true;

@@ -8,7 +8,8 @@ import type { Pair } from '../ops/conv';
 
 export const maxPool2d = (x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = {}) => ops.maxPool2d(x, kernelSize, opts);
 export const avgPool2d = (x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = {}) => ops.avgPool2d(x, kernelSize, opts);
-export const adaptiveAvgPool2d = (x: Tensor, outputSize: number | null | readonly [number | null, number | null]) => ops.adaptiveAvgPool2d(x, outputSize);
+export const adaptiveAvgPool2d = (x: Tensor, outputSize: number | null | readonly [number | null, number | null]) =>
+  ops.adaptiveAvgPool2d(x, outputSize);
 
 const fmt = (v: unknown) => (Array.isArray(v) ? `[${v.join(', ')}]` : String(v));
 
@@ -27,7 +28,10 @@ abstract class Pool2d extends Module {
 export class MaxPool2d extends Pool2d {
   readonly opts: MaxPool2dOptions;
   /** `new MaxPool2d(2)`, `new MaxPool2d(3, 2)` (stride), or `new MaxPool2d(3, { stride, padding, dilation, ceilMode })` */
-  constructor(public readonly kernelSize: Pair, opts: MaxPool2dOptions | number = {}) {
+  constructor(
+    public readonly kernelSize: Pair,
+    opts: MaxPool2dOptions | number = {},
+  ) {
     super();
     this.opts = typeof opts === 'number' ? { stride: opts } : { ...opts };
   }
@@ -43,7 +47,10 @@ export class MaxPool2d extends Pool2d {
 export class AvgPool2d extends Pool2d {
   readonly opts: AvgPool2dOptions;
   /** `new AvgPool2d(2)`, `new AvgPool2d(3, 2)` (stride), or `new AvgPool2d(3, { stride, padding, ceilMode, countIncludePad, divisorOverride })` */
-  constructor(public readonly kernelSize: Pair, opts: AvgPool2dOptions | number = {}) {
+  constructor(
+    public readonly kernelSize: Pair,
+    opts: AvgPool2dOptions | number = {},
+  ) {
     super();
     this.opts = typeof opts === 'number' ? { stride: opts } : { ...opts };
   }

@@ -11,8 +11,11 @@ import { checkIndexValues, nonInteger } from '../ops/validate';
 
 /** Ids are range-checked here (where that is free, see ops/validate.ts) so the error names the embedding. */
 function checkIds(op: string, input: Tensor, num: number): void {
-  checkIndexValues(input, (v) =>
-    nonInteger(op, 'indices', v) ?? (v < 0 || v >= num ? `${op}: index ${v} is out of range for ${num} embeddings (indices are integers in [0, ${num}))` : null),
+  checkIndexValues(
+    input,
+    (v) =>
+      nonInteger(op, 'indices', v) ??
+      (v < 0 || v >= num ? `${op}: index ${v} is out of range for ${num} embeddings (indices are integers in [0, ${num}))` : null),
   );
 }
 
@@ -22,7 +25,8 @@ function checkIds(op: string, input: Tensor, num: number): void {
  */
 export function embedding(input: Tensor, weight: Tensor, paddingIdx?: number | null): Tensor {
   if (!(input instanceof Tensor)) throw new Error(`embedding: input must be a Tensor of integer ids, got ${input === null ? 'null' : typeof input}`);
-  if (!(weight instanceof Tensor) || weight.ndim !== 2) throw new Error(`embedding: weight must be a 2-D Tensor [num, dim], got ${weight instanceof Tensor ? fmtShape(weight.shape) : typeof weight}`);
+  if (!(weight instanceof Tensor) || weight.ndim !== 2)
+    throw new Error(`embedding: weight must be a 2-D Tensor [num, dim], got ${weight instanceof Tensor ? fmtShape(weight.shape) : typeof weight}`);
   const [num, dim] = weight.shape;
   checkIds('embedding', input, num);
   const flat = ops.reshape(input, [input.numel()]);
@@ -39,19 +43,29 @@ export class Embedding extends Module {
   weight!: Tensor;
   paddingIdx: number | null;
 
-  constructor(public numEmbeddings: number, public embeddingDim: number, opts: { paddingIdx?: number | null; weight?: Tensor } = {}) {
+  constructor(
+    public numEmbeddings: number,
+    public embeddingDim: number,
+    opts: { paddingIdx?: number | null; weight?: Tensor } = {},
+  ) {
     super();
     if (!Number.isInteger(numEmbeddings) || numEmbeddings < 1 || !Number.isInteger(embeddingDim) || embeddingDim < 1) {
       throw new Error(`Embedding: numEmbeddings and embeddingDim must be positive integers, got ${numEmbeddings} and ${embeddingDim}`);
     }
     let pad = opts.paddingIdx ?? null;
     if (pad !== null) {
-      if (!Number.isInteger(pad) || pad >= numEmbeddings || pad < -numEmbeddings) throw new Error(`Embedding: paddingIdx ${pad} must be within the number of embeddings (${numEmbeddings})`);
+      if (!Number.isInteger(pad) || pad >= numEmbeddings || pad < -numEmbeddings)
+        throw new Error(`Embedding: paddingIdx ${pad} must be within the number of embeddings (${numEmbeddings})`);
       if (pad < 0) pad += numEmbeddings;
     }
     this.paddingIdx = pad;
     if (opts.weight) {
-      if (!(opts.weight instanceof Tensor) || opts.weight.ndim !== 2 || opts.weight.shape[0] !== numEmbeddings || opts.weight.shape[1] !== embeddingDim) {
+      if (
+        !(opts.weight instanceof Tensor) ||
+        opts.weight.ndim !== 2 ||
+        opts.weight.shape[0] !== numEmbeddings ||
+        opts.weight.shape[1] !== embeddingDim
+      ) {
         throw new Error(`Embedding: weight must have shape [${numEmbeddings}, ${embeddingDim}]`);
       }
       this.registerParameter('weight', opts.weight);
@@ -73,7 +87,9 @@ export class Embedding extends Module {
     normal_(this.weight);
     if (this.paddingIdx !== null) {
       const row = this.paddingIdx;
-      noGrad(() => this.weight.copy_(ops.mul(this.weight, ops.unsqueeze(ops.ne(arange(0, this.weight.shape[0], 1, { device: this.weight.device }), row), 1))));
+      noGrad(() =>
+        this.weight.copy_(ops.mul(this.weight, ops.unsqueeze(ops.ne(arange(0, this.weight.shape[0], 1, { device: this.weight.device }), row), 1))),
+      );
     }
   }
 

@@ -73,8 +73,10 @@ function entriesOf(sd: StateDictInput): Map<string, unknown> {
 function problemWith(key: string, src: unknown, target: Tensor): string | null {
   if (!(src instanceof Tensor)) return `'${key}': expected a Tensor, got ${describe(src)}`;
   if (isUninitialized(src)) return `'${key}': the checkpoint holds an uninitialized lazy parameter (save the model after its first forward pass)`;
-  if (src.isDisposed || src.storage.released) return `'${key}': the checkpoint's tensor of shape ${fmtShape(src.shape)} was disposed (its data is released)`;
-  if (isUninitialized(target)) return `'${key}': cannot load into an uninitialized lazy parameter; run one forward pass first so the layer knows its input size`;
+  if (src.isDisposed || src.storage.released)
+    return `'${key}': the checkpoint's tensor of shape ${fmtShape(src.shape)} was disposed (its data is released)`;
+  if (isUninitialized(target))
+    return `'${key}': cannot load into an uninitialized lazy parameter; run one forward pass first so the layer knows its input size`;
   if (target.isDisposed || target.storage.released) return `'${key}': the module's own tensor of shape ${fmtShape(target.shape)} was disposed`;
   if (!sameShape(src.shape, target.shape)) {
     return `size mismatch for '${key}': copying a param with shape ${fmtShape(src.shape)} from checkpoint, the shape in current model is ${fmtShape(target.shape)}`;

@@ -28,7 +28,10 @@ export interface EncoderForwardOptions {
 }
 
 /** Masks given as an options object or positionally (src, srcMask, srcKeyPaddingMask), as in PyTorch. */
-function maskArgs(opts: EncoderForwardOptions | Tensor | null | undefined, kpm?: Tensor | null): { srcMask: Tensor | null; srcKeyPaddingMask: Tensor | null } {
+function maskArgs(
+  opts: EncoderForwardOptions | Tensor | null | undefined,
+  kpm?: Tensor | null,
+): { srcMask: Tensor | null; srcKeyPaddingMask: Tensor | null } {
   if (opts instanceof Tensor || opts === null || opts === undefined) return { srcMask: opts ?? null, srcKeyPaddingMask: kpm ?? null };
   return { srcMask: opts.srcMask ?? null, srcKeyPaddingMask: opts.srcKeyPaddingMask ?? kpm ?? null };
 }
@@ -48,7 +51,11 @@ export class TransformerEncoderLayer extends Module {
   readonly options: TransformerEncoderLayerOptions;
 
   /** `new TransformerEncoderLayer(512, 8, { dimFeedforward, dropout, activation, batchFirst, normFirst })`, or with dimFeedforward as the third argument */
-  constructor(public readonly dModel: number, public readonly nhead: number, options: TransformerEncoderLayerOptions | number = {}) {
+  constructor(
+    public readonly dModel: number,
+    public readonly nhead: number,
+    options: TransformerEncoderLayerOptions | number = {},
+  ) {
     super();
     const opts: TransformerEncoderLayerOptions = typeof options === 'number' ? { dimFeedforward: options } : { ...options };
     this.options = opts;
@@ -117,7 +124,11 @@ export class TransformerEncoder extends Module {
   @child layers!: ModuleList<TransformerEncoderLayer>;
   @child norm!: Module | null;
 
-  constructor(encoderLayer: TransformerEncoderLayer, public readonly numLayers: number, opts: { norm?: Module | null } = {}) {
+  constructor(
+    encoderLayer: TransformerEncoderLayer,
+    public readonly numLayers: number,
+    opts: { norm?: Module | null } = {},
+  ) {
     super();
     if (!(encoderLayer instanceof TransformerEncoderLayer)) throw new Error('TransformerEncoder: encoderLayer must be a TransformerEncoderLayer');
     if (!Number.isInteger(numLayers) || numLayers < 1) throw new Error(`TransformerEncoder: numLayers must be a positive integer, got ${numLayers}`);

@@ -34,7 +34,8 @@ export function exportBytes(model: Module, exampleInputs: Tensor[], opts: Export
     throw new ExportError('onnx export: exampleInputs must be a non-empty array of Tensors (one per forward argument)');
   }
   const inputNames = opts.inputNames ?? (exampleInputs.length === 1 ? ['input'] : exampleInputs.map((_, k) => `input_${k}`));
-  if (inputNames.length !== exampleInputs.length) throw new ExportError(`onnx export: ${inputNames.length} input name(s) given for ${exampleInputs.length} input(s)`);
+  if (inputNames.length !== exampleInputs.length)
+    throw new ExportError(`onnx export: ${inputNames.length} input name(s) given for ${exampleInputs.length} input(s)`);
   const { builder, inputs, outputs } = traceModel(model, exampleInputs, { inputs: inputNames, outputs: opts.outputNames });
   return encodeModel({
     ir_version: IR_VERSION,

@@ -22,14 +22,24 @@ type Operand = Tensor | number | null | undefined;
 type Lowering = (cx: LowerContext, out: Tensor, inputs: readonly (Tensor | null | undefined)[], attrs: OpAttrs) => string;
 
 const UNARY: Record<string, string> = {
-  neg: 'Neg', exp: 'Exp', log: 'Log', sqrt: 'Sqrt', abs: 'Abs', sign: 'Sign', sin: 'Sin', cos: 'Cos',
-  relu: 'Relu', sigmoid: 'Sigmoid', tanh: 'Tanh',
+  neg: 'Neg',
+  exp: 'Exp',
+  log: 'Log',
+  sqrt: 'Sqrt',
+  abs: 'Abs',
+  sign: 'Sign',
+  sin: 'Sin',
+  cos: 'Cos',
+  relu: 'Relu',
+  sigmoid: 'Sigmoid',
+  tanh: 'Tanh',
 };
 const BINARY: Record<string, string> = { add: 'Add', sub: 'Sub', mul: 'Mul', div: 'Div', pow: 'Pow', maximum: 'Max', minimum: 'Min' };
 const COMPARE: Record<string, string> = { eq: 'Equal', gt: 'Greater', ge: 'GreaterOrEqual', lt: 'Less', le: 'LessOrEqual', ne: 'Equal' };
 
 const operand = (cx: LowerContext, v: Operand): string => (v instanceof Tensor ? cx.val(v) : cx.b.scalar(v as number));
-const node = (cx: LowerContext, op: string, inputs: string[], attrs: Parameters<GraphBuilder['node']>[2] = {}) => cx.b.node(op, inputs, attrs, cx.scope);
+const node = (cx: LowerContext, op: string, inputs: string[], attrs: Parameters<GraphBuilder['node']>[2] = {}) =>
+  cx.b.node(op, inputs, attrs, cx.scope);
 const toFloat = (cx: LowerContext, v: string) => node(cx, 'Cast', [v], { to: DataType.FLOAT });
 const toInt64 = (cx: LowerContext, v: string) => node(cx, 'Cast', [v], { to: DataType.INT64 });
 const first = (inputs: readonly (Tensor | null | undefined)[]) => inputs[0] as Tensor;
@@ -102,23 +112,38 @@ const LOWERINGS: Record<string, Lowering> = {
     const [dh, dw] = a.dilations as number[];
     const [pt, pl] = a.padsBegin as number[];
     // far-side padding: what makes the output size tsnn computed ('same' pads one more at the end)
-    const far = (size: number, outSize: number, k: number, s: number, d: number, near: number) => Math.max(0, (outSize - 1) * s + d * (k - 1) + 1 - size - near);
+    const far = (size: number, outSize: number, k: number, s: number, d: number, near: number) =>
+      Math.max(0, (outSize - 1) * s + d * (k - 1) + 1 - size - near);
     const pb = far(x.shape[2], out.shape[2], kH, sh, dh, pt);
     const pr = far(x.shape[3], out.shape[3], kW, sw, dw, pl);
     const ins = [cx.val(x), cx.val(w), ...(bias ? [cx.val(bias)] : [])];
-    return node(cx, 'Conv', ins, { kernel_shape: [kH, kW], strides: [sh, sw], dilations: [dh, dw], pads: [pt, pl, pb, pr], group: a.group as number });
+    return node(cx, 'Conv', ins, {
+      kernel_shape: [kH, kW],
+      strides: [sh, sw],
+      dilations: [dh, dw],
+      pads: [pt, pl, pb, pr],
+      group: a.group as number,
+    });
   },
   maxPool2d: (cx, _o, i, a) => {
     const [ph, pw] = a.pads as number[];
     return node(cx, 'MaxPool', [cx.val(first(i))], {
-      kernel_shape: a.kernel as number[], strides: a.strides as number[], pads: [ph, pw, ph, pw], dilations: a.dilations as number[], ceil_mode: a.ceilMode ? 1 : 0,
+      kernel_shape: a.kernel as number[],
+      strides: a.strides as number[],
+      pads: [ph, pw, ph, pw],
+      dilations: a.dilations as number[],
+      ceil_mode: a.ceilMode ? 1 : 0,
     });
   },
   avgPool2d: (cx, _o, i, a) => {
     if (a.divisorOverride !== null) throw new UnsupportedOp(`avgPool2d with divisorOverride has no ONNX equivalent`);
     const [ph, pw] = a.pads as number[];
     return node(cx, 'AveragePool', [cx.val(first(i))], {
-      kernel_shape: a.kernel as number[], strides: a.strides as number[], pads: [ph, pw, ph, pw], ceil_mode: a.ceilMode ? 1 : 0, count_include_pad: a.countIncludePad ? 1 : 0,
+      kernel_shape: a.kernel as number[],
+      strides: a.strides as number[],
+      pads: [ph, pw, ph, pw],
+      ceil_mode: a.ceilMode ? 1 : 0,
+      count_include_pad: a.countIncludePad ? 1 : 0,
     });
   },
   adaptiveAvgPool2d: (cx, out, i) => {
@@ -127,14 +152,22 @@ const LOWERINGS: Record<string, Lowering> = {
     const [OH, OW] = out.shape.slice(2);
     if (OH === 1 && OW === 1) return node(cx, 'GlobalAveragePool', [cx.val(x)]);
     if (H % OH !== 0 || W % OW !== 0) {
-      throw new UnsupportedOp(`adaptiveAvgPool2d from ${H}x${W} to ${OH}x${OW} has uneven windows, which ONNX's AveragePool cannot express (use an output size that divides the input size)`);
+      throw new UnsupportedOp(
+        `adaptiveAvgPool2d from ${H}x${W} to ${OH}x${OW} has uneven windows, which ONNX's AveragePool cannot express (use an output size that divides the input size)`,
+      );
     }
     const k = [H / OH, W / OW];
     return node(cx, 'AveragePool', [cx.val(x)], { kernel_shape: k, strides: k });
   },
   indexSelect: (cx, _o, i, a) => node(cx, 'Gather', [cx.val(first(i)), toInt64(cx, cx.val(a.index as Tensor))], { axis: a.dim as number }),
   gather: (cx, _o, i, a) => node(cx, 'GatherElements', [cx.val(first(i)), toInt64(cx, cx.val(a.index as Tensor))], { axis: a.dim as number }),
-  oneHot: (cx, _o, i, a) => node(cx, 'OneHot', [toInt64(cx, cx.val(first(i))), cx.b.int64s([a.numClasses as number]), cx.b.floatInitializer('onehot_values', [2], Float32Array.of(0, 1))], { axis: -1 }),
+  oneHot: (cx, _o, i, a) =>
+    node(
+      cx,
+      'OneHot',
+      [toInt64(cx, cx.val(first(i))), cx.b.int64s([a.numClasses as number]), cx.b.floatInitializer('onehot_values', [2], Float32Array.of(0, 1))],
+      { axis: -1 },
+    ),
   reshape: (cx, out, i) => node(cx, 'Reshape', [cx.val(first(i)), cx.b.int64s(out.shape)]),
   squeeze: (cx, out, i) => node(cx, 'Reshape', [cx.val(first(i)), cx.b.int64s(out.shape)]),
   unsqueeze: (cx, out, i) => node(cx, 'Reshape', [cx.val(first(i)), cx.b.int64s(out.shape)]),
@@ -142,9 +175,21 @@ const LOWERINGS: Record<string, Lowering> = {
   permute: (cx, _o, i, a) => node(cx, 'Transpose', [cx.val(first(i))], { perm: a.dims as number[] }),
   slice: (cx, _o, i, a) => {
     const b = cx.b;
-    return node(cx, 'Slice', [cx.val(first(i)), b.int64s([a.start as number]), b.int64s([a.end as number]), b.int64s([a.dim as number]), b.int64s([a.step as number])]);
+    return node(cx, 'Slice', [
+      cx.val(first(i)),
+      b.int64s([a.start as number]),
+      b.int64s([a.end as number]),
+      b.int64s([a.dim as number]),
+      b.int64s([a.step as number]),
+    ]);
   },
-  cat: (cx, _o, i, a) => node(cx, 'Concat', i.map((t) => cx.val(t!)), { axis: a.dim as number }),
+  cat: (cx, _o, i, a) =>
+    node(
+      cx,
+      'Concat',
+      i.map((t) => cx.val(t!)),
+      { axis: a.dim as number },
+    ),
   // same values: the output is another name for the input
   clone: (cx, _o, i) => cx.val(first(i)),
   to: (cx, _o, i) => cx.val(first(i)),
@@ -153,11 +198,20 @@ const LOWERINGS: Record<string, Lowering> = {
 
 for (const [name, op] of Object.entries(UNARY)) LOWERINGS[name] = (cx, _o, i) => node(cx, op, [cx.val(first(i))]);
 for (const [name, op] of Object.entries(BINARY)) {
-  LOWERINGS[name] = (cx, _o, _i, a) => node(cx, op, (a.operands as Operand[]).map((v) => operand(cx, v)));
+  LOWERINGS[name] = (cx, _o, _i, a) =>
+    node(
+      cx,
+      op,
+      (a.operands as Operand[]).map((v) => operand(cx, v)),
+    );
 }
 for (const [name, op] of Object.entries(COMPARE)) {
   LOWERINGS[name] = (cx, _o, _i, a) => {
-    const test = node(cx, op, (a.operands as Operand[]).map((v) => operand(cx, v)));
+    const test = node(
+      cx,
+      op,
+      (a.operands as Operand[]).map((v) => operand(cx, v)),
+    );
     return toFloat(cx, name === 'ne' ? node(cx, 'Not', [test]) : test);
   };
 }

@@ -132,7 +132,10 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
     // the tensor itself, or another tensor over the same data (detach())
     const v = traced.get(t) ?? byStorage.get(t.storage)?.find((c) => sameView(c, t));
     if (v) {
-      if (t.storage.version !== v.version) throw new UnsupportedOp(`op '${op}' reads a tensor of shape ${fmtShape(t.shape)} that was modified in place after it was computed; in-place writes into traced values cannot be exported`);
+      if (t.storage.version !== v.version)
+        throw new UnsupportedOp(
+          `op '${op}' reads a tensor of shape ${fmtShape(t.shape)} that was modified in place after it was computed; in-place writes into traced values cannot be exported`,
+        );
       return v.name;
     }
     if (taint.tainted.has(t.storage.buffer)) {
@@ -181,11 +184,14 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
     for (const [m, on] of training) m.training = on;
   }
   if (failure) throw failure;
-  if (rngStats.draws !== draws) throw new ExportError(`onnx export: the forward of ${model.constructor.name} draws random numbers; a trace would freeze them`);
+  if (rngStats.draws !== draws)
+    throw new ExportError(`onnx export: the forward of ${model.constructor.name} draws random numbers; a trace would freeze them`);
 
   const outs = result instanceof Tensor ? [result] : Array.isArray(result) ? result.filter((t) => t !== null) : null;
   if (!outs || !outs.every((t) => t instanceof Tensor)) {
-    throw new ExportError(`onnx export: the forward of ${model.constructor.name} must return a Tensor or an array of Tensors, got ${result === null ? 'null' : typeof result}`);
+    throw new ExportError(
+      `onnx export: the forward of ${model.constructor.name} must return a Tensor or an array of Tensors, got ${result === null ? 'null' : typeof result}`,
+    );
   }
   const outNames = names.outputs ?? (outs.length === 1 ? ['output'] : outs.map((_, k) => `output_${k}`));
   if (outNames.length !== outs.length) throw new ExportError(`onnx export: ${outNames.length} output name(s) given for ${outs.length} output(s)`);
@@ -204,8 +210,7 @@ export function traceModel(model: Module, inputs: Tensor[], names: { inputs: str
     if (own) {
       b.rename(name, outNames[k]);
       renamed.set(name, outNames[k]);
-    }
-    else b.nodes.push({ op_type: 'Identity', name: b.fresh(`Identity_${outNames[k]}`), input: [name], output: [outNames[k]], attribute: [] });
+    } else b.nodes.push({ op_type: 'Identity', name: b.fresh(`Identity_${outNames[k]}`), input: [name], output: [outNames[k]], attribute: [] });
     return { name: outNames[k], shape: [...t.shape], value: t };
   });
   return { builder: b, inputs: inputs.map((t, k) => ({ name: names.inputs[k], shape: [...t.shape] })), outputs };

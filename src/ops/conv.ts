@@ -40,12 +40,28 @@ export interface Conv2dOptions {
 }
 
 interface ConvGeom {
-  N: number; C: number; H: number; W: number;
-  O: number; Cg: number; Og: number; kH: number; kW: number;
-  OH: number; OW: number;
-  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  Cg: number;
+  Og: number;
+  kH: number;
+  kW: number;
+  OH: number;
+  OW: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
   /** can a tap fall above/left (lo) or below/right (hi) of the input? */
-  checkLoH: boolean; checkHiH: boolean; checkLoW: boolean; checkHiW: boolean;
+  checkLoH: boolean;
+  checkHiH: boolean;
+  checkLoW: boolean;
+  checkHiW: boolean;
 }
 
 function geometry(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions): ConvGeom {
@@ -56,7 +72,9 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, op
   if (O % groups !== 0) throw new Error(`conv2d: out channels ${O} (weight ${fmtShape(weight.shape)}) must be divisible by groups ${groups}`);
   const Cexp = Cg * groups;
   if (x.ndim !== 4 || x.shape[1] !== Cexp) {
-    throw new Error(`conv2d: expected input [N, C, H, W] with C = ${Cexp} (weight ${fmtShape(weight.shape)}, groups ${groups}), got ${fmtShape(x.shape)}`);
+    throw new Error(
+      `conv2d: expected input [N, C, H, W] with C = ${Cexp} (weight ${fmtShape(weight.shape)}, groups ${groups}), got ${fmtShape(x.shape)}`,
+    );
   }
   if (bias !== null && bias !== undefined && (bias.ndim !== 1 || bias.shape[0] !== O)) {
     throw new Error(`conv2d: expected bias [${O}] (weight ${fmtShape(weight.shape)}), got ${fmtShape(bias.shape)}`);
@@ -98,7 +116,23 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, op
   const OW = Math.floor((inW - effW) / sw) + 1;
   const [ph, pw] = [padH[0], padW[0]];
   return {
-    N, C, H, W, O, Cg, Og: O / groups, kH, kW, OH, OW, sh, sw, ph, pw, dh, dw,
+    N,
+    C,
+    H,
+    W,
+    O,
+    Cg,
+    Og: O / groups,
+    kH,
+    kW,
+    OH,
+    OW,
+    sh,
+    sw,
+    ph,
+    pw,
+    dh,
+    dw,
     checkLoH: ph > 0,
     checkHiH: (OH - 1) * sh - ph + (kH - 1) * dh > H - 1,
     checkLoW: pw > 0,
@@ -127,18 +161,32 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const b = bias ?? null;
   if (convVariant(g, device) === 'direct') {
     const y = convForward(g, x, weight, b, device);
-    return record(y, 'conv2d', [x, weight, b], (gy) => [
-      x.requiresGrad ? convGradInput(g, gy, weight) : null,
-      weight.requiresGrad ? convGradWeight(g, gy, x) : null,
-      b && b.requiresGrad ? convGradBias(g, gy) : null,
-    ], [x, weight], convAttrs(g));
+    return record(
+      y,
+      'conv2d',
+      [x, weight, b],
+      (gy) => [
+        x.requiresGrad ? convGradInput(g, gy, weight) : null,
+        weight.requiresGrad ? convGradWeight(g, gy, x) : null,
+        b && b.requiresGrad ? convGradBias(g, gy) : null,
+      ],
+      [x, weight],
+      convAttrs(g),
+    );
   }
   const { y, cols } = im2colForward(g, x, weight, b, device);
-  const out = record(y, 'conv2d', [x, weight, b], (gy) => [
-    x.requiresGrad ? im2colGradInput(g, gy, weight) : null,
-    weight.requiresGrad ? im2colGradWeight(g, gy, cols) : null,
-    b && b.requiresGrad ? convGradBias(g, gy) : null,
-  ], [x, weight], convAttrs(g));
+  const out = record(
+    y,
+    'conv2d',
+    [x, weight, b],
+    (gy) => [
+      x.requiresGrad ? im2colGradInput(g, gy, weight) : null,
+      weight.requiresGrad ? im2colGradWeight(g, gy, cols) : null,
+      b && b.requiresGrad ? convGradBias(g, gy) : null,
+    ],
+    [x, weight],
+    convAttrs(g),
+  );
   // the patches are kept only for the weight gradient (cols that are x itself are not ours to free)
   if (!(out.gradFn && weight.requiresGrad)) for (const c of cols) if (c.owned) c.t.dispose();
   return out;
@@ -427,7 +475,12 @@ function mm(a: StridedRef, b: StridedRef, s: MatmulShape, epilogue?: MatmulEpilo
   let acc: Tensor | null = null;
   for (let k0 = 0; k0 < s.K; k0 += MAX_LOOP) {
     const k1 = Math.min(k0 + MAX_LOOP, s.K);
-    const part = mm(sliceRef(a, a.shape.length - 1, k0, k1), sliceRef(b, b.shape.length - 2, k0, k1), { ...s, K: k1 - k0 }, k1 === s.K ? epilogue : undefined);
+    const part = mm(
+      sliceRef(a, a.shape.length - 1, k0, k1),
+      sliceRef(b, b.shape.length - 2, k0, k1),
+      { ...s, K: k1 - k0 },
+      k1 === s.K ? epilogue : undefined,
+    );
     if (!acc) acc = part;
     else {
       const next: Tensor = mapKernel('conv2d', [acc, part], ([u, v]) => `${u} + ${v}`);
@@ -459,7 +512,9 @@ function unfold(g: ConvGeom, x: Tensor, n0: number, nc: number): Tensor {
   const xr = sliceRef(ref(x), 0, n0, n0 + nc);
   const ih = kb.let(sumOf([minus(term(oh, g.sh)!, g.ph), term(kh, g.dh)]), 'ih');
   const iw = kb.let(sumOf([minus(term(ow, g.sw)!, g.pw), term(kw, g.dw)]), 'iw');
-  const conds = [inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), inRange(iw, g.checkLoW, g.checkHiW ? g.W : null)].filter((c): c is string => c !== null);
+  const conds = [inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), inRange(iw, g.checkLoW, g.checkHiW ? g.W : null)].filter(
+    (c): c is string => c !== null,
+  );
   const v = kb.let('0.0', 'v');
   guard(kb, conds.length ? conds.join(' && ') : null, () => kb.emit(`${v} = ${kb.at(xr, [n, c, ih, iw])};`));
   return runKernel(kb, v, x.device);
@@ -578,7 +633,13 @@ function im2colGradWeight(g: ConvGeom, gy: Tensor, cols: Cols[]): Tensor {
   for (const c of cols) {
     const { n0, nc } = c;
     // [nc, G?, Og, Kg]: one product per image, reduced over its positions; then summed over the images
-    const part = mm(sliceRef(gr, 0, n0, n0 + nc), transposeRef(colsRef(g, ig, c)), { batch: ig.batch(nc), M: g.Og, K: ig.P, N: ig.Kg, device: gy.device });
+    const part = mm(sliceRef(gr, 0, n0, n0 + nc), transposeRef(colsRef(g, ig, c)), {
+      batch: ig.batch(nc),
+      M: g.Og,
+      K: ig.P,
+      N: ig.Kg,
+      device: gy.device,
+    });
     let s: Tensor;
     if (nc > 1) {
       s = sum(part, 0);

@@ -37,7 +37,14 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const kb = new KernelBuilder(shape);
   const o = kb.outIndex();
   const j = idxRead(kb, index, [o[d]], x.shape[d]);
-  const y = runKernel(kb, kb.at(ref(x), o.map((v, i) => (i === d ? j : v))), device);
+  const y = runKernel(
+    kb,
+    kb.at(
+      ref(x),
+      o.map((v, i) => (i === d ? j : v)),
+    ),
+    device,
+  );
   return record(y, 'indexSelect', [x], (g) => [indexAdd(x.shape, d, index, g)], [index], { dim: d, index });
 }
 
@@ -48,7 +55,12 @@ function indexAdd(shape: number[], d: number, index: Tensor, g: Tensor): Tensor 
   const o = kb.outIndex();
   const acc = kb.let('0.0', 'acc');
   kb.loop(index.shape[0], (k) => {
-    kb.emit(`if (Math.floor(${kb.at(ref(index), [k])} + 0.5) == ${o[d]}) { ${acc} += ${kb.at(ref(g), o.map((v, i) => (i === d ? k : v)))}; }`);
+    kb.emit(
+      `if (Math.floor(${kb.at(ref(index), [k])} + 0.5) == ${o[d]}) { ${acc} += ${kb.at(
+        ref(g),
+        o.map((v, i) => (i === d ? k : v)),
+      )}; }`,
+    );
   });
   return runKernel(kb, acc, g.device);
 }
@@ -58,13 +70,21 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normDim('gather', dim, x.ndim);
   const device = commonDevice('gather', x, index);
   index.shape.forEach((s, i) => {
-    if (i !== d && s > x.shape[i]) throw new Error(`gather: index shape ${fmtShape(index.shape)} exceeds input shape ${fmtShape(x.shape)} at dim ${i}`);
+    if (i !== d && s > x.shape[i])
+      throw new Error(`gather: index shape ${fmtShape(index.shape)} exceeds input shape ${fmtShape(x.shape)} at dim ${i}`);
   });
   checkRange('gather', index, x.shape[d]);
   const kb = new KernelBuilder(index.shape);
   const o = kb.outIndex();
   const j = idxRead(kb, index, o, x.shape[d]);
-  const y = runKernel(kb, kb.at(ref(x), o.map((v, i) => (i === d ? j : v))), device);
+  const y = runKernel(
+    kb,
+    kb.at(
+      ref(x),
+      o.map((v, i) => (i === d ? j : v)),
+    ),
+    device,
+  );
   return record(y, 'gather', [x], (g) => [scatterAdd(x.shape, d, index, g)], [index], { dim: d, index });
 }
 

@@ -57,7 +57,9 @@ function writeInto(x: Tensor, y: Tensor): void {
 
 function checkTarget(x: Tensor, name: string): void {
   if (isGradEnabled() && x.requiresGrad && x.isLeaf) {
-    throw new Error(`${name}: a leaf tensor that requires grad (shape ${fmtShape(x.shape)}) is used in an in-place operation; wrap the update in noGrad()`);
+    throw new Error(
+      `${name}: a leaf tensor that requires grad (shape ${fmtShape(x.shape)}) is used in an in-place operation; wrap the update in noGrad()`,
+    );
   }
 }
 
@@ -70,7 +72,8 @@ function snapshotOf(x: Tensor): Tensor {
 }
 
 function checkTracked(x: Tensor, name: string): void {
-  if (!ownsStorage(x)) throw new Error(`${name}: in-place ops on views are not differentiable here (shape ${fmtShape(x.shape)}); use the out-of-place form`);
+  if (!ownsStorage(x))
+    throw new Error(`${name}: in-place ops on views are not differentiable here (shape ${fmtShape(x.shape)}); use the out-of-place form`);
 }
 
 /** x = fn(x, o) in place; with grad tracking, x takes the result's place in the graph. */

@@ -33,7 +33,8 @@ const PACK_MIN_ROWS = 8;
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw new Error('matmul: expected two tensors');
-  if (a.ndim === 0 || b.ndim === 0) throw new Error(`matmul: both arguments need at least 1 dimension, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (a.ndim === 0 || b.ndim === 0)
+    throw new Error(`matmul: both arguments need at least 1 dimension, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   if (a.ndim === 1 && b.ndim === 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), []);
   if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
@@ -50,10 +51,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const kb = matmulKernel(ref(a), ref(bRows), { batch, M, K, N, device });
   kb.op = 'matmul';
   const y = runKernel(kb, kb.result, device);
-  return record(y, 'matmul', [a, b], (g) => [
-    a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
-    b.requiresGrad ? sumTo(gradOfB(a, b, g), b.shape) : null,
-  ], [a, b]);
+  return record(
+    y,
+    'matmul',
+    [a, b],
+    (g) => [a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null, b.requiresGrad ? sumTo(gradOfB(a, b, g), b.shape) : null],
+    [a, b],
+  );
 }
 
 /**
@@ -122,9 +126,19 @@ export interface MatmulKernel extends KernelBuilder {
  * The matmul kernel for out[..., m, n] = sum_k a[..., m, k] * b[..., k, n] (batch dims broadcast),
  * optionally followed by an elementwise epilogue per output cell.
  */
-export function matmulKernel(ar: StridedRef, br: StridedRef, s: MatmulShape, opts: { variant?: MatmulVariant; epilogue?: MatmulEpilogue } = {}): MatmulKernel {
+export function matmulKernel(
+  ar: StridedRef,
+  br: StridedRef,
+  s: MatmulShape,
+  opts: { variant?: MatmulVariant; epilogue?: MatmulEpilogue } = {},
+): MatmulKernel {
   const variant = matmulVariant(s, opts.variant);
-  const kb = variant === 'tiled4' ? tiled4(ar, br, s, opts.epilogue) : variant === 'rowvec' ? rowvec(ar, br, s, opts.epilogue) : flat(ar, br, s, opts.epilogue);
+  const kb =
+    variant === 'tiled4'
+      ? tiled4(ar, br, s, opts.epilogue)
+      : variant === 'rowvec'
+        ? rowvec(ar, br, s, opts.epilogue)
+        : flat(ar, br, s, opts.epilogue);
   kb.meta = { kind: 'matmul', a: ar, b: br, ...s } satisfies MatmulMeta;
   kb.work = s.K;
   return kb;

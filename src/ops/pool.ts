@@ -49,12 +49,35 @@ function poolOut(size: number, k: number, s: number, p: number, d: number, ceil:
 }
 
 interface PoolGeom {
-  N: number; C: number; H: number; W: number; OH: number; OW: number;
-  kH: number; kW: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
-  checkLoH: boolean; checkHiH: boolean; checkLoW: boolean; checkHiW: boolean;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  kH: number;
+  kW: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  checkLoH: boolean;
+  checkHiH: boolean;
+  checkLoW: boolean;
+  checkHiW: boolean;
 }
 
-function poolGeometry(op: string, x: Tensor, kernelSize: Pair, stride: Pair | null | undefined, padding: Pair, dilation: Pair, ceil: boolean): PoolGeom {
+function poolGeometry(
+  op: string,
+  x: Tensor,
+  kernelSize: Pair,
+  stride: Pair | null | undefined,
+  padding: Pair,
+  dilation: Pair,
+  ceil: boolean,
+): PoolGeom {
   const [kH, kW] = pair(op, 'kernelSize', kernelSize, 1);
   const [sh, sw] = stride === null || stride === undefined ? [kH, kW] : pair(op, 'stride', stride, 1);
   const [ph, pw] = pair(op, 'padding', padding, 0);
@@ -66,10 +89,25 @@ function poolGeometry(op: string, x: Tensor, kernelSize: Pair, stride: Pair | nu
   const OH = poolOut(H, kH, sh, ph, dh, ceil);
   const OW = poolOut(W, kW, sw, pw, dw, ceil);
   if (OH < 1 || OW < 1) {
-    throw new Error(`${op}: input ${fmtShape(x.shape)} is too small for kernel ${kH}x${kW} (padding ${fmtShape([ph, pw])}, dilation ${fmtShape([dh, dw])}): output would be ${OH}x${OW}`);
+    throw new Error(
+      `${op}: input ${fmtShape(x.shape)} is too small for kernel ${kH}x${kW} (padding ${fmtShape([ph, pw])}, dilation ${fmtShape([dh, dw])}): output would be ${OH}x${OW}`,
+    );
   }
   return {
-    N, C, H, W, OH, OW, kH, kW, sh, sw, ph, pw, dh, dw,
+    N,
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    kH,
+    kW,
+    sh,
+    sw,
+    ph,
+    pw,
+    dh,
+    dw,
     checkLoH: ph > 0,
     checkHiH: (OH - 1) * sh - ph + (kH - 1) * dh > H - 1,
     checkLoW: pw > 0,
@@ -106,7 +144,12 @@ function forEachTap(kb: KernelBuilder, g: PoolGeom, x: Tensor, body: (v: string,
  * Gradient gather: for input cell (n, c, ih, iw), visits every window tap (kh, kw) that reads it,
  * with the output position (oh, ow) of that window: `body(gyValue, oh, ow, kh, kw)`.
  */
-function forEachWindowOf(kb: KernelBuilder, g: PoolGeom, gy: Tensor, body: (gv: string, oh: string, ow: string, kh: string, kw: string) => void): void {
+function forEachWindowOf(
+  kb: KernelBuilder,
+  g: PoolGeom,
+  gy: Tensor,
+  body: (gv: string, oh: string, ow: string, kh: string, kw: string) => void,
+): void {
   const [n, c, ih, iw] = kb.outIndex();
   const gr = ref(gy);
   const [sN, sC, sH, sW] = effStrides(gr);
@@ -136,14 +179,21 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = 
     forEachTap(kb, g, x4, (v) => kb.emit(`if (${v} > ${best} || ${v} != ${v}) { ${best} = ${v}; }`));
     const y = runKernel(kb, best, x4.device);
     const attrs = { kernel: [g.kH, g.kW], strides: [g.sh, g.sw], pads: [g.ph, g.pw], dilations: [g.dh, g.dw], ceilMode: opts.ceilMode ?? false };
-    return record(y, 'maxPool2d', [x4], (gy) => {
-      const idx = maxPoolArgmax(g, x4);
-      try {
-        return [maxPoolGrad(g, gy, idx)];
-      } finally {
-        idx.dispose();
-      }
-    }, [x4], attrs);
+    return record(
+      y,
+      'maxPool2d',
+      [x4],
+      (gy) => {
+        const idx = maxPoolArgmax(g, x4);
+        try {
+          return [maxPoolGrad(g, gy, idx)];
+        } finally {
+          idx.dispose();
+        }
+      },
+      [x4],
+      attrs,
+    );
   });
 }
 
@@ -188,7 +238,8 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
     const g = poolGeometry('avgPool2d', x4, kernelSize, opts.stride, opts.padding ?? 0, 1, opts.ceilMode ?? false);
     const include = opts.countIncludePad ?? true;
     const override = opts.divisorOverride ?? null;
-    if (override !== null && (!Number.isFinite(override) || override === 0)) throw new Error(`avgPool2d: divisorOverride must be a non-zero number, got ${override}`);
+    if (override !== null && (!Number.isFinite(override) || override === 0))
+      throw new Error(`avgPool2d: divisorOverride must be a non-zero number, got ${override}`);
     // does a window run past the padded input (ceil mode), or into the padding at all?
     const overH = (g.OH - 1) * g.sh - g.ph + g.kH > g.H + g.ph;
     const overW = (g.OW - 1) * g.sw - g.pw + g.kW > g.W + g.pw;
@@ -209,13 +260,27 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = 
     forEachTap(kb, g, x4, (v) => kb.emit(`${acc} += ${v};`));
     const y = runKernel(kb, `${acc} / ${divisor(kb, oh, ow)}`, x4.device);
 
-    const attrs = { kernel: [g.kH, g.kW], strides: [g.sh, g.sw], pads: [g.ph, g.pw], ceilMode: opts.ceilMode ?? false, countIncludePad: include, divisorOverride: override };
-    return record(y, 'avgPool2d', [x4], (gy) => {
-      const gk = new KernelBuilder([g.N, g.C, g.H, g.W]);
-      const gacc = gk.let('0.0', 'acc');
-      forEachWindowOf(gk, g, gy, (gv, qh, qw) => gk.emit(`${gacc} += ${gv} / ${divisor(gk, qh, qw)};`));
-      return [runKernel(gk, gacc, gy.device)];
-    }, [], attrs);
+    const attrs = {
+      kernel: [g.kH, g.kW],
+      strides: [g.sh, g.sw],
+      pads: [g.ph, g.pw],
+      ceilMode: opts.ceilMode ?? false,
+      countIncludePad: include,
+      divisorOverride: override,
+    };
+    return record(
+      y,
+      'avgPool2d',
+      [x4],
+      (gy) => {
+        const gk = new KernelBuilder([g.N, g.C, g.H, g.W]);
+        const gacc = gk.let('0.0', 'acc');
+        forEachWindowOf(gk, g, gy, (gv, qh, qw) => gk.emit(`${gacc} += ${gv} / ${divisor(gk, qh, qw)};`));
+        return [runKernel(gk, gacc, gy.device)];
+      },
+      [],
+      attrs,
+    );
   });
 }
 
@@ -250,7 +315,8 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | null | readonl
   return batched('adaptiveAvgPool2d', x, (x4) => {
     const [N, C, H, W] = x4.shape;
     const os = typeof outputSize === 'number' || outputSize === null ? [outputSize, outputSize] : outputSize;
-    if (!Array.isArray(os) || os.length !== 2) throw new Error(`adaptiveAvgPool2d: outputSize must be a number or [h, w], got ${JSON.stringify(outputSize)}`);
+    if (!Array.isArray(os) || os.length !== 2)
+      throw new Error(`adaptiveAvgPool2d: outputSize must be a number or [h, w], got ${JSON.stringify(outputSize)}`);
     const OH = os[0] ?? H;
     const OW = os[1] ?? W;
     if (![OH, OW].every((d) => Number.isInteger(d) && d >= 1)) {

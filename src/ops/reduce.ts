@@ -40,7 +40,8 @@ function reducedShape(shape: Shape, dims: number[], keepdim: boolean): number[] 
 function reduceKernel(op: string, x: Tensor, dims: number[], keepdim: boolean, r: Reducer, combine?: (partials: Tensor) => Tensor): Tensor {
   const outShape = reducedShape(x.shape, dims, keepdim);
   const count = numelOf(dims.map((d) => x.shape[d]));
-  if (count === 0 && r.init.includes('1e38')) throw new Error(`${op}: cannot reduce over an empty dimension of a tensor of shape ${fmtShape(x.shape)}`);
+  if (count === 0 && r.init.includes('1e38'))
+    throw new Error(`${op}: cannot reduce over an empty dimension of a tensor of shape ${fmtShape(x.shape)}`);
   if (count <= MAX_LOOP) return reducePass(x, dims, outShape, r, count, 1);
   const parts = Math.ceil(count / MAX_LOOP);
   const kept = reducedShape(x.shape, dims, false);
@@ -178,12 +179,19 @@ function extreme(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim:
     step: (acc, v, _r, kb) => kb.emit(`if (${v} ${better} ${acc} || ${v} != ${v}) { ${acc} = ${v}; }`),
   });
   // the gradient is shared evenly between tied extremes (PyTorch's amax/amin rule)
-  return record(y, op, [x], (g) => {
-    const yb = unreduce(y, x.shape, dims, keepdim);
-    const mask = eq(x, yb);
-    const count = unreduce(sum(mask, dims, keepdim), x.shape, dims, keepdim);
-    return [div(mul(unreduce(g, x.shape, dims, keepdim), mask), count)];
-  }, [x, y], { dims, keepdim });
+  return record(
+    y,
+    op,
+    [x],
+    (g) => {
+      const yb = unreduce(y, x.shape, dims, keepdim);
+      const mask = eq(x, yb);
+      const count = unreduce(sum(mask, dims, keepdim), x.shape, dims, keepdim);
+      return [div(mul(unreduce(g, x.shape, dims, keepdim), mask), count)];
+    },
+    [x, y],
+    { dims, keepdim },
+  );
 }
 
 export const max = (x: Tensor, dim?: number, keepdim = false) => extreme('max', x, dim, keepdim);
@@ -197,27 +205,34 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
   const better = op === 'argmax' ? '>' : '<';
   const takes = (v: string, best: string) => `${best} == ${best} && (${v} ${better} ${best} || ${v} != ${v})`;
   let best = '';
-  const y = reduceKernel(op, src, [d], flat ? false : keepdim, {
-    init: '0.0',
-    extra: (kb) => (best = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best')),
-    // first index wins ties, and the first NaN wins outright (NaN is both the max and the min, as in PyTorch)
-    step: (acc, v, r, kb) => kb.emit(`if (${takes(v, best)}) { ${best} = ${v}; ${acc} = ${r}; }`),
-  }, (indices) => {
-    // chunked: `indices` [...kept, parts] holds each chunk's best index; take the best of their values,
-    // the earliest chunk on ties
-    const parts = indices.shape[indices.ndim - 1];
-    const kb = new KernelBuilder(indices.shape.slice(0, -1));
-    const o = kb.outIndex();
-    const acc = kb.let('0.0', 'acc');
-    const bestV = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best');
-    kb.loop(parts, (p) => {
-      const j = kb.let(kb.at(ref(indices), [...o, p]), 'j');
-      const at = src.shape.map((_, k) => (k === d ? j : o[k < d ? k : k - 1]));
-      const v = kb.let(kb.at(ref(src), at));
-      kb.emit(`if (${takes(v, bestV)}) { ${bestV} = ${v}; ${acc} = ${j}; }`);
-    });
-    return runKernel(kb, acc, src.device);
-  });
+  const y = reduceKernel(
+    op,
+    src,
+    [d],
+    flat ? false : keepdim,
+    {
+      init: '0.0',
+      extra: (kb) => (best = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best')),
+      // first index wins ties, and the first NaN wins outright (NaN is both the max and the min, as in PyTorch)
+      step: (acc, v, r, kb) => kb.emit(`if (${takes(v, best)}) { ${best} = ${v}; ${acc} = ${r}; }`),
+    },
+    (indices) => {
+      // chunked: `indices` [...kept, parts] holds each chunk's best index; take the best of their values,
+      // the earliest chunk on ties
+      const parts = indices.shape[indices.ndim - 1];
+      const kb = new KernelBuilder(indices.shape.slice(0, -1));
+      const o = kb.outIndex();
+      const acc = kb.let('0.0', 'acc');
+      const bestV = kb.let(op === 'argmax' ? '-1e38 * 10.0' : '1e38 * 10.0', 'best');
+      kb.loop(parts, (p) => {
+        const j = kb.let(kb.at(ref(indices), [...o, p]), 'j');
+        const at = src.shape.map((_, k) => (k === d ? j : o[k < d ? k : k - 1]));
+        const v = kb.let(kb.at(ref(src), at));
+        kb.emit(`if (${takes(v, bestV)}) { ${bestV} = ${v}; ${acc} = ${j}; }`);
+      });
+      return runKernel(kb, acc, src.device);
+    },
+  );
   return observeOp(y, op, [x], { dim: flat ? null : d, keepdim: flat ? false : keepdim });
 }
 
@@ -235,4 +250,3 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   const s = dims.length ? sum(g, dims, true) : g;
   return reshape(s, [...shape]);
 }
-

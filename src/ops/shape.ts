@@ -34,10 +34,11 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   return record(y, 'reshape', [src], (g) => [reshape(g, x.shape)]);
 }
 
-
 export function view(x: Tensor, shape: number[]): Tensor {
   if (!isContiguousTensor(x)) {
-    throw new Error(`view: tensor of shape ${fmtShape(x.shape)} is not contiguous (strides ${fmtShape(x.strides)}); use reshape() or contiguous().view()`);
+    throw new Error(
+      `view: tensor of shape ${fmtShape(x.shape)} is not contiguous (strides ${fmtShape(x.strides)}); use reshape() or contiguous().view()`,
+    );
   }
   return reshape(x, shape);
 }
@@ -54,7 +55,12 @@ export function permute(x: Tensor, dims: number[]): Tensor {
   if (dims.length !== x.ndim) throw new Error(`permute: got ${dims.length} dims ${fmtShape(dims)} for a tensor of shape ${fmtShape(x.shape)}`);
   const p = dims.map((d) => normDim('permute', d, x.ndim));
   if (new Set(p).size !== p.length) throw new Error(`permute: dims ${fmtShape(dims)} repeat a dimension`);
-  const y = makeView(x, p.map((d) => x.shape[d]), p.map((d) => x.strides[d]), x.offset);
+  const y = makeView(
+    x,
+    p.map((d) => x.shape[d]),
+    p.map((d) => x.strides[d]),
+    x.offset,
+  );
   const inv = new Array<number>(p.length);
   p.forEach((d, i) => (inv[d] = i));
   return record(y, 'permute', [x], (g) => [permute(g, inv)], [], { dims: p });
@@ -77,10 +83,19 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 }
 
 export function squeeze(x: Tensor, dim?: number): Tensor {
-  if (dim === undefined) return reshapeView(x, x.shape.filter((s) => s !== 1), 'squeeze');
+  if (dim === undefined)
+    return reshapeView(
+      x,
+      x.shape.filter((s) => s !== 1),
+      'squeeze',
+    );
   const d = normDim('squeeze', dim, x.ndim);
   if (x.shape[d] !== 1) return x;
-  return reshapeView(x, x.shape.filter((_, i) => i !== d), 'squeeze');
+  return reshapeView(
+    x,
+    x.shape.filter((_, i) => i !== d),
+    'squeeze',
+  );
 }
 
 /** Reshape that only inserts/removes size-1 dims: always a view, whatever the strides. */
@@ -101,7 +116,8 @@ export function expand(x: Tensor, shape: number[]): Tensor {
   const lead = shape.length - x.ndim;
   const strides = shape.map((s, i) => {
     if (i < lead) {
-      if (!Number.isInteger(s) || s < 0) throw new Error(`expand: new leading dim ${i} must be a size (got ${s}) when expanding ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+      if (!Number.isInteger(s) || s < 0)
+        throw new Error(`expand: new leading dim ${i} must be a size (got ${s}) when expanding ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
       return 0;
     }
     const d = x.shape[i - lead];
@@ -159,7 +175,9 @@ export function cat(xs: Tensor[], dim = 0): Tensor {
   const d = normDim('cat', dim, first.ndim);
   xs.forEach((t, k) => {
     if (t.ndim !== first.ndim || t.shape.some((s, i) => i !== d && s !== first.shape[i])) {
-      throw new Error(`cat: tensor ${k} has shape ${fmtShape(t.shape)}, expected ${fmtShape(first.shape.map((s, i) => (i === d ? '*' : s)) as any)} (all dims but ${d} must match)`);
+      throw new Error(
+        `cat: tensor ${k} has shape ${fmtShape(t.shape)}, expected ${fmtShape(first.shape.map((s, i) => (i === d ? '*' : s)) as any)} (all dims but ${d} must match)`,
+      );
     }
   });
   const shape = [...first.shape];
@@ -188,7 +206,10 @@ export function stack(xs: Tensor[], dim = 0): Tensor {
   xs.forEach((t, k) => {
     if (!sameShape(t.shape, xs[0].shape)) throw new Error(`stack: tensor ${k} has shape ${fmtShape(t.shape)}, expected ${fmtShape(xs[0].shape)}`);
   });
-  return cat(xs.map((t) => unsqueeze(t, d)), d);
+  return cat(
+    xs.map((t) => unsqueeze(t, d)),
+    d,
+  );
 }
 
 /** Copies a tensor to another device (through host memory); gradients flow back. */

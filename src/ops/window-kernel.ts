@@ -84,7 +84,6 @@ export function strideBack(kb: KernelBuilder, t: string, s: number, count: numbe
   return { q, cond: `${tv} >= 0 && ${q} * ${s} == ${tv} && ${q} < ${count}` };
 }
 
-
 /**
  * Output positions 0..count-1 along one dim, for a tap at input offset `t0 + q*s` (t0 a kernel
  * expression in [tMin, tMax] across threads): [lo, hi) is the literal range where every thread's

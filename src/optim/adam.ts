@@ -38,7 +38,8 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   protected validate(g: ParamGroup<AdamOptions>): void {
     if (!(g.lr >= 0)) throw new Error(`${this.name}: invalid learning rate: ${g.lr}`);
     if (!(g.eps >= 0)) throw new Error(`${this.name}: invalid epsilon value: ${g.eps}`);
-    if (!Array.isArray(g.betas) || g.betas.length !== 2) throw new Error(`${this.name}: betas must be [beta1, beta2], got ${JSON.stringify(g.betas)}`);
+    if (!Array.isArray(g.betas) || g.betas.length !== 2)
+      throw new Error(`${this.name}: betas must be [beta1, beta2], got ${JSON.stringify(g.betas)}`);
     g.betas.forEach((b, i) => {
       if (!(b >= 0 && b < 1)) throw new Error(`${this.name}: invalid beta parameter at index ${i}: ${b}`);
     });
@@ -55,21 +56,42 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       const v0 = s.exp_avg_sq instanceof Tensor ? s.exp_avg_sq : this.setState(s, 'exp_avg_sq', zerosLike(p));
       // the gradient Adam sees: sign * grad (+ wd * p for Adam's coupled weight decay)
       const wdCoupled = this.decoupled ? 0 : g.weightDecay;
-      const grad = wdCoupled !== 0
-        ? mapKernel('adam_grad', [grad0, p, sign, wdCoupled], ([gv, pv, sg, wd]) => `(${sg} * ${gv} + ${wd} * ${pv})`)
-        : g.maximize ? mapKernel('adam_neg', [grad0], ([gv]) => `(-${gv})`) : grad0;
-      const m = this.setState(s, 'exp_avg', mapKernel('adam_m', [m0, grad, b1, 1 - b1], ([mv, gv, b, a]) => `(${mv} * ${b} + ${a} * ${gv})`));
-      let v = this.setState(s, 'exp_avg_sq', mapKernel('adam_v', [v0, grad, b2, 1 - b2], ([vv, gv, b, a]) => `(${vv} * ${b} + ${a} * ${gv} * ${gv})`));
+      const grad =
+        wdCoupled !== 0
+          ? mapKernel('adam_grad', [grad0, p, sign, wdCoupled], ([gv, pv, sg, wd]) => `(${sg} * ${gv} + ${wd} * ${pv})`)
+          : g.maximize
+            ? mapKernel('adam_neg', [grad0], ([gv]) => `(-${gv})`)
+            : grad0;
+      const m = this.setState(
+        s,
+        'exp_avg',
+        mapKernel('adam_m', [m0, grad, b1, 1 - b1], ([mv, gv, b, a]) => `(${mv} * ${b} + ${a} * ${gv})`),
+      );
+      let v = this.setState(
+        s,
+        'exp_avg_sq',
+        mapKernel('adam_v', [v0, grad, b2, 1 - b2], ([vv, gv, b, a]) => `(${vv} * ${b} + ${a} * ${gv} * ${gv})`),
+      );
       if (grad !== grad0) grad.dispose();
       if (g.amsgrad) {
         const prev = s.max_exp_avg_sq instanceof Tensor ? s.max_exp_avg_sq : null;
-        v = this.setState(s, 'max_exp_avg_sq', prev ? mapKernel('adam_vmax', [prev, v], ([a, b]) => `Math.max(${a}, ${b})`) : mapKernel('adam_vmax0', [v], ([b]) => `Math.max(0.0, ${b})`));
+        v = this.setState(
+          s,
+          'max_exp_avg_sq',
+          prev ? mapKernel('adam_vmax', [prev, v], ([a, b]) => `Math.max(${a}, ${b})`) : mapKernel('adam_vmax0', [v], ([b]) => `Math.max(0.0, ${b})`),
+        );
       }
       const stepSize = g.lr / (1 - b1 ** step);
       const bc2Sqrt = Math.sqrt(1 - b2 ** step);
       const decay = this.decoupled ? 1 - g.lr * g.weightDecay : 1;
-      this.writeParam(p, mapKernel('adam_step', [p, m, v, decay, stepSize, bc2Sqrt, g.eps], ([pv, mv, vv, dc, ss, bc, eps]) =>
-        `(${pv} * ${dc} - ${ss} * ${mv} / (Math.sqrt(${vv}) / ${bc} + ${eps}))`));
+      this.writeParam(
+        p,
+        mapKernel(
+          'adam_step',
+          [p, m, v, decay, stepSize, bc2Sqrt, g.eps],
+          ([pv, mv, vv, dc, ss, bc, eps]) => `(${pv} * ${dc} - ${ss} * ${mv} / (Math.sqrt(${vv}) / ${bc} + ${eps}))`,
+        ),
+      );
     }
   }
 }

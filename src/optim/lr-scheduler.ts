@@ -29,7 +29,11 @@ abstract class LRScheduler {
 
 /** lr = etaMin + (base - etaMin) (1 + cos(pi t / tMax)) / 2, the closed form of CosineAnnealingLR. */
 export class CosineAnnealingLR extends LRScheduler {
-  constructor(optimizer: Optimizer<any>, readonly tMax: number, readonly etaMin = 0) {
+  constructor(
+    optimizer: Optimizer<any>,
+    readonly tMax: number,
+    readonly etaMin = 0,
+  ) {
     super(optimizer);
     if (!(tMax > 0)) throw new Error(`CosineAnnealingLR: tMax must be positive, got ${tMax}`);
   }
@@ -40,7 +44,11 @@ export class CosineAnnealingLR extends LRScheduler {
 
 /** lr = base * gamma^floor(t / stepSize). */
 export class StepLR extends LRScheduler {
-  constructor(optimizer: Optimizer<any>, readonly stepSize: number, readonly gamma = 0.1) {
+  constructor(
+    optimizer: Optimizer<any>,
+    readonly stepSize: number,
+    readonly gamma = 0.1,
+  ) {
     super(optimizer);
   }
   protected lrAt(base: number, t: number): number {

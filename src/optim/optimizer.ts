@@ -55,7 +55,8 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
 
   constructor(params: Params<O>, defaults: O) {
     this.defaults = defaults;
-    if (params instanceof Tensor) throw new Error(`${this.name}: params should be an iterable of Tensors or of parameter groups, got a single Tensor`);
+    if (params instanceof Tensor)
+      throw new Error(`${this.name}: params should be an iterable of Tensors or of parameter groups, got a single Tensor`);
     if (!params || typeof (params as any)[Symbol.iterator] !== 'function') {
       const hint = params && typeof (params as any).parameters === 'function' ? ' (pass model.parameters(), not the model)' : '';
       throw new Error(`${this.name}: params should be an iterable of Tensors or of parameter groups${hint}`);
@@ -77,8 +78,12 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
     }
     const params = spec.params instanceof Tensor ? [spec.params] : [...spec.params];
     params.forEach((p, i) => {
-      if (!(p instanceof Tensor)) throw new Error(`${this.name}: parameter ${i} of group ${this.paramGroups.length} is not a Tensor (got ${p === null ? 'null' : typeof p})`);
-      if (!isUninitialized(p) && !p.isLeaf) throw new Error(`${this.name}: can't optimize a non-leaf Tensor (parameter ${i} of shape ${fmtShape(p.shape)} was computed by ${p.gradFn?.name})`);
+      if (!(p instanceof Tensor))
+        throw new Error(`${this.name}: parameter ${i} of group ${this.paramGroups.length} is not a Tensor (got ${p === null ? 'null' : typeof p})`);
+      if (!isUninitialized(p) && !p.isLeaf)
+        throw new Error(
+          `${this.name}: can't optimize a non-leaf Tensor (parameter ${i} of shape ${fmtShape(p.shape)} was computed by ${p.gradFn?.name})`,
+        );
     });
     if (new Set(params).size !== params.length) throw new Error(`${this.name}: a parameter group lists the same parameter twice`);
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
@@ -167,13 +172,17 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
       throw new Error(`${this.name}.loadStateDict: expected { state, paramGroups } as returned by stateDict()`);
     }
     if (sd.paramGroups.length !== this.paramGroups.length) {
-      throw new Error(`${this.name}.loadStateDict: loaded state dict has ${sd.paramGroups.length} parameter groups, this optimizer has ${this.paramGroups.length}`);
+      throw new Error(
+        `${this.name}.loadStateDict: loaded state dict has ${sd.paramGroups.length} parameter groups, this optimizer has ${this.paramGroups.length}`,
+      );
     }
     const byIndex = new Map<number, Tensor>();
     sd.paramGroups.forEach((g, i) => {
       const mine = this.paramGroups[i].params;
       if (!Array.isArray(g.params) || g.params.length !== mine.length) {
-        throw new Error(`${this.name}.loadStateDict: parameter group ${i} has ${g.params?.length} parameters in the state dict but ${mine.length} here`);
+        throw new Error(
+          `${this.name}.loadStateDict: parameter group ${i} has ${g.params?.length} parameters in the state dict but ${mine.length} here`,
+        );
       }
       g.params.forEach((id, k) => byIndex.set(id, mine[k]));
     });
@@ -195,7 +204,8 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
           else if (!isUninitialized(p) && v.ndim > 0 && !sameShape(v.shape, p.shape)) {
             problems.push(`state '${k}' of parameter ${id} has shape ${fmtShape(v.shape)}, the parameter has shape ${fmtShape(p.shape)}`);
           }
-        } else if (typeof v !== 'number') problems.push(`state '${k}' of parameter ${id} is ${v === null ? 'null' : typeof v}, not a tensor or number`);
+        } else if (typeof v !== 'number')
+          problems.push(`state '${k}' of parameter ${id} is ${v === null ? 'null' : typeof v}, not a tensor or number`);
       }
     }
     sd.paramGroups.forEach((g, i) => {

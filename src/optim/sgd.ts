@@ -47,18 +47,26 @@ export class SGD extends Optimizer<SGDOptions> {
       let d: Tensor =
         g.weightDecay !== 0
           ? mapKernel('sgd_decay', [grad, p, sign, g.weightDecay], ([gv, pv, sg, wd]) => `(${sg} * ${gv} + ${wd} * ${pv})`)
-          : g.maximize ? mapKernel('sgd_neg', [grad], ([gv]) => `(-${gv})`) : grad;
+          : g.maximize
+            ? mapKernel('sgd_neg', [grad], ([gv]) => `(-${gv})`)
+            : grad;
       if (g.momentum !== 0) {
         const prev = s.momentum_buffer;
-        const buf = prev instanceof Tensor
-          ? mapKernel('sgd_momentum', [prev, d, g.momentum, 1 - g.dampening], ([b, dv, m, a]) => `(${m} * ${b} + ${a} * ${dv})`)
-          : d === grad ? clone(d) : d;
+        const buf =
+          prev instanceof Tensor
+            ? mapKernel('sgd_momentum', [prev, d, g.momentum, 1 - g.dampening], ([b, dv, m, a]) => `(${m} * ${b} + ${a} * ${dv})`)
+            : d === grad
+              ? clone(d)
+              : d;
         this.setState(s, 'momentum_buffer', buf);
         const next = g.nesterov ? mapKernel('sgd_nesterov', [d, buf, g.momentum], ([dv, b, m]) => `(${dv} + ${m} * ${b})`) : buf;
         if (d !== grad && d !== buf) d.dispose();
         d = next;
       }
-      this.writeParam(p, mapKernel('sgd_step', [p, d, g.lr], ([pv, dv, lr]) => `(${pv} - ${lr} * ${dv})`));
+      this.writeParam(
+        p,
+        mapKernel('sgd_step', [p, d, g.lr], ([pv, dv, lr]) => `(${pv} - ${lr} * ${dv})`),
+      );
       if (d !== grad && d !== s.momentum_buffer) d.dispose();
     }
   }

@@ -18,7 +18,8 @@ type Data = NestedArray | Float32Array | Float64Array | Int32Array | Uint8Array 
 function inferShapeOf(data: unknown, path = ''): number[] {
   if (typeof data === 'number' || typeof data === 'boolean' || typeof data === 'bigint') return [];
   if (ArrayBuffer.isView(data)) return [(data as unknown as ArrayLike<number>).length];
-  if (!Array.isArray(data)) throw new Error(`tensor: expected numbers or (nested) arrays of numbers, got ${data === null ? 'null' : typeof data} at data${path}`);
+  if (!Array.isArray(data))
+    throw new Error(`tensor: expected numbers or (nested) arrays of numbers, got ${data === null ? 'null' : typeof data} at data${path}`);
   if (data.length === 0) return [0];
   const inner = inferShapeOf(data[0], `${path}[0]`);
   for (let k = 1; k < data.length; k++) {
@@ -98,7 +99,8 @@ export function uniform(shape: number[], lo: number, hi: number, opts: TensorOpt
 /** arange(end) or arange(start, end, step), like torch.arange. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
-  if (![start, end, step].every(Number.isFinite)) throw new Error(`arange: start, end and step must be finite numbers, got ${start}, ${end}, ${step}`);
+  if (![start, end, step].every(Number.isFinite))
+    throw new Error(`arange: start, end and step must be finite numbers, got ${start}, ${end}, ${step}`);
   if (step === 0) throw new Error('arange: step must be non-zero');
   const n = Math.max(0, Math.ceil((end - start) / step));
   return make('arange', [n], opts, () => Float32Array.from({ length: n }, (_, i) => start + i * step));

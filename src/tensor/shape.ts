@@ -9,10 +9,13 @@ export function numelOf(shape: Shape): number {
 
 /** A shape given by a user: an array of non-negative integers; throws naming the op and the bad dim. */
 export function checkShape(op: string, shape: unknown): number[] {
-  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${shape === null ? 'null' : typeof shape}`);
+  if (!Array.isArray(shape))
+    throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${shape === null ? 'null' : typeof shape}`);
   shape.forEach((d, i) => {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
-      throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${typeof d === 'string' ? `'${d}'` : String(d)} at dim ${i} of ${JSON.stringify(shape)}`);
+      throw new TypeError(
+        `${op}: shape must be an array of non-negative integers, got ${typeof d === 'string' ? `'${d}'` : String(d)} at dim ${i} of ${JSON.stringify(shape)}`,
+      );
     }
   });
   return [...shape];

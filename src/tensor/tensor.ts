@@ -38,7 +38,12 @@ export class Tensor implements Disposable {
   gradFn: Node | null = null;
   private disposed = false;
 
-  constructor(readonly storage: Storage, shape: Shape, strides?: readonly number[], offset = 0) {
+  constructor(
+    readonly storage: Storage,
+    shape: Shape,
+    strides?: readonly number[],
+    offset = 0,
+  ) {
     this.shape = [...shape];
     this.strides = strides ? [...strides] : contiguousStrides(shape);
     this.offset = offset;
@@ -178,73 +183,204 @@ export class Tensor implements Disposable {
   }
 
   // ---- op method forms (definitions live in src/ops) -----------------------------------------
-  add(o: TensorLike): Tensor { return ops.add(this, o); }
-  sub(o: TensorLike): Tensor { return ops.sub(this, o); }
-  mul(o: TensorLike): Tensor { return ops.mul(this, o); }
-  div(o: TensorLike): Tensor { return ops.div(this, o); }
-  pow(o: TensorLike): Tensor { return ops.pow(this, o); }
-  maximum(o: TensorLike): Tensor { return ops.maximum(this, o); }
-  minimum(o: TensorLike): Tensor { return ops.minimum(this, o); }
-  eq(o: TensorLike): Tensor { return ops.eq(this, o); }
-  ne(o: TensorLike): Tensor { return ops.ne(this, o); }
-  gt(o: TensorLike): Tensor { return ops.gt(this, o); }
-  ge(o: TensorLike): Tensor { return ops.ge(this, o); }
-  lt(o: TensorLike): Tensor { return ops.lt(this, o); }
-  le(o: TensorLike): Tensor { return ops.le(this, o); }
-  neg(): Tensor { return ops.neg(this); }
-  exp(): Tensor { return ops.exp(this); }
-  log(): Tensor { return ops.log(this); }
-  sqrt(): Tensor { return ops.sqrt(this); }
-  rsqrt(): Tensor { return ops.rsqrt(this); }
-  abs(): Tensor { return ops.abs(this); }
-  square(): Tensor { return ops.square(this); }
-  sin(): Tensor { return ops.sin(this); }
-  cos(): Tensor { return ops.cos(this); }
-  relu(): Tensor { return ops.relu(this); }
-  sigmoid(): Tensor { return ops.sigmoid(this); }
-  tanh(): Tensor { return ops.tanh(this); }
-  gelu(approximate: 'none' | 'tanh' = 'none'): Tensor { return ops.gelu(this, approximate); }
-  sign(): Tensor { return ops.sign(this); }
-  clamp(min?: number | null, max?: number | null): Tensor { return ops.clamp(this, min, max); }
-  where(cond: Tensor, other: TensorLike): Tensor { return ops.where(cond, this, other); }
-  matmul(o: Tensor): Tensor { return ops.matmul(this, o); }
-  mm(o: Tensor): Tensor { return ops.matmul(this, o); }
-  sum(dim?: number | number[], keepdim = false): Tensor { return ops.sum(this, dim, keepdim); }
-  mean(dim?: number | number[], keepdim = false): Tensor { return ops.mean(this, dim, keepdim); }
-  var(dim?: number | number[], opts: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor { return ops.variance(this, dim, opts); }
-  max(dim?: number, keepdim = false): Tensor { return ops.max(this, dim, keepdim); }
-  min(dim?: number, keepdim = false): Tensor { return ops.min(this, dim, keepdim); }
-  argmax(dim?: number, keepdim = false): Tensor { return ops.argmax(this, dim, keepdim); }
-  argmin(dim?: number, keepdim = false): Tensor { return ops.argmin(this, dim, keepdim); }
-  softmax(dim = -1): Tensor { return ops.softmax(this, dim); }
-  logSoftmax(dim = -1): Tensor { return ops.logSoftmax(this, dim); }
-  reshape(...shape: (number | number[])[]): Tensor { return ops.reshape(this, flatArgs(shape)); }
-  view(...shape: (number | number[])[]): Tensor { return ops.view(this, flatArgs(shape)); }
-  flatten(startDim = 0, endDim = -1): Tensor { return ops.flatten(this, startDim, endDim); }
-  permute(...dims: (number | number[])[]): Tensor { return ops.permute(this, flatArgs(dims)); }
-  transpose(d0 = -2, d1 = -1): Tensor { return ops.transpose(this, d0, d1); }
-  get T(): Tensor { return ops.permute(this, this.shape.map((_, i) => this.ndim - 1 - i)); }
-  unsqueeze(dim: number): Tensor { return ops.unsqueeze(this, dim); }
-  squeeze(dim?: number): Tensor { return ops.squeeze(this, dim); }
-  expand(...shape: (number | number[])[]): Tensor { return ops.expand(this, flatArgs(shape)); }
-  slice(dim: number, start: number, end?: number, step = 1): Tensor { return ops.slice(this, dim, start, end, step); }
-  narrow(dim: number, start: number, length: number): Tensor { return ops.narrow(this, dim, start, length); }
-  indexSelect(dim: number, index: Tensor): Tensor { return ops.indexSelect(this, dim, index); }
-  gather(dim: number, index: Tensor): Tensor { return ops.gather(this, dim, index); }
+  add(o: TensorLike): Tensor {
+    return ops.add(this, o);
+  }
+  sub(o: TensorLike): Tensor {
+    return ops.sub(this, o);
+  }
+  mul(o: TensorLike): Tensor {
+    return ops.mul(this, o);
+  }
+  div(o: TensorLike): Tensor {
+    return ops.div(this, o);
+  }
+  pow(o: TensorLike): Tensor {
+    return ops.pow(this, o);
+  }
+  maximum(o: TensorLike): Tensor {
+    return ops.maximum(this, o);
+  }
+  minimum(o: TensorLike): Tensor {
+    return ops.minimum(this, o);
+  }
+  eq(o: TensorLike): Tensor {
+    return ops.eq(this, o);
+  }
+  ne(o: TensorLike): Tensor {
+    return ops.ne(this, o);
+  }
+  gt(o: TensorLike): Tensor {
+    return ops.gt(this, o);
+  }
+  ge(o: TensorLike): Tensor {
+    return ops.ge(this, o);
+  }
+  lt(o: TensorLike): Tensor {
+    return ops.lt(this, o);
+  }
+  le(o: TensorLike): Tensor {
+    return ops.le(this, o);
+  }
+  neg(): Tensor {
+    return ops.neg(this);
+  }
+  exp(): Tensor {
+    return ops.exp(this);
+  }
+  log(): Tensor {
+    return ops.log(this);
+  }
+  sqrt(): Tensor {
+    return ops.sqrt(this);
+  }
+  rsqrt(): Tensor {
+    return ops.rsqrt(this);
+  }
+  abs(): Tensor {
+    return ops.abs(this);
+  }
+  square(): Tensor {
+    return ops.square(this);
+  }
+  sin(): Tensor {
+    return ops.sin(this);
+  }
+  cos(): Tensor {
+    return ops.cos(this);
+  }
+  relu(): Tensor {
+    return ops.relu(this);
+  }
+  sigmoid(): Tensor {
+    return ops.sigmoid(this);
+  }
+  tanh(): Tensor {
+    return ops.tanh(this);
+  }
+  gelu(approximate: 'none' | 'tanh' = 'none'): Tensor {
+    return ops.gelu(this, approximate);
+  }
+  sign(): Tensor {
+    return ops.sign(this);
+  }
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return ops.clamp(this, min, max);
+  }
+  where(cond: Tensor, other: TensorLike): Tensor {
+    return ops.where(cond, this, other);
+  }
+  matmul(o: Tensor): Tensor {
+    return ops.matmul(this, o);
+  }
+  mm(o: Tensor): Tensor {
+    return ops.matmul(this, o);
+  }
+  sum(dim?: number | number[], keepdim = false): Tensor {
+    return ops.sum(this, dim, keepdim);
+  }
+  mean(dim?: number | number[], keepdim = false): Tensor {
+    return ops.mean(this, dim, keepdim);
+  }
+  var(dim?: number | number[], opts: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
+    return ops.variance(this, dim, opts);
+  }
+  max(dim?: number, keepdim = false): Tensor {
+    return ops.max(this, dim, keepdim);
+  }
+  min(dim?: number, keepdim = false): Tensor {
+    return ops.min(this, dim, keepdim);
+  }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return ops.argmax(this, dim, keepdim);
+  }
+  argmin(dim?: number, keepdim = false): Tensor {
+    return ops.argmin(this, dim, keepdim);
+  }
+  softmax(dim = -1): Tensor {
+    return ops.softmax(this, dim);
+  }
+  logSoftmax(dim = -1): Tensor {
+    return ops.logSoftmax(this, dim);
+  }
+  reshape(...shape: (number | number[])[]): Tensor {
+    return ops.reshape(this, flatArgs(shape));
+  }
+  view(...shape: (number | number[])[]): Tensor {
+    return ops.view(this, flatArgs(shape));
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return ops.flatten(this, startDim, endDim);
+  }
+  permute(...dims: (number | number[])[]): Tensor {
+    return ops.permute(this, flatArgs(dims));
+  }
+  transpose(d0 = -2, d1 = -1): Tensor {
+    return ops.transpose(this, d0, d1);
+  }
+  get T(): Tensor {
+    return ops.permute(
+      this,
+      this.shape.map((_, i) => this.ndim - 1 - i),
+    );
+  }
+  unsqueeze(dim: number): Tensor {
+    return ops.unsqueeze(this, dim);
+  }
+  squeeze(dim?: number): Tensor {
+    return ops.squeeze(this, dim);
+  }
+  expand(...shape: (number | number[])[]): Tensor {
+    return ops.expand(this, flatArgs(shape));
+  }
+  slice(dim: number, start: number, end?: number, step = 1): Tensor {
+    return ops.slice(this, dim, start, end, step);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return ops.narrow(this, dim, start, length);
+  }
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return ops.indexSelect(this, dim, index);
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return ops.gather(this, dim, index);
+  }
   /** `x.cat(others, dim)` is `cat([x, ...others], dim)`; the method form the API contract lists (torch has only the function). */
-  cat(others: Tensor[], dim = 0): Tensor { return ops.cat([this, ...others], dim); }
+  cat(others: Tensor[], dim = 0): Tensor {
+    return ops.cat([this, ...others], dim);
+  }
   /** `x.stack(others, dim)` is `stack([x, ...others], dim)`. */
-  stack(others: Tensor[], dim = 0): Tensor { return ops.stack([this, ...others], dim); }
-  contiguous(): Tensor { return ops.contiguous(this); }
-  clone(): Tensor { return ops.clone(this); }
+  stack(others: Tensor[], dim = 0): Tensor {
+    return ops.stack([this, ...others], dim);
+  }
+  contiguous(): Tensor {
+    return ops.contiguous(this);
+  }
+  clone(): Tensor {
+    return ops.clone(this);
+  }
   // in place
-  add_(o: TensorLike): this { return ops.inplace(this, 'add_', ops.add, o); }
-  sub_(o: TensorLike): this { return ops.inplace(this, 'sub_', ops.sub, o); }
-  mul_(o: TensorLike): this { return ops.inplace(this, 'mul_', ops.mul, o); }
-  div_(o: TensorLike): this { return ops.inplace(this, 'div_', ops.div, o); }
-  zero_(): this { return ops.fill_(this, 0); }
-  fill_(v: number): this { return ops.fill_(this, v); }
-  copy_(src: Tensor): this { return ops.copy_(this, src); }
+  add_(o: TensorLike): this {
+    return ops.inplace(this, 'add_', ops.add, o);
+  }
+  sub_(o: TensorLike): this {
+    return ops.inplace(this, 'sub_', ops.sub, o);
+  }
+  mul_(o: TensorLike): this {
+    return ops.inplace(this, 'mul_', ops.mul, o);
+  }
+  div_(o: TensorLike): this {
+    return ops.inplace(this, 'div_', ops.div, o);
+  }
+  zero_(): this {
+    return ops.fill_(this, 0);
+  }
+  fill_(v: number): this {
+    return ops.fill_(this, v);
+  }
+  copy_(src: Tensor): this {
+    return ops.copy_(this, src);
+  }
 }
 
 function flatArgs(args: (number | number[])[]): number[] {

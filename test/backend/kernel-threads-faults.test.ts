@@ -107,7 +107,11 @@ describe('backend: split kernels when a thread fails', function () {
       });
 
       it('a worker throws: a clear error naming the worker, the worker replaced, the next kernels exact', () => {
-        expectFailure({ where: 'worker', part: 2, kind: 'throw' }, /worker thread 2 of the \w+ backend threw: Error: injected fault.*the worker was replaced/, 1000 + 10 * wholeMs);
+        expectFailure(
+          { where: 'worker', part: 2, kind: 'throw' },
+          /worker thread 2 of the \w+ backend threw: Error: injected fault.*the worker was replaced/,
+          1000 + 10 * wholeMs,
+        );
         checkNextKernels();
       });
 
@@ -122,7 +126,11 @@ describe('backend: split kernels when a thread fails', function () {
       });
 
       it("a worker hangs: it fails after the hang deadline (a multiple of the calling thread's part, at least a second), the next kernels exact", () => {
-        expectFailure({ where: 'worker', part: 1, kind: 'hang' }, /worker thread 1 of the \w+ backend hung/, Math.max(HANG_FLOOR_MS, HANG_FACTOR * wholeMs) + 1000);
+        expectFailure(
+          { where: 'worker', part: 1, kind: 'hang' },
+          /worker thread 1 of the \w+ backend hung/,
+          Math.max(HANG_FLOOR_MS, HANG_FACTOR * wholeMs) + 1000,
+        );
         checkNextKernels();
       });
     });

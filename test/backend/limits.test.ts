@@ -23,7 +23,11 @@ describe('backend: device limits', () => {
   for (const device of devices) {
     it(`${device}: creation ops refuse a tensor over the limit, naming the op, the shape and the device`, () => {
       // over every device's limit (cpu's is the engine's 2^32-element Float32Array)
-      throwsWith(() => zeros([2 ** 33], { device }), /^zeros: a tensor of shape \[8589934592\], 8589934592 elements \(32\.0 GiB as float32\) is more than device/, `'${device}'`);
+      throwsWith(
+        () => zeros([2 ** 33], { device }),
+        /^zeros: a tensor of shape \[8589934592\], 8589934592 elements \(32\.0 GiB as float32\) is more than device/,
+        `'${device}'`,
+      );
       throwsWith(() => ones([65536, 65537], { device }), /^ones: /, '[65536, 65537]', '16.0 GiB');
       throwsWith(() => rand([1e10], { device }), /^rand: /, '[10000000000]');
       throwsWith(() => full([1e5, 1e5], 1, { device }), /^full: /, '[100000, 100000]');
@@ -50,7 +54,11 @@ describe('backend: device limits', () => {
     it('webasm: an op whose result would be over the limit is refused naming the op (it used to return wrong values past 2^24)', () => {
       const col = zeros([5000, 1], { device: 'webasm' });
       const row = zeros([1, 5000], { device: 'webasm' });
-      throwsWith(() => col.add(row), /^add: a tensor of 25000000 elements .* more than device 'webasm' can hold: at most 16777216 elements/, "use device 'cpu'");
+      throwsWith(
+        () => col.add(row),
+        /^add: a tensor of 25000000 elements .* more than device 'webasm' can hold: at most 16777216 elements/,
+        "use device 'cpu'",
+      );
       throwsWith(() => col.matmul(row), /^matmul: /, '25000000 elements');
       throwsWith(() => zeros([4096, 4097], { device: 'cpu' }).to('webasm'), /^to: /, '16781312 elements');
     });
@@ -75,7 +83,11 @@ describe('backend: device limits', () => {
       const env = { ...process.env };
       delete env.DISPLAY; // no GL: 'auto' chooses between webasm and cpu
       delete env.TSNN_DEVICE;
-      const r = spawnSync('bash', ['-c', `ulimit -v ${kb} && exec "$0" -e "$1"`, process.execPath, script], { encoding: 'utf8', env, timeout: 120_000 });
+      const r = spawnSync('bash', ['-c', `ulimit -v ${kb} && exec "$0" -e "$1"`, process.execPath, script], {
+        encoding: 'utf8',
+        env,
+        timeout: 120_000,
+      });
       if (r.error || r.status !== 0) {
         if (/ulimit|Cannot allocate|Fatal process out of memory/.test(`${r.stderr}`) || r.error) return null;
         throw new Error(`child failed (${r.status}): ${r.stderr.slice(-800)}`);

@@ -42,7 +42,10 @@ describe('backend: split policy', () => {
   it('keeps separate choices per kernel', () => {
     const p = new SplitPolicy();
     for (let i = 0; i < WARM_RUNS + 4 * PROBE_EVERY; i++) {
-      for (const [key, t] of [['a', { split: 5, whole: 9 }], ['b', { split: 12, whole: 9 }]] as const) {
+      for (const [key, t] of [
+        ['a', { split: 5, whole: 9 }],
+        ['b', { split: 12, whole: 9 }],
+      ] as const) {
         const mode = p.choose(key);
         p.record(key, mode, t[mode]);
       }

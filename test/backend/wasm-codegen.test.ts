@@ -11,7 +11,14 @@ import { deviceReport } from '../../src';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
 
-function compileAndRun(source: string, output: number[], args: Float32Array[], extensions: boolean, returnType?: string, settings: object = {}): Float32Array {
+function compileAndRun(
+  source: string,
+  output: number[],
+  args: Float32Array[],
+  extensions: boolean,
+  returnType?: string,
+  settings: object = {},
+): Float32Array {
   const saved = { ...wasmCodegen };
   wasmCodegen.vectorLoads = extensions;
   wasmCodegen.integerCounters = extensions;

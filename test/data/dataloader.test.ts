@@ -29,14 +29,24 @@ describe('data: Dataset, TensorDataset, DataLoader', () => {
     expect(yi.item()).to.equal(1);
     const batches = [...data.DataLoader(ds, { batchSize: 4 })];
     expect(batches.length).to.equal(2);
-    expect(rows(batches[0][0])).to.deep.equal([[0, 1], [2, 3], [4, 5], [6, 7]]);
+    expect(rows(batches[0][0])).to.deep.equal([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+    ]);
     expect(batches[0][1].toArray()).to.deep.equal([5, 4, 3, 2]);
-    expect(rows(batches[1][0])).to.deep.equal([[8, 9], [10, 11]]);
+    expect(rows(batches[1][0])).to.deep.equal([
+      [8, 9],
+      [10, 11],
+    ]);
     expect(batches[1][1].toArray()).to.deep.equal([1, 0]);
   });
 
   it('TensorDataset: mismatched sizes and bad indices are clear errors', () => {
-    expect(() => data.TensorDataset(arange(0, 6).reshape([3, 2]), tensor([1, 2]))).to.throw('TensorDataset: every tensor needs the same size in dim 0, got [3, 2], [2]');
+    expect(() => data.TensorDataset(arange(0, 6).reshape([3, 2]), tensor([1, 2]))).to.throw(
+      'TensorDataset: every tensor needs the same size in dim 0, got [3, 2], [2]',
+    );
     expect(() => data.TensorDataset(tensor([1, 2])).getItem(2)).to.throw('TensorDataset: index 2 is out of range for 2 samples');
     expect(() => data.TensorDataset(tensor([1, 2])).getItem(0.5)).to.throw(/index 0.5 is out of range/);
   });
@@ -66,7 +76,9 @@ describe('data: Dataset, TensorDataset, DataLoader', () => {
   it('without a seed, shuffling follows manualSeed like PyTorch follows torch.manual_seed', () => {
     const order = () => {
       manualSeed(11);
-      return [...data.DataLoader(new Recording(8), { batchSize: 8, shuffle: true })].map((b: { y: Tensor; x: Tensor }) => rows(b.x).map((r) => r[0]))[0];
+      return [...data.DataLoader(new Recording(8), { batchSize: 8, shuffle: true })].map((b: { y: Tensor; x: Tensor }) =>
+        rows(b.x).map((r) => r[0]),
+      )[0];
     };
     expect(order()).to.deep.equal(order());
   });
@@ -82,11 +94,21 @@ describe('data: Dataset, TensorDataset, DataLoader', () => {
 
   it('default collate: objects field by field, numbers and numeric arrays become tensors with the batch first', () => {
     const [b] = [...data.DataLoader(new Recording(3), { batchSize: 3 })];
-    expect(rows(b.x)).to.deep.equal([[0, 0], [1, 10], [2, 20]]);
+    expect(rows(b.x)).to.deep.equal([
+      [0, 0],
+      [1, 10],
+      [2, 20],
+    ]);
     expect(b.y.toArray()).to.deep.equal([0, 1, 2]);
-    const tuples = [[Float32Array.from([1, 2]), 3], [Float32Array.from([4, 5]), 6]];
+    const tuples = [
+      [Float32Array.from([1, 2]), 3],
+      [Float32Array.from([4, 5]), 6],
+    ];
     const [[x, y]] = [...data.DataLoader(tuples, { batchSize: 2 })];
-    expect(rows(x)).to.deep.equal([[1, 2], [4, 5]]);
+    expect(rows(x)).to.deep.equal([
+      [1, 2],
+      [4, 5],
+    ]);
     expect(y.toArray()).to.deep.equal([3, 6]);
     const [stacked] = [...data.DataLoader([tensor([[1, 2]]), tensor([[3, 4]])], { batchSize: 2 })];
     expect(stacked.shape).to.deep.equal([2, 1, 2]);

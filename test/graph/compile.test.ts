@@ -60,7 +60,9 @@ class Normed extends nn.Module {
 class WithConst extends nn.Module {
   @child fc = new nn.Linear(3, 3);
   forward(x: Tensor): Tensor {
-    return this.fc(x).mul(tensor([1, 2, 3], { device: x.device })).add(1);
+    return this.fc(x)
+      .mul(tensor([1, 2, 3], { device: x.device }))
+      .add(1);
   }
 }
 
@@ -176,7 +178,9 @@ describe('graph: nn.compile', () => {
           lc.backward();
           expectClose(lc, le, tol(device), tol(device), `loss ${k}`);
           const ge = grads(eager);
-          grads(compiledNet).forEach((g, i) => expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`));
+          grads(compiledNet).forEach((g, i) =>
+            expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`),
+          );
         }
         expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
         // relu's backward mask reads relu's output, so relu fuses into the matmul epilogue with autograd on too
@@ -460,7 +464,16 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
           const x = rand([4, 6], { device });
           eager.zeroGrad();
           net.zeroGrad();
-          const loss = (y: Tensor, acts: Tensor[]) => y.sum().add(acts[2 * k].pow(2).mean()).add(acts[2 * k + 1].mul(acts[2 * k + 1]).sum().mul(0.1));
+          const loss = (y: Tensor, acts: Tensor[]) =>
+            y
+              .sum()
+              .add(acts[2 * k].pow(2).mean())
+              .add(
+                acts[2 * k + 1]
+                  .mul(acts[2 * k + 1])
+                  .sum()
+                  .mul(0.1),
+              );
           const le = loss(eager(x), actsE);
           const lc = loss(c(x), actsC);
           expectClose(lc, le, tol(device), tol(device), `loss ${k}`);
@@ -508,8 +521,14 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         for (const h of [...innerE, ...innerC]) h.remove();
         for (let k = 3; k < 6; k++) step(k);
         expect(c.compileStats).to.include({ captures: 2, replays: 2 });
-        for (const tag of ['pre', 'hook']) expect(counts.get(`c ${tag}`)).to.equal(counts.get(`e ${tag}`)).and.to.equal(6);
-        for (const tag of ['a hook', 'b hook']) expect(counts.get(`c ${tag}`)).to.equal(counts.get(`e ${tag}`)).and.to.equal(3);
+        for (const tag of ['pre', 'hook'])
+          expect(counts.get(`c ${tag}`))
+            .to.equal(counts.get(`e ${tag}`))
+            .and.to.equal(6);
+        for (const tag of ['a hook', 'b hook'])
+          expect(counts.get(`c ${tag}`))
+            .to.equal(counts.get(`e ${tag}`))
+            .and.to.equal(3);
       });
 
       it('an inner hook that starts returning a value on a replay is a clear error, and that signature then runs eagerly', () => {
@@ -528,7 +547,7 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         expect(c.compileStats).to.include({ captures: 1, replays: 1, eagerCalls: 1 });
       });
 
-      it('dropout: training replays draw eager\'s masks under the same seed; eval compiles; train -> eval -> train keeps compiling', () => {
+      it("dropout: training replays draw eager's masks under the same seed; eval compiles; train -> eval -> train keeps compiling", () => {
         const [eager, net] = clone(() => new Dropped(), device);
         const c = nn.compile(net);
         // a hook that draws random numbers too: replays keep eager's order of draws
@@ -539,7 +558,7 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         const target = tensor([0, 1, 2, 3, 0, 1], { device });
         const modes = ['train', 'train', 'train', 'eval', 'eval', 'train', 'train', 'eval'];
         modes.forEach((mode, k) => {
-          for (const m of [eager, net]) (mode === 'train' ? m.train() : m.eval());
+          for (const m of [eager, net]) mode === 'train' ? m.train() : m.eval();
           eager.zeroGrad();
           net.zeroGrad();
           manualSeed(100 + k);
@@ -620,7 +639,7 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         const x = rand([2, 4], { device });
         noGrad(() => {
           for (const mode of ['train', 'train', 'train', 'eval', 'eval', 'eval', 'train']) {
-            for (const m of [eager, net]) (mode === 'train' ? m.train() : m.eval());
+            for (const m of [eager, net]) mode === 'train' ? m.train() : m.eval();
             for (let k = 0; k < 2; k++) {
               manualSeed(k);
               const ye = eager(x);
@@ -641,7 +660,10 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         expect(c.compileStats).to.include({ captures: 1, replays: 3 });
         const keep = 1 / (1 - p);
         masks.forEach((m, i) => {
-          expect(m.every((v) => v === 0 || Math.abs(v - keep) < 1e-6), `mask ${i} holds 0 and 1/(1-p) only`).to.equal(true);
+          expect(
+            m.every((v) => v === 0 || Math.abs(v - keep) < 1e-6),
+            `mask ${i} holds 0 and 1/(1-p) only`,
+          ).to.equal(true);
           // 4096 draws: the dropped fraction's standard deviation is 0.007
           expect(m.filter((v) => v === 0).length / m.length).to.be.closeTo(p, 0.04, `mask ${i}: dropped fraction`);
         });

@@ -21,10 +21,23 @@ interface Case {
 const EAGER_ONLY = new Set(['fixedhidden', 'chimera']); // forward reads data back: while (X.abs().sum().item() > 1)
 
 const CASES: Case[] = [
-  ...Object.entries(chapter.CHAPTER_MODELS).map(([name, make]) => ({ name: `chapter ${name}`, make, input: () => rand([2, 20]), eager: EAGER_ONLY.has(name) })),
+  ...Object.entries(chapter.CHAPTER_MODELS).map(([name, make]) => ({
+    name: `chapter ${name}`,
+    make,
+    input: () => rand([2, 20]),
+    eager: EAGER_ONLY.has(name),
+  })),
   { name: 'MNIST MLP (eval)', make: () => new MnistMLP(), input: () => rand([4, 784]) },
   { name: 'MNIST ResNet CNN (train: batch statistics, running stats)', make: () => new ResNet(4), input: () => rand([2, 1, 12, 12]), train: true },
-  { name: 'Transformer encoder (reverse sample)', make: () => new ReverseModel(6, 16), input: () => tensor([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]]) },
+  {
+    name: 'Transformer encoder (reverse sample)',
+    make: () => new ReverseModel(6, 16),
+    input: () =>
+      tensor([
+        [1, 2, 3, 4, 5, 6],
+        [6, 5, 4, 3, 2, 1],
+      ]),
+  },
 ];
 
 function twins(c: Case, x: Tensor): [nn.Module, nn.Module] {

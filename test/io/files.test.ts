@@ -88,7 +88,10 @@ describe('io: file limits', () => {
       return Number(r.stdout.trim());
     }
 
-    for (const [name, save] of [['saveFile', saveFile], ['saveFileAsync', saveFileAsync]] as const) {
+    for (const [name, save] of [
+      ['saveFile', saveFile],
+      ['saveFileAsync', saveFileAsync],
+    ] as const) {
       it(`${name} removes temporary files left by a save that was killed mid-write, and only those`, async () => {
         const d = fs.mkdtempSync(path.join(dir, 'stale-'));
         const file = path.join(d, 'model.safetensors');

@@ -4,8 +4,18 @@ import * as os from 'os';
 import * as path from 'path';
 import { Tensor, tensor, zeros, nn } from '../../src';
 import {
-  saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize,
-  deserializeWithMetadata, SafetensorsError, SafetensorsDtype, MAX_HEADER_SIZE,
+  saveFile,
+  loadFile,
+  saveFileAsync,
+  loadFileAsync,
+  loadFileWithMetadata,
+  readHeader,
+  serialize,
+  deserialize,
+  deserializeWithMetadata,
+  SafetensorsError,
+  SafetensorsDtype,
+  MAX_HEADER_SIZE,
 } from '../../src/io';
 import { testDevices, fixture, fixturePath } from '../helpers';
 
@@ -38,7 +48,9 @@ function expectSameBytes(actual: Uint8Array, expected: Uint8Array, what: string)
     const len = Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
     return Buffer.from(b.subarray(8, 8 + len)).toString('utf8');
   };
-  expect.fail(`${what}: bytes differ at offset ${i} (lengths ${actual.length} and ${expected.length})\nours:      ${head(actual)}\nreference: ${head(expected)}`);
+  expect.fail(
+    `${what}: bytes differ at offset ${i} (lengths ${actual.length} and ${expected.length})\nours:      ${head(actual)}\nreference: ${head(expected)}`,
+  );
 }
 
 /** A safetensors buffer from a header (object or raw JSON text) and data, with an optional forced N. */
@@ -85,32 +97,38 @@ describe('safetensors: reference byte vectors', () => {
   const six = [0, 1, 2, 3, 4, 5];
   it('serialize: one F32 tensor (test_serialization)', () => {
     const out = serialize({ 'attn.0': tensor(six, { shape: [1, 2, 3], device: 'cpu' }) });
-    expectSameBytes(out, Uint8Array.from([
-      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100,
-      116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34,
-      58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115,
-      101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63,
-      0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
-    ]), 'attn.0');
+    expectSameBytes(
+      out,
+      Uint8Array.from([
+        64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34,
+        115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48,
+        44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      ]),
+      'attn.0',
+    );
   });
   it('serialize: padding forces 8-byte alignment (test_serialization_forced_alignement)', () => {
     const out = serialize({ attn0: tensor(six, { shape: [1, 1, 2, 3], device: 'cpu' }) });
-    expectSameBytes(out, Uint8Array.from([
-      72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116,
-      121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58,
-      91, 49, 44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102,
-      115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32,
-      32, 32, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0,
-      160, 64,
-    ]), 'attn0');
+    expectSameBytes(
+      out,
+      Uint8Array.from([
+        72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115,
+        104, 97, 112, 101, 34, 58, 91, 49, 44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34, 58, 91,
+        48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32, 32, 32, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      ]),
+      'attn0',
+    );
   });
   it('serialize: empty state dict, with and without metadata (test_empty)', () => {
     expectSameBytes(serialize({}), Uint8Array.from([8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]), 'empty');
-    expectSameBytes(serialize({}, { metadata: { framework: 'pt' } }), Uint8Array.from([
-      40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95,
-      95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119, 111, 114, 107, 34, 58, 34, 112,
-      116, 34, 125, 125, 32, 32, 32, 32, 32,
-    ]), 'empty with metadata');
+    expectSameBytes(
+      serialize({}, { metadata: { framework: 'pt' } }),
+      Uint8Array.from([
+        40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95, 95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119, 111, 114,
+        107, 34, 58, 34, 112, 116, 34, 125, 125, 32, 32, 32, 32, 32,
+      ]),
+      'empty with metadata',
+    );
     expect(deserialize(serialize({}))).to.deep.equal({});
   });
   it('deserialize: the doc example (I32, unpadded header)', () => {
@@ -149,7 +167,13 @@ for (const device of testDevices()) {
 
     it('round-trips a state dict through a file', () => {
       const sd = {
-        'hidden.weight': tensor([[1, -2, 3.5], [4, 5e-20, -6e30]], { device }),
+        'hidden.weight': tensor(
+          [
+            [1, -2, 3.5],
+            [4, 5e-20, -6e30],
+          ],
+          { device },
+        ),
         'hidden.bias': tensor([0.25, -0.5], { device }),
         'bn.running_mean': zeros([3], { device }),
         scalar: tensor(7, { device }),
@@ -168,11 +192,24 @@ for (const device of testDevices()) {
     });
 
     it('writes non-contiguous views as their values in C order', () => {
-      const base = tensor([[1, 2, 3], [4, 5, 6]], { device });
+      const base = tensor(
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        { device },
+      );
       const sd = { t: base.transpose(0, 1), s: base.slice(1, 1, 3) };
       const back = deserialize(serialize(sd), { device });
-      expect(back.t.toArray()).to.deep.equal([[1, 4], [2, 5], [3, 6]]);
-      expect(back.s.toArray()).to.deep.equal([[2, 3], [5, 6]]);
+      expect(back.t.toArray()).to.deep.equal([
+        [1, 4],
+        [2, 5],
+        [3, 6],
+      ]);
+      expect(back.s.toArray()).to.deep.equal([
+        [2, 3],
+        [5, 6],
+      ]);
     });
 
     it('reads the PyTorch-made sample (F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL) like .float() does', () => {
@@ -204,13 +241,22 @@ for (const device of testDevices()) {
     });
 
     it('restores tied weights to the same tensor', () => {
-      const w = tensor([[1, 2], [3, 4]], { device });
+      const w = tensor(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { device },
+      );
       const file = tmp(`tied-${device}.safetensors`);
       saveFile({ 'embed.weight': w, 'lm_head.weight': w, 'lm_head.bias': tensor([0, 1], { device }) }, file);
       const back = loadFile(file, { device });
       expect(Object.keys(back)).to.deep.equal(['embed.weight', 'lm_head.bias', 'lm_head.weight']);
       expect(back['lm_head.weight']).to.equal(back['embed.weight']);
-      expect(back['embed.weight'].toArray()).to.deep.equal([[1, 2], [3, 4]]);
+      expect(back['embed.weight'].toArray()).to.deep.equal([
+        [1, 2],
+        [3, 4],
+      ]);
     });
 
     it('a model with tied weights: stateDict -> saveFile -> loadFile -> loadStateDict', () => {
@@ -319,7 +365,11 @@ describe('safetensors: writing options', () => {
   });
 
   it('refuses values an integer dtype cannot hold, and bad dtype options', () => {
-    expectThrows(() => serialize({ n: tensor([1, 2.5], cpu) }, { dtypes: { n: 'I64' } }), /cannot be written as I64: element 1 \(2\.5\) is not an integer/, 'n');
+    expectThrows(
+      () => serialize({ n: tensor([1, 2.5], cpu) }, { dtypes: { n: 'I64' } }),
+      /cannot be written as I64: element 1 \(2\.5\) is not an integer/,
+      'n',
+    );
     expectThrows(() => serialize({ n: tensor([300], cpu) }, { dtypes: { n: 'U8' } }), /element 0 \(300\) is out of range/, 'n');
     expectThrows(() => serialize({ n: tensor([NaN], cpu) }, { dtypes: { n: 'I32' } }), /is not finite/, 'n');
     expectThrows(() => serialize({ n: tensor([1], cpu) }, { dtypes: { m: 'I64' } }), /not in the state dict/, 'm');
@@ -340,7 +390,13 @@ describe('safetensors: writing options', () => {
   });
 
   it('saves a tied weight once, under the first name, and records the alias', () => {
-    const w = tensor([[1, 2], [3, 4]], cpu);
+    const w = tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      cpu,
+    );
     const bytes = serialize({ 'lm_head.weight': w, 'embed.weight': w });
     const res = deserializeWithMetadata(bytes, { ...cpu, restoreAliases: false });
     expect(Object.keys(res.tensors)).to.deep.equal(['lm_head.weight']);
@@ -358,7 +414,10 @@ describe('safetensors: writing options', () => {
     expect(Object.keys(res.tensors).sort()).to.deep.equal(['a', 'c', 'd']);
     expect(res.aliases).to.deep.equal({ b: 'a' });
     expect(res.stateDict.c.toArray()).to.deep.equal([2, 3]);
-    expect(res.stateDict.d.toArray()).to.deep.equal([[1, 2], [3, 4]]);
+    expect(res.stateDict.d.toArray()).to.deep.equal([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 
   it('gives a tied pair one dtype, and refuses conflicting ones', () => {
@@ -369,10 +428,13 @@ describe('safetensors: writing options', () => {
   });
 
   it("restores safetensors save_model's own alias entries ({dropped: kept})", () => {
-    const bytes = build({
-      __metadata__: { format: 'pt', 'decoder.weight': 'encoder.weight' },
-      'encoder.weight': { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-    }, new Uint8Array(new Float32Array([1, 2]).buffer));
+    const bytes = build(
+      {
+        __metadata__: { format: 'pt', 'decoder.weight': 'encoder.weight' },
+        'encoder.weight': { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      },
+      new Uint8Array(new Float32Array([1, 2]).buffer),
+    );
     const res = deserializeWithMetadata(bytes, cpu);
     expect(res.aliases).to.deep.equal({ 'decoder.weight': 'encoder.weight' });
     expect(res.stateDict['decoder.weight']).to.equal(res.stateDict['encoder.weight']);
@@ -382,7 +444,7 @@ describe('safetensors: writing options', () => {
 
   it('orders tensors like the reference: dtype (U64..BOOL) descending, then name by code point', () => {
     const t = (v: number[]) => tensor(v, cpu);
-    const sd = { z: t([1]), '😀': t([1]), 'ｅ': t([1]), a: t([1]), i: t([1]), h: t([1]), b: t([1]), m: t([1]) };
+    const sd = { z: t([1]), '😀': t([1]), ｅ: t([1]), a: t([1]), i: t([1]), h: t([1]), b: t([1]), m: t([1]) };
     const res = deserializeWithMetadata(serialize(sd, { dtypes: { i: 'I64', h: 'F16', b: 'BF16', m: 'BOOL', a: 'F64' } }), cpu);
     expect(Object.keys(res.tensors)).to.deep.equal(['i', 'a', 'z', 'ｅ', '😀', 'b', 'h', 'm']);
   });
@@ -446,8 +508,16 @@ describe('safetensors: tensor and metadata names are data, whatever they are cal
   it('tensors named after Object.prototype members are written with their own dtype, never an inherited option', () => {
     const sd = { constructor: tensor([1, 2], cpu), hasOwnProperty: tensor([3], cpu), toString: tensor([4], cpu) };
     const back = deserializeWithMetadata(serialize(sd, { dtypes: { toString: 'I64' as SafetensorsDtype } }), cpu);
-    expect(Object.entries(back.tensors).map(([k, t]) => [k, t.dtype])).to.deep.equal([['toString', 'I64'], ['constructor', 'F32'], ['hasOwnProperty', 'F32']]);
-    expect(Object.entries(back.stateDict).map(([k, t]) => [k, t.toArray()])).to.deep.equal([['constructor', [1, 2]], ['hasOwnProperty', [3]], ['toString', [4]]]);
+    expect(Object.entries(back.tensors).map(([k, t]) => [k, t.dtype])).to.deep.equal([
+      ['toString', 'I64'],
+      ['constructor', 'F32'],
+      ['hasOwnProperty', 'F32'],
+    ]);
+    expect(Object.entries(back.stateDict).map(([k, t]) => [k, t.toArray()])).to.deep.equal([
+      ['constructor', [1, 2]],
+      ['hasOwnProperty', [3]],
+      ['toString', [4]],
+    ]);
   });
 
   it("a checkpoint with a stray '__proto__' tensor is refused by strict loading, not silently loaded", () => {
@@ -545,10 +615,22 @@ describe('safetensors: corrupt files are refused with a clear error', () => {
 
   it('malformed tensor entries and metadata', () => {
     expectThrows(load(build({ a: { dtype: 'F32', shape: [1] } }, 4)), /no "data_offsets"/, 'a');
-    expectThrows(load(build({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4)), /shape\[0\] must be a non-negative integer, got -1/, 'a');
-    expectThrows(load(build({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, 4)), /shape\[0\] must be a non-negative integer, got 1\.5/, 'a');
+    expectThrows(
+      load(build({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4)),
+      /shape\[0\] must be a non-negative integer, got -1/,
+      'a',
+    );
+    expectThrows(
+      load(build({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, 4)),
+      /shape\[0\] must be a non-negative integer, got 1\.5/,
+      'a',
+    );
     expectThrows(load(build({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4, 8] } }, 4)), /two non-negative integers/, 'a');
-    expectThrows(load(build('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}', 4)), /data_offsets\[1\] must be a non-negative integer, got 4\.0/, 'a');
+    expectThrows(
+      load(build('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}', 4)),
+      /data_offsets\[1\] must be a non-negative integer, got 4\.0/,
+      'a',
+    );
     expectThrows(load(build({ a: 5 })), /header entry must be an object/, 'a');
     expectThrows(load(build({ __metadata__: { k: 1 } })), /__metadata__\["k"\] must be a string/);
     expectThrows(load(build({ __metadata__: { 'tsnn.alias.x': 'nope' } })), /alias of "nope", which is not in the file/, 'x');
@@ -563,12 +645,15 @@ describe('safetensors: corrupt files are refused with a clear error', () => {
   });
 
   it('accepts what the reference accepts: zero-size tensors at a shared offset, null __metadata__, extra fields', () => {
-    const bytes = build({
-      __metadata__: null,
-      e1: { dtype: 'F32', shape: [0], data_offsets: [0, 0] },
-      a: { dtype: 'U8', shape: [2], data_offsets: [0, 2], extra: 'ignored' },
-      e2: { dtype: 'I64', shape: [3, 0], data_offsets: [2, 2] },
-    }, Uint8Array.from([3, 250]));
+    const bytes = build(
+      {
+        __metadata__: null,
+        e1: { dtype: 'F32', shape: [0], data_offsets: [0, 0] },
+        a: { dtype: 'U8', shape: [2], data_offsets: [0, 2], extra: 'ignored' },
+        e2: { dtype: 'I64', shape: [3, 0], data_offsets: [2, 2] },
+      },
+      Uint8Array.from([3, 250]),
+    );
     const res = deserializeWithMetadata(bytes, cpu);
     expect(res.metadata).to.equal(null);
     expect(Array.from(res.stateDict.a.dataSync())).to.deep.equal([3, 250]);

@@ -47,7 +47,15 @@ const SPECS: Record<string, Spec> = {
     call: (m, x, srcMask) => m(x, { srcMask }),
   },
   encoder_gelu_batchfirst_normfirst: {
-    make: () => new nn.TransformerEncoderLayer(8, 4, { dimFeedforward: 12, dropout: 0, activation: 'gelu', batchFirst: true, normFirst: true, layerNormEps: 1e-6 }),
+    make: () =>
+      new nn.TransformerEncoderLayer(8, 4, {
+        dimFeedforward: 12,
+        dropout: 0,
+        activation: 'gelu',
+        batchFirst: true,
+        normFirst: true,
+        layerNormEps: 1e-6,
+      }),
     call: (m, x, srcKeyPaddingMask) => m(x, { srcKeyPaddingMask }),
   },
   encoder_stack_norm: {
@@ -121,7 +129,7 @@ describe('nn: layers vs PyTorch', () => {
     expect(cases.map((c) => c.name).filter((n) => !SPECS[n])).to.deep.equal([]);
   });
 
-  it('state-dict keys equal PyTorch\'s (in order)', () => {
+  it("state-dict keys equal PyTorch's (in order)", () => {
     for (const c of cases) expect(Object.keys(SPECS[c.name].make().stateDict()), c.name).to.deep.equal(Object.keys(c.state));
   });
 
@@ -161,7 +169,11 @@ describe('nn: layer behaviour', () => {
   it('BatchNorm: eval uses running stats; buffers are kept across train steps; num_batches_tracked counts', () => {
     const bn = new nn.BatchNorm1d(2);
     const rm = bn.runningMean!;
-    const x = tensor([[1, 2], [3, 6], [5, 10]]);
+    const x = tensor([
+      [1, 2],
+      [3, 6],
+      [5, 10],
+    ]);
     bn(x);
     bn(x);
     expect(bn.runningMean).to.equal(rm);
@@ -184,8 +196,12 @@ describe('nn: layer behaviour', () => {
     const ids = tensor([[0, 12]], { device: 'cpu' });
     expect(() => new nn.Embedding(10, 3).to('cpu')(ids)).to.throw(/Embedding: index 12 is out of range for 10 embeddings/);
     const attn = new nn.MultiheadAttention(8, 2);
-    expect(() => attn(zeros([3, 2, 6]), zeros([3, 2, 8]), zeros([3, 2, 8]))).to.throw(/MultiheadAttention: expected input query \[L, N, E\] with E = 8, got \[3, 2, 6\]/);
-    expect(() => attn(zeros([3, 2, 8]), zeros([4, 2, 8]), zeros([4, 2, 8]), { attnMask: zeros([3, 3]) })).to.throw(/2D attnMask is \[3, 3\], but should be \[3, 4\]/);
+    expect(() => attn(zeros([3, 2, 6]), zeros([3, 2, 8]), zeros([3, 2, 8]))).to.throw(
+      /MultiheadAttention: expected input query \[L, N, E\] with E = 8, got \[3, 2, 6\]/,
+    );
+    expect(() => attn(zeros([3, 2, 8]), zeros([4, 2, 8]), zeros([4, 2, 8]), { attnMask: zeros([3, 3]) })).to.throw(
+      /2D attnMask is \[3, 3\], but should be \[3, 4\]/,
+    );
     expect(() => new nn.MultiheadAttention(10, 3)).to.throw(/embedDim 10 must be divisible by numHeads 3/);
     expect(() => new nn.MaxPool2d(2)(zeros([4, 4]))).to.throw(/MaxPool2d: expected 3D \[C, H, W\] or 4D \[N, C, H, W\] input, got \[4, 4\]/);
   });
@@ -218,10 +234,22 @@ describe('nn: layer behaviour', () => {
   });
 
   it('Embedding.fromPretrained is frozen by default; generateSquareSubsequentMask is causal', () => {
-    const e = nn.Embedding.fromPretrained(tensor([[1, 2], [3, 4]]));
+    const e = nn.Embedding.fromPretrained(
+      tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     expect(e.weight.requiresGrad).to.equal(false);
-    expectClose(e(tensor([1, 0])), [[3, 4], [1, 2]]);
-    expect(nn.generateSquareSubsequentMask(3).toArray()).to.deep.equal([[0, -Infinity, -Infinity], [0, 0, -Infinity], [0, 0, 0]]);
+    expectClose(e(tensor([1, 0])), [
+      [3, 4],
+      [1, 2],
+    ]);
+    expect(nn.generateSquareSubsequentMask(3).toArray()).to.deep.equal([
+      [0, -Infinity, -Infinity],
+      [0, 0, -Infinity],
+      [0, 0, 0],
+    ]);
   });
 
   it('repr reads like PyTorch', () => {
@@ -232,6 +260,8 @@ describe('nn: layer behaviour', () => {
     expect(new nn.Conv2d(3, 4, 3, { padding: 1 }).toString()).to.equal('Conv2d(3, 4, kernelSize=[3, 3], stride=[1, 1], padding=[1, 1])');
     expect(new nn.TransformerEncoderLayer(8, 2, 16).linear1.outFeatures).to.equal(16);
     const enc = new nn.TransformerEncoder(new nn.TransformerEncoderLayer(8, 2, 16), 3);
-    expect(Object.keys(enc.stateDict()).filter((k) => k.endsWith('in_proj_weight'))).to.deep.equal([0, 1, 2].map((i) => `layers.${i}.self_attn.in_proj_weight`));
+    expect(Object.keys(enc.stateDict()).filter((k) => k.endsWith('in_proj_weight'))).to.deep.equal(
+      [0, 1, 2].map((i) => `layers.${i}.self_attn.in_proj_weight`),
+    );
   });
 });

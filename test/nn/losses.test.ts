@@ -36,7 +36,7 @@ describe('nn: losses vs PyTorch', () => {
     });
   }
 
-  it('module forms match the functions; weight is a buffer under PyTorch\'s key', () => {
+  it("module forms match the functions; weight is a buffer under PyTorch's key", () => {
     const c = cases.find((k) => k.name === 'ce_weight_ls_mean')!;
     const loss = new nn.CrossEntropyLoss({ weight: tensor(c.extra.weight), labelSmoothing: 0.2 });
     expect(Object.keys(loss.stateDict())).to.deep.equal(['weight']);
@@ -64,13 +64,32 @@ describe('nn: losses vs PyTorch', () => {
   it('crossEntropy gradient agrees with finite differences (weights, label smoothing, ignored targets)', () => {
     const t = tensor([1, 0, -100, 2]);
     const w = tensor([0.5, 1.5, 1]);
-    checkGrad((x) => F.crossEntropy(x, t, { weight: w, labelSmoothing: 0.1 }), [tensor([[0.1, 0.5, -0.3], [1, -1, 0.2], [0.3, 0.3, 0.3], [-0.5, 0.8, 0.1]])]);
+    checkGrad(
+      (x) => F.crossEntropy(x, t, { weight: w, labelSmoothing: 0.1 }),
+      [
+        tensor([
+          [0.1, 0.5, -0.3],
+          [1, -1, 0.2],
+          [0.3, 0.3, 0.3],
+          [-0.5, 0.8, 0.1],
+        ]),
+      ],
+    );
   });
 
   it('errors name the loss and the shapes or values', () => {
-    const x = tensor([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]);
+    const x = tensor([
+      [0.1, 0.2, 0.3],
+      [0.3, 0.2, 0.1],
+    ]);
     // class indices are range-checked where they live on the host (on 'gpu' that would cost a readback)
-    const xc = tensor([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], { device: 'cpu' });
+    const xc = tensor(
+      [
+        [0.1, 0.2, 0.3],
+        [0.3, 0.2, 0.1],
+      ],
+      { device: 'cpu' },
+    );
     expect(() => F.crossEntropy(xc, tensor([0, 3], { device: 'cpu' }))).to.throw(/crossEntropy: target 3 is out of bounds for 3 classes/);
     expect(() => F.crossEntropy(xc, tensor([0, 1.5], { device: 'cpu' }))).to.throw(/crossEntropy: target 1.5 is not a class index/);
     expect(() => F.crossEntropy(x, tensor([0, 1, 2]))).to.throw(/crossEntropy: expected target of shape \[2\] for input \[2, 3\]/);

@@ -4,7 +4,21 @@
  */
 import { expect } from 'chai';
 import {
-  nn, F, Tensor, tensor, rand, zeros, ones, manualSeed, child, param, buffer, noGrad, getDefaultDevice, setDefaultDevice, DeviceName,
+  nn,
+  F,
+  Tensor,
+  tensor,
+  rand,
+  zeros,
+  ones,
+  manualSeed,
+  child,
+  param,
+  buffer,
+  noGrad,
+  getDefaultDevice,
+  setDefaultDevice,
+  DeviceName,
 } from '../../src';
 import { backendFor } from '../../src/backend/devices';
 import { testDevices, expectClose, checkGrad } from '../helpers';
@@ -161,7 +175,9 @@ describe('nn.Module', () => {
       const m = new nn.Module();
       (m as any).scale = 5;
       (m as any).none = null;
-      expect(() => m.registerBuffer('scale', ones([1]))).to.throw("Module: cannot register buffer 'scale': attribute 'scale' already exists (number 5)");
+      expect(() => m.registerBuffer('scale', ones([1]))).to.throw(
+        "Module: cannot register buffer 'scale': attribute 'scale' already exists (number 5)",
+      );
       expect(() => m.registerParameter('scale', ones([1]))).to.throw("cannot register param 'scale': attribute 'scale' already exists");
       expect(() => m.addModule('scale', new nn.ReLU())).to.throw("cannot register child 'scale': attribute 'scale' already exists");
       expect(() => m.registerBuffer('none', ones([1]))).to.throw("attribute 'none' already exists (null)");
@@ -206,7 +222,17 @@ describe('nn.Module', () => {
       expect(names(net.namedChildren())).to.deep.equal(['0', '1', '2']);
       expect(net.children()[0]).to.be.instanceOf(NestMLP);
       expect(names(net.namedModules())).to.deep.equal([
-        '', '0', '0.net', '0.net.0', '0.net.1', '0.net.2', '0.net.3', '0.linear', '1', '2', '2.linear',
+        '',
+        '0',
+        '0.net',
+        '0.net.0',
+        '0.net.1',
+        '0.net.2',
+        '0.net.3',
+        '0.linear',
+        '1',
+        '2',
+        '2.linear',
       ]);
       expect(net.modules()[0]).to.equal(net);
       expect(net.modules()).to.have.length(11);
@@ -284,7 +310,16 @@ describe('nn.Module', () => {
       const w = net.weight;
       const devs = testDevices();
       const other = devs.find((d) => d !== net.weight.device) ?? devs[0];
-      net.loadStateDict({ weight: tensor([[1, 2], [3, 4]], { device: other }), bias: tensor([5, 6], { device: other }) });
+      net.loadStateDict({
+        weight: tensor(
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          { device: other },
+        ),
+        bias: tensor([5, 6], { device: other }),
+      });
       expect(net.weight).to.equal(w);
       expect(values(net.weight)).to.deep.equal([1, 2, 3, 4]);
       expect(net.weight.device).to.equal(getDefaultDevice());
@@ -292,7 +327,15 @@ describe('nn.Module', () => {
 
     it('rejects a non-tensor value', () => {
       const net = new nn.Linear(2, 2);
-      expect(() => net.loadStateDict({ weight: [[1, 2], [3, 4]] as any, bias: zeros([2]) })).to.throw(/'weight': expected a Tensor, got Array/);
+      expect(() =>
+        net.loadStateDict({
+          weight: [
+            [1, 2],
+            [3, 4],
+          ] as any,
+          bias: zeros([2]),
+        }),
+      ).to.throw(/'weight': expected a Tensor, got Array/);
     });
 
     it('refuses a disposed tensor, naming it, and changes nothing: the model keeps working', () => {
@@ -340,14 +383,20 @@ describe('nn.Module', () => {
       expect(bits(net)).to.deep.equal(before);
     });
 
-    it('a tensor that cannot be moved to the module\'s device fails the load before anything is written', function () {
+    it("a tensor that cannot be moved to the module's device fails the load before anything is written", function () {
       const here = getDefaultDevice();
       const other = testDevices().find((d) => d !== here);
       if (!other) this.skip();
       const net = new nn.Linear(2, 2);
       const before = bits(net);
       // 'weight' is on the module's device (no move); 'bias' must be uploaded to it, and that upload fails
-      const sd = { weight: tensor([[1, 2], [3, 4]]), bias: tensor([5, 6], { device: other }) };
+      const sd = {
+        weight: tensor([
+          [1, 2],
+          [3, 4],
+        ]),
+        bias: tensor([5, 6], { device: other }),
+      };
       const backend = backendFor(here);
       const upload = backend.upload;
       backend.upload = () => {
@@ -365,13 +414,16 @@ describe('nn.Module', () => {
       expect(bits(net)).to.deep.equal(before);
     });
 
-    it('loads the values the checkpoint held when the load began, even where it holds the module\'s own tensors', () => {
+    it("loads the values the checkpoint held when the load began, even where it holds the module's own tensors", () => {
       const m = new nn.Module();
       m.registerParameter('a', tensor([1, 2]));
       m.registerParameter('b', tensor([3, 4]));
       const own = m.stateDict();
       m.loadStateDict({ a: own.b, b: own.a });
-      expect([values((m as any).a), values((m as any).b)]).to.deep.equal([[3, 4], [1, 2]]);
+      expect([values((m as any).a), values((m as any).b)]).to.deep.equal([
+        [3, 4],
+        [1, 2],
+      ]);
     });
 
     it('keys are data: unexpected keys named constructor/toString/__proto__/hasOwnProperty are reported; inherited ones are not entries', () => {
@@ -391,8 +443,16 @@ describe('nn.Module', () => {
       // an entry only inherited from a prototype is not in the state dict
       expect(errorOf(() => net.loadStateDict(Object.create(good))).message).to.include("missing keys: 'weight', 'bias'");
       // a Map is a state dict too
-      net.loadStateDict(new Map([['weight', zeros([2, 2])], ['bias', ones([2])]]));
-      expect([values(net.weight), values(net.bias!)]).to.deep.equal([[0, 0, 0, 0], [1, 1]]);
+      net.loadStateDict(
+        new Map([
+          ['weight', zeros([2, 2])],
+          ['bias', ones([2])],
+        ]),
+      );
+      expect([values(net.weight), values(net.bias!)]).to.deep.equal([
+        [0, 0, 0, 0],
+        [1, 1],
+      ]);
     });
 
     it('a BatchNorm state dict without num_batches_tracked loads strictly, the counter reset to 0 (as PyTorch)', () => {
@@ -541,7 +601,12 @@ describe('nn.Module', () => {
       lin.apply((m) => {
         if (m instanceof nn.Linear) nn.init.constant_(m.weight, 0.5);
       });
-      expect(lin.parameters().filter((_, i) => i % 2 === 0).every((w) => values(w).every((v) => v === 0.5))).to.equal(true);
+      expect(
+        lin
+          .parameters()
+          .filter((_, i) => i % 2 === 0)
+          .every((w) => values(w).every((v) => v === 0.5)),
+      ).to.equal(true);
     });
 
     it('zeroGrad() clears every gradient (to null, or to zeros)', () => {
@@ -678,7 +743,9 @@ describe('nn.Module', () => {
       class Forgot extends nn.Module {
         layer = new nn.Linear(2, 2);
       }
-      expect(() => new Forgot()).to.throw('Forgot.layer holds a Module but is not registered: add @child (or use addModule / nn.ModuleList / nn.ModuleDict)');
+      expect(() => new Forgot()).to.throw(
+        'Forgot.layer holds a Module but is not registered: add @child (or use addModule / nn.ModuleList / nn.ModuleDict)',
+      );
       class ForgotList extends nn.Module {
         layers = [new nn.Linear(2, 2)];
       }
@@ -700,7 +767,14 @@ describe('nn.Module', () => {
       expect(m.layers).to.be.instanceOf(nn.ModuleList);
       expect(m.heads).to.be.instanceOf(nn.ModuleDict);
       expect(Object.keys(m.stateDict())).to.deep.equal([
-        'layers.0.weight', 'layers.0.bias', 'layers.1.weight', 'layers.1.bias', 'heads.a.weight', 'heads.a.bias', 'heads.b.weight', 'heads.b.bias',
+        'layers.0.weight',
+        'layers.0.bias',
+        'layers.1.weight',
+        'layers.1.bias',
+        'heads.a.weight',
+        'heads.a.bias',
+        'heads.b.weight',
+        'heads.b.bias',
       ]);
     });
   });
@@ -731,7 +805,11 @@ describe('nn.Module', () => {
   describe('gradients through control flow and shared parameters', () => {
     /** FixedHiddenMLP in small: a constant weight, one Linear used twice, a data-dependent loop. */
     class TinyFixed extends nn.Module {
-      @buffer w = tensor([[0.9, -0.4, 0.3], [0.2, 0.8, -0.5], [-0.6, 0.1, 0.7]]);
+      @buffer w = tensor([
+        [0.9, -0.4, 0.3],
+        [0.2, 0.8, -0.5],
+        [-0.6, 0.1, 0.7],
+      ]);
       @child lin = new nn.Linear(3, 3);
       halvings = 0;
       forward(X: Tensor): Tensor {
@@ -753,9 +831,16 @@ describe('nn.Module', () => {
         setDefaultDevice(device);
         try {
           const net = new TinyFixed();
-          noGradCopy(net.lin.weight, [[0.5, -0.3, 0.8], [0.1, 0.4, -0.2], [-0.7, 0.6, 0.3]]);
+          noGradCopy(net.lin.weight, [
+            [0.5, -0.3, 0.8],
+            [0.1, 0.4, -0.2],
+            [-0.7, 0.6, 0.3],
+          ]);
           noGradCopy(net.lin.bias!, [0.2, -0.1, 0.4]);
-          const x = tensor([[1.5, -0.5, 2.0], [0.3, 0.8, -1.2]]);
+          const x = tensor([
+            [1.5, -0.5, 2.0],
+            [0.3, 0.8, -1.2],
+          ]);
           net(x);
           expect(net.halvings).to.be.greaterThan(1);
           // the parameters go in through field assignment: the same Linear, used twice, gets both contributions

@@ -25,18 +25,36 @@ import { fixture, testDevices } from '../helpers';
 import { BasicBlock, ResNet18 } from './resnet18';
 import { bits, signs, uniform } from './det-values';
 
-interface Spread { max: number; rms: number; sum: number }
+interface Spread {
+  max: number;
+  rms: number;
+  sum: number;
+}
 interface GradRecord {
   full?: number[];
-  sum?: number; l2?: number; maxabs?: number;
-  proj?: number[]; blocks?: number[]; samples?: number[];
+  sum?: number;
+  l2?: number;
+  maxabs?: number;
+  proj?: number[];
+  blocks?: number[];
+  samples?: number[];
 }
 interface Ref {
-  config: { batch: number; size: number; numClasses: number; fullMax: number; projections: number; blocks: number; samples: number;
-    streams: { value: number; blockSigns: number; sampleIndex: number } };
+  config: {
+    batch: number;
+    size: number;
+    numClasses: number;
+    fullMax: number;
+    projections: number;
+    blocks: number;
+    samples: number;
+    streams: { value: number; blockSigns: number; sampleIndex: number };
+  };
   target: number[];
-  loss: number; lossErr32: number;
-  logits: number[]; logitsErr32: Spread;
+  loss: number;
+  lossErr32: number;
+  logits: number[];
+  logitsErr32: Spread;
   params: { name: string; numel: number; grad: GradRecord; err32: Spread }[];
   buffers: { name: string; value: number[]; err32: Spread }[];
   input: string;
@@ -105,7 +123,9 @@ function recordOf(name: string, g: Float32Array): GradRecord {
   const n = g.length;
   if (n <= REF.config.fullMax) return { full: Array.from(g) };
   const { projections, blocks, samples } = REF.config;
-  let sum = 0, sq = 0, maxabs = 0;
+  let sum = 0,
+    sq = 0,
+    maxabs = 0;
   for (let i = 0; i < n; i++) {
     sum += g[i];
     sq += g[i] * g[i];
@@ -130,7 +150,14 @@ function recordOf(name: string, g: Float32Array): GradRecord {
 }
 
 /** Compares one parameter's record; returns the failures as text (empty when it matches). */
-function compareRecord(name: string, numel: number, got: GradRecord, want: GradRecord, err: Spread, worst: { ratio: number; what: string }): string[] {
+function compareRecord(
+  name: string,
+  numel: number,
+  got: GradRecord,
+  want: GradRecord,
+  err: Spread,
+  worst: { ratio: number; what: string },
+): string[] {
   const bad: string[] = [];
   const check = (what: string, a: number, b: number, tol: number) => {
     const ratio = Math.abs(a - b) / tol;
@@ -155,7 +182,13 @@ function compareRecord(name: string, numel: number, got: GradRecord, want: GradR
   return bad;
 }
 
-interface StepResult { loss: number; logits: Float32Array; grads: Map<string, Float32Array>; buffers: Map<string, Float32Array>; otherWay: Kink[] }
+interface StepResult {
+  loss: number;
+  logits: Float32Array;
+  grads: Map<string, Float32Array>;
+  buffers: Map<string, Float32Array>;
+  otherWay: Kink[];
+}
 
 /**
  * Hooks that keep the ReLU and max-pool inputs of the forward, in PyTorch's call order: the stem's ReLU,
@@ -230,7 +263,9 @@ function withConv<T>(variant: string, fn: () => T): T {
  * covered by test/ops/conv-chain.test.ts in the suite; TSNN_RESNET18=all runs those steps too.
  */
 const runs = testDevices().flatMap((device) =>
-  ['direct', 'im2col'].filter((v) => device === 'webasm' || v === 'direct' || process.env.TSNN_RESNET18 === 'all').map((variant) => [device, variant] as const),
+  ['direct', 'im2col']
+    .filter((v) => device === 'webasm' || v === 'direct' || process.env.TSNN_RESNET18 === 'all')
+    .map((variant) => [device, variant] as const),
 );
 
 for (const [device, variant] of runs) {

@@ -15,7 +15,11 @@ class FunctionalNet extends nn.Module {
     const h = F.gelu(this.a(x));
     const t = ops.tanh(h).mul(2).sub(ops.sigmoid(h)).div(1.5);
     const c = ops.cat([t, ops.clamp(h, -0.5, 0.5)], 1); // [N, 16]
-    const r = ops.reshape(c, [-1, 2, 8]).permute([0, 2, 1]).sum(2).add(ops.maximum(ops.slice(c, 1, 0, 8), 0.1)); // [N, 8]
+    const r = ops
+      .reshape(c, [-1, 2, 8])
+      .permute([0, 2, 1])
+      .sum(2)
+      .add(ops.maximum(ops.slice(c, 1, 0, 8), 0.1)); // [N, 8]
     return F.logSoftmax(this.b(ops.where(ops.gt(r, 0), r, ops.exp(r).mul(-1))), -1);
   }
 }
@@ -26,10 +30,23 @@ describe('onnx export (checked in ONNX Runtime)', function () {
   it('an MLP (Sequential of Linear / ReLU / GELU / Tanh / Sigmoid / Dropout / Softmax) matches tsnn', async () => {
     manualSeed(1);
     const mlp = new nn.Sequential(
-      new nn.Linear(10, 32), new nn.ReLU(), new nn.Dropout(0.3), new nn.Linear(32, 16), new nn.GELU('tanh'),
-      new nn.Linear(16, 16), new nn.Tanh(), new nn.Linear(16, 8), new nn.Sigmoid(), new nn.Linear(8, 5), new nn.Softmax(-1),
+      new nn.Linear(10, 32),
+      new nn.ReLU(),
+      new nn.Dropout(0.3),
+      new nn.Linear(32, 16),
+      new nn.GELU('tanh'),
+      new nn.Linear(16, 16),
+      new nn.Tanh(),
+      new nn.Linear(16, 8),
+      new nn.Sigmoid(),
+      new nn.Linear(8, 5),
+      new nn.Softmax(-1),
     );
-    await expectSameAsOrt(mlp, [randn([4, 10])], [randn([4, 10]), randn([4, 10]).mul(5)].map((x) => [x]));
+    await expectSameAsOrt(
+      mlp,
+      [randn([4, 10])],
+      [randn([4, 10]), randn([4, 10]).mul(5)].map((x) => [x]),
+    );
   });
 
   it('a user module written with functional ops (gelu, cat, reshape, permute, sum, where, logSoftmax...) matches tsnn', async () => {
@@ -121,13 +138,18 @@ describe('onnx export (checked in ONNX Runtime)', function () {
 describe('onnx export errors', () => {
   it('a layer ONNX cannot express names its module path', () => {
     const net = new nn.Sequential(new nn.Conv2d(1, 2, 3), new nn.Sequential(new nn.ReLU(), new nn.AdaptiveAvgPool2d(3)));
-    expect(() => onnx.exportBytes(net, [randn([1, 1, 9, 9])])).to.throw(/module '1\.1' \(AdaptiveAvgPool2d\): adaptiveAvgPool2d from 7x7 to 3x3 has uneven windows/);
+    expect(() => onnx.exportBytes(net, [randn([1, 1, 9, 9])])).to.throw(
+      /module '1\.1' \(AdaptiveAvgPool2d\): adaptiveAvgPool2d from 7x7 to 3x3 has uneven windows/,
+    );
   });
 
   it('a value computed from the inputs outside the traced ops (under noGrad) is an error naming the module, not a frozen constant', () => {
     class Sneaky extends nn.Module {
       forward(x: Tensor): Tensor {
-        return ops.add(x, noGrad(() => x.mul(2)));
+        return ops.add(
+          x,
+          noGrad(() => x.mul(2)),
+        );
       }
     }
     class Outer extends nn.Module {
@@ -137,7 +159,9 @@ describe('onnx export errors', () => {
         return this.inner(this.lin(x));
       }
     }
-    expect(() => onnx.exportBytes(new Outer(), [randn([2, 3])])).to.throw(/module 'inner' \(Sneaky\): op 'add' reads a tensor of shape \[2, 3\] computed from the inputs/);
+    expect(() => onnx.exportBytes(new Outer(), [randn([2, 3])])).to.throw(
+      /module 'inner' \(Sneaky\): op 'add' reads a tensor of shape \[2, 3\] computed from the inputs/,
+    );
   });
 
   it('random draws and in-place writes into traced values are refused with the reason', () => {
@@ -156,6 +180,8 @@ describe('onnx export errors', () => {
         return y.add(h);
       }
     }
-    expect(() => onnx.exportBytes(new Fill(), [randn([2, 3])])).to.throw(/the model \(Fill\): op 'add' reads a tensor of shape \[2, 3\] that was modified in place/);
+    expect(() => onnx.exportBytes(new Fill(), [randn([2, 3])])).to.throw(
+      /the model \(Fill\): op 'add' reads a tensor of shape \[2, 3\] that was modified in place/,
+    );
   });
 });

@@ -54,11 +54,7 @@ const CASES: Record<string, (i: Inputs, snap: Snap) => void> = {
     }
   },
   add_same_shape_grad_edits({ a, b, xs }, snap) {
-    const edits = [
-      () => (a.grad!.mul_(0.5), b.grad!.add_(1)),
-      () => (b.grad!.view(-1).narrow(0, 1, 2).fill_(-2), a.grad!.zero_()),
-      () => undefined,
-    ];
+    const edits = [() => (a.grad!.mul_(0.5), b.grad!.add_(1)), () => (b.grad!.view(-1).narrow(0, 1, 2).fill_(-2), a.grad!.zero_()), () => undefined];
     xs.forEach((x, k) => {
       a.add(b).mul(x).sum().backward();
       snap('pass');
@@ -111,7 +107,11 @@ const CASES: Record<string, (i: Inputs, snap: Snap) => void> = {
       const out = x.matmul(W.transpose(0, 1)).add(bias);
       out.mul(out).mean().backward(undefined, { retainGraph: true });
       snap('first loss');
-      out.sum(0).mul(tensor([1, -2], { device: x.device })).sum().backward();
+      out
+        .sum(0)
+        .mul(tensor([1, -2], { device: x.device }))
+        .sum()
+        .backward();
       snap('second loss');
     }
   },
@@ -201,11 +201,34 @@ describe('gradient accumulation', () => {
         };
         try {
           tidy(() => {
-            const W = tensor([[1, 2, 3], [4, 5, 6]], { device, requiresGrad: true });
+            const W = tensor(
+              [
+                [1, 2, 3],
+                [4, 5, 6],
+              ],
+              { device, requiresGrad: true },
+            );
             const b = tensor([1, 2], { device, requiresGrad: true });
-            const cw = tensor(Array.from({ length: 18 }, (_, i) => i / 10), { shape: [2, 1, 3, 3], device, requiresGrad: true });
-            const img = tensor(Array.from({ length: 25 }, (_, i) => i / 7), { shape: [1, 1, 5, 5], device });
-            tensor([[1, 0, 1], [2, 1, 0]], { device }).matmul(W.transpose(0, 1)).add(b).square().sum().backward();
+            const cw = tensor(
+              Array.from({ length: 18 }, (_, i) => i / 10),
+              { shape: [2, 1, 3, 3], device, requiresGrad: true },
+            );
+            const img = tensor(
+              Array.from({ length: 25 }, (_, i) => i / 7),
+              { shape: [1, 1, 5, 5], device },
+            );
+            tensor(
+              [
+                [1, 0, 1],
+                [2, 1, 0],
+              ],
+              { device },
+            )
+              .matmul(W.transpose(0, 1))
+              .add(b)
+              .square()
+              .sum()
+              .backward();
             ops.conv2d(img, cw).square().sum().backward();
             expect(copies).to.equal(0);
             expectClose(b.grad!, [2 * (5 + 5), 2 * (12 + 15)]); // out rows [5, 12], [5, 15]

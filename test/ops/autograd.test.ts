@@ -28,11 +28,14 @@ describe('autograd semantics', () => {
         y.mul(y).add(y).add(x).sum().backward(); // 4x² + 2x + x
         expectClose(x.grad!, [8 * 1 + 3, 8 * 2 + 3]);
       });
-      it('a fresh .grad is the leaf\'s own: not shared between leaves, with the seed, or with pending rules', () => {
+      it("a fresh .grad is the leaf's own: not shared between leaves, with the seed, or with pending rules", () => {
         // add's rule hands the same gradient tensor to both inputs: two leaves must not share one .grad
         const a = tensor([1, 2], { device, requiresGrad: true });
         const b = tensor([3, 4], { device, requiresGrad: true });
-        a.add(b).mul(tensor([2, 3], { device })).sum().backward();
+        a.add(b)
+          .mul(tensor([2, 3], { device }))
+          .sum()
+          .backward();
         expect(a.grad).to.not.equal(b.grad);
         a.grad!.add_(100);
         expectClose(b.grad!, [2, 3]);
@@ -46,7 +49,11 @@ describe('autograd semantics', () => {
         // w reached three times: through w itself (the same gradient object the other branches still
         // read), through w² and through 3w; accumulating must not disturb the gradients still in flight
         const w = tensor([1, -2, 0.5], { device, requiresGrad: true });
-        w.add(w.mul(w)).add(w.mul(3)).mul(tensor([1, 2, 3], { device })).sum().backward();
+        w.add(w.mul(w))
+          .add(w.mul(3))
+          .mul(tensor([1, 2, 3], { device }))
+          .sum()
+          .backward();
         expectClose(w.grad!, [1 * (1 + 2 * 1 + 3), 2 * (1 + 2 * -2 + 3), 3 * (1 + 2 * 0.5 + 3)]);
         // a leaf reached once, by a gradient made during backward: still its own tensor afterwards
         const v = tensor([1, 2, 3], { device, requiresGrad: true });
@@ -71,7 +78,11 @@ describe('autograd semantics', () => {
         expect(y.gradFn).to.equal(null);
         const z = noGrad(() => enableGrad(() => x.mul(2)));
         expect(z.requiresGrad).to.equal(true);
-        expect(() => noGrad(() => { throw new Error('boom'); })).to.throw('boom');
+        expect(() =>
+          noGrad(() => {
+            throw new Error('boom');
+          }),
+        ).to.throw('boom');
         expect(isGradEnabled()).to.equal(true);
       });
       it('detach shares data but cuts the graph', () => {
@@ -117,14 +128,32 @@ describe('autograd semantics', () => {
       it('gradients through views: slice, permute, expand, and a chain of them', () => {
         const x = seeded([3, 4], device, 1, -2, 2, true);
         x.slice(1, 1, 3).sum().backward();
-        expectClose(x.grad!, [[0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0]]);
+        expectClose(x.grad!, [
+          [0, 1, 1, 0],
+          [0, 1, 1, 0],
+          [0, 1, 1, 0],
+        ]);
         x.grad = null;
-        x.permute(1, 0).mul(tensor([[1, 2, 3]], { device })).sum().backward();
-        expectClose(x.grad!, [[1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]]);
+        x.permute(1, 0)
+          .mul(tensor([[1, 2, 3]], { device }))
+          .sum()
+          .backward();
+        expectClose(x.grad!, [
+          [1, 1, 1, 1],
+          [2, 2, 2, 2],
+          [3, 3, 3, 3],
+        ]);
         const c = tensor([[1], [2]], { device, requiresGrad: true });
         c.expand(2, 5).sum().backward();
         expectClose(c.grad!, [[5], [5]]);
-        checkGrad((t) => t.T.slice(0, 1, 4, 2).unsqueeze(0).expand(2, 2, 3).mul(t.slice(1, 0, 3).T.slice(0, 0, 2)), [x]);
+        checkGrad(
+          (t) =>
+            t.T.slice(0, 1, 4, 2)
+              .unsqueeze(0)
+              .expand(2, 2, 3)
+              .mul(t.slice(1, 0, 3).T.slice(0, 0, 2)),
+          [x],
+        );
       });
       it('in-place ops on non-leaf tensors keep gradients right, including earlier uses of the old value', () => {
         const w = tensor([1, 2, 3], { device, requiresGrad: true });
@@ -143,7 +172,13 @@ describe('autograd semantics', () => {
         y.add_(1);
         throwsWith(() => z.sum().backward(), 'modified by an in-place operation', 'mul');
         // an op that saves its output: exp, sigmoid, tanh, softmax
-        for (const f of [(t: Tensor) => t.exp(), (t: Tensor) => t.sigmoid(), (t: Tensor) => t.tanh(), (t: Tensor) => t.softmax(0), (t: Tensor) => t.sqrt()]) {
+        for (const f of [
+          (t: Tensor) => t.exp(),
+          (t: Tensor) => t.sigmoid(),
+          (t: Tensor) => t.tanh(),
+          (t: Tensor) => t.softmax(0),
+          (t: Tensor) => t.sqrt(),
+        ]) {
           const out = f(x.add(1));
           out.mul_(2);
           throwsWith(() => out.sum().backward(), 'modified by an in-place operation');

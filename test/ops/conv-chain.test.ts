@@ -11,7 +11,11 @@ import { tensor, ops, Tensor, DeviceName } from '../../src';
 import { testDevices } from '../helpers';
 import { uniform } from '../nn/det-values';
 
-interface Layer { w: number[]; stride?: number; padding?: number }
+interface Layer {
+  w: number[];
+  stride?: number;
+  padding?: number;
+}
 
 // 8x12x12 in: 3x3 8->16, the same 3x3 16->16 twice (identical geometry), a 1x1 stride-2 projection, 3x3 again
 const LAYERS: Layer[] = [
@@ -24,7 +28,14 @@ const LAYERS: Layer[] = [
 const X_SHAPE = [3, 8, 12, 12];
 
 function values(name: string, shape: number[], scale: number): Float32Array {
-  return Float32Array.from(uniform(name, 0, shape.reduce((a, b) => a * b, 1)), (u) => u * scale);
+  return Float32Array.from(
+    uniform(
+      name,
+      0,
+      shape.reduce((a, b) => a * b, 1),
+    ),
+    (u) => u * scale,
+  );
 }
 
 function withEnv<T>(env: Record<string, string | undefined>, fn: () => T): T {
@@ -45,7 +56,9 @@ function withEnv<T>(env: Record<string, string | undefined>, fn: () => T): T {
 
 /** The chain's weight and input gradients for loss = sum(y * r) with a fixed r. */
 function chainGrads(device: DeviceName): Float32Array[] {
-  const ws = LAYERS.map((l, i) => tensor(values(`chain.w${i}`, l.w, Math.sqrt(3 / (l.w[1] * l.w[2] * l.w[3]))), { shape: l.w, device, requiresGrad: true }));
+  const ws = LAYERS.map((l, i) =>
+    tensor(values(`chain.w${i}`, l.w, Math.sqrt(3 / (l.w[1] * l.w[2] * l.w[3]))), { shape: l.w, device, requiresGrad: true }),
+  );
   const x = tensor(values('chain.x', X_SHAPE, 1), { shape: X_SHAPE, device, requiresGrad: true });
   let y: Tensor = x;
   LAYERS.forEach((l, i) => (y = ops.conv2d(y, ws[i], null, { stride: l.stride ?? 1, padding: l.padding ?? 0 })));

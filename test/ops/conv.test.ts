@@ -4,11 +4,21 @@ import { testDevices, expectClose, checkGrad, fixture } from '../helpers';
 
 const { conv2d } = ops;
 
-interface Entry { shape: number[]; data: number[] }
+interface Entry {
+  shape: number[];
+  data: number[];
+}
 interface ConvCase {
   name: string;
   opts: { stride?: number | number[]; padding?: number | number[] | 'same' | 'valid'; dilation?: number | number[]; groups?: number };
-  x: Entry; w: Entry; b?: Entry; y: Entry; gy: Entry; gx: Entry; gw: Entry; gb?: Entry;
+  x: Entry;
+  w: Entry;
+  b?: Entry;
+  y: Entry;
+  gy: Entry;
+  gx: Entry;
+  gw: Entry;
+  gb?: Entry;
 }
 
 const cases = fixture<{ conv: ConvCase[] }>('conv.json').conv;
@@ -22,7 +32,14 @@ for (const device of testDevices()) {
   describe(`conv2d on ${device}`, function () {
     this.timeout(60000);
     const t = (e: Entry, requiresGrad = false) => tensor(e.data, { shape: e.shape, device, requiresGrad });
-    const rnd = (shape: number[], seed: number) => tensor(values(shape.reduce((a, b) => a * b, 1), seed), { shape, device });
+    const rnd = (shape: number[], seed: number) =>
+      tensor(
+        values(
+          shape.reduce((a, b) => a * b, 1),
+          seed,
+        ),
+        { shape, device },
+      );
 
     for (const c of cases) {
       it(`matches PyTorch: ${c.name}`, () => {
@@ -115,9 +132,13 @@ for (const device of testDevices()) {
       );
       expect(() => conv2d(rnd([2, 3, 8, 8], 2), w, rnd([15], 3))).to.throw('conv2d: expected bias [16] (weight [16, 3, 3, 3]), got [15]');
       expect(() => conv2d(rnd([2, 3, 8, 8], 2), rnd([3, 3, 3], 1))).to.throw('conv2d: expected weight [O, C/groups, kH, kW], got [3, 3, 3]');
-      expect(() => conv2d(rnd([2, 6, 8, 8], 2), rnd([3, 3, 3, 3], 1), null, { groups: 2 })).to.throw('conv2d: out channels 3 (weight [3, 3, 3, 3]) must be divisible by groups 2');
+      expect(() => conv2d(rnd([2, 6, 8, 8], 2), rnd([3, 3, 3, 3], 1), null, { groups: 2 })).to.throw(
+        'conv2d: out channels 3 (weight [3, 3, 3, 3]) must be divisible by groups 2',
+      );
       expect(() => conv2d(rnd([1, 3, 2, 2], 2), w)).to.throw('conv2d: input [1, 3, 2, 2] padded to 2x2 is smaller than the kernel 3x3');
-      expect(() => conv2d(rnd([1, 3, 8, 8], 2), w, null, { padding: 'same', stride: 2 })).to.throw("padding='same' is not supported for strided convolutions");
+      expect(() => conv2d(rnd([1, 3, 8, 8], 2), w, null, { padding: 'same', stride: 2 })).to.throw(
+        "padding='same' is not supported for strided convolutions",
+      );
       expect(() => conv2d(rnd([1, 3, 8, 8], 2), w, null, { stride: 0 })).to.throw('conv2d: stride must be positive integers, got 0');
       expect(() => conv2d(rnd([8, 8], 2), w)).to.throw('conv2d: expected input [N, C, H, W]');
     });
@@ -158,12 +179,32 @@ const VARIANT_CASES: VariantCase[] = [
   { name: 'stride 2, padding 1', x: [2, 4, 7, 6], w: [8, 4, 3, 3], bias: true, opts: { stride: 2, padding: 1 } },
   { name: 'dilation 2, padding 2', x: [2, 3, 8, 8], w: [4, 3, 3, 3], bias: false, opts: { dilation: 2, padding: 2 } },
   { name: 'groups 2', x: [2, 4, 6, 6], w: [8, 2, 3, 3], bias: true, opts: { groups: 2, padding: 1 } },
-  { name: 'non-square input and kernel, stride [2, 1], padding [0, 2]', x: [2, 3, 7, 9], w: [5, 3, 2, 4], bias: true, opts: { stride: [2, 1], padding: [0, 2] } },
+  {
+    name: 'non-square input and kernel, stride [2, 1], padding [0, 2]',
+    x: [2, 3, 7, 9],
+    w: [5, 3, 2, 4],
+    bias: true,
+    opts: { stride: [2, 1], padding: [0, 2] },
+  },
   { name: 'batch 1, padding same (asymmetric)', x: [1, 3, 6, 5], w: [4, 3, 3, 2], bias: true, opts: { padding: 'same' } },
-  { name: 'out channels not a multiple of 4, stride 3, dilation [1, 2]', x: [3, 2, 9, 9], w: [6, 2, 3, 3], bias: true, opts: { stride: 3, dilation: [1, 2], padding: 1 } },
+  {
+    name: 'out channels not a multiple of 4, stride 3, dilation [1, 2]',
+    x: [3, 2, 9, 9],
+    w: [6, 2, 3, 3],
+    bias: true,
+    opts: { stride: 3, dilation: [1, 2], padding: 1 },
+  },
   { name: '1x1 (x is its own patch matrix), groups 3', x: [2, 6, 4, 5], w: [6, 2, 1, 1], bias: true, opts: { groups: 3 } },
   { name: '1x1 stride 2', x: [2, 4, 5, 5], w: [4, 4, 1, 1], bias: false, opts: { stride: 2 } },
-  { name: 'NHWC view input, strided upstream gradient', x: [2, 3, 5, 4], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, view: 'nhwc', gyView: true },
+  {
+    name: 'NHWC view input, strided upstream gradient',
+    x: [2, 3, 5, 4],
+    w: [4, 3, 3, 3],
+    bias: true,
+    opts: { padding: 1 },
+    view: 'nhwc',
+    gyView: true,
+  },
   { name: '1x1 on a transposed (non-mergeable) input', x: [2, 3, 4, 5], w: [4, 3, 1, 1], bias: true, opts: {}, view: 'transposed', gyView: true },
   { name: 'batch in chunks (small unfold limit)', x: [5, 3, 6, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1, stride: [1, 2] }, cols: 250 },
   { name: '1x1 batch in chunks', x: [5, 4, 3, 3], w: [4, 4, 1, 1], bias: false, opts: {}, cols: 40 },
@@ -172,7 +213,14 @@ const VARIANT_CASES: VariantCase[] = [
 for (const device of testDevices()) {
   describe(`conv2d variants (direct, im2col) on ${device}`, function () {
     this.timeout(120000);
-    const rnd = (shape: number[], seed: number) => tensor(values(shape.reduce((a, b) => a * b, 1), seed), { shape, device });
+    const rnd = (shape: number[], seed: number) =>
+      tensor(
+        values(
+          shape.reduce((a, b) => a * b, 1),
+          seed,
+        ),
+        { shape, device },
+      );
     const input = (c: VariantCase, seed: number): Tensor => {
       if (c.view === 'nhwc') return rnd([c.x[0], c.x[2], c.x[3], c.x[1]], seed).permute(0, 3, 1, 2);
       if (c.view === 'transposed') return rnd([c.x[0], c.x[1], c.x[3], c.x[2]], seed).transpose(2, 3);
@@ -182,20 +230,29 @@ for (const device of testDevices()) {
     for (const c of VARIANT_CASES) {
       it(`im2col equals the direct kernels: ${c.name}`, () => {
         const run = (variant: 'direct' | 'im2col') =>
-          withConv(variant, () => {
-            const x = input(c, 21);
-            const xr = tensor(x.dataSync(), { shape: x.shape, device, requiresGrad: true });
-            const xin = c.view === 'nhwc' ? xr.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : c.view === 'transposed' ? xr.transpose(2, 3).contiguous().transpose(2, 3) : xr;
-            const w = rnd(c.w, 22);
-            w.requiresGrad = true;
-            const b = c.bias ? rnd([c.w[0]], 23) : null;
-            if (b) b.requiresGrad = true;
-            const y = conv2d(xin, w, b, c.opts);
-            const gy = rnd(c.gyView ? [y.shape[0], y.shape[1], y.shape[3], y.shape[2]] : y.shape, 24);
-            if (c.gyView) y.transpose(2, 3).mul(gy).sum().backward();
-            else y.backward(gy);
-            return { y: y.dataSync(), gx: xr.grad!.dataSync(), gw: w.grad!.dataSync(), gb: b ? b.grad!.dataSync() : null };
-          }, c.cols);
+          withConv(
+            variant,
+            () => {
+              const x = input(c, 21);
+              const xr = tensor(x.dataSync(), { shape: x.shape, device, requiresGrad: true });
+              const xin =
+                c.view === 'nhwc'
+                  ? xr.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+                  : c.view === 'transposed'
+                    ? xr.transpose(2, 3).contiguous().transpose(2, 3)
+                    : xr;
+              const w = rnd(c.w, 22);
+              w.requiresGrad = true;
+              const b = c.bias ? rnd([c.w[0]], 23) : null;
+              if (b) b.requiresGrad = true;
+              const y = conv2d(xin, w, b, c.opts);
+              const gy = rnd(c.gyView ? [y.shape[0], y.shape[1], y.shape[3], y.shape[2]] : y.shape, 24);
+              if (c.gyView) y.transpose(2, 3).mul(gy).sum().backward();
+              else y.backward(gy);
+              return { y: y.dataSync(), gx: xr.grad!.dataSync(), gw: w.grad!.dataSync(), gb: b ? b.grad!.dataSync() : null };
+            },
+            c.cols,
+          );
         const d = run('direct');
         const i = run('im2col');
         expectClose(i.y, d.y, 1e-4, 1e-4, 'output');

@@ -25,7 +25,13 @@ const UNARY: Unary[] = [
   { name: 'sign', f: (x) => x.sign(), ref: Math.sign, kinkFree: false },
 ];
 
-type Binary = { name: string; f: (a: Tensor | number, b: Tensor | number) => Tensor; ref: (a: number, b: number) => number; positiveA?: boolean; awayB?: boolean };
+type Binary = {
+  name: string;
+  f: (a: Tensor | number, b: Tensor | number) => Tensor;
+  ref: (a: number, b: number) => number;
+  positiveA?: boolean;
+  awayB?: boolean;
+};
 const BINARY: Binary[] = [
   { name: 'add', f: ops.add, ref: (a, b) => a + b },
   { name: 'sub', f: ops.sub, ref: (a, b) => a - b },
@@ -62,7 +68,19 @@ describe('ops: elementwise', () => {
       describe('binary values and gradients, with broadcasting', () => {
         for (const b of BINARY) {
           it(b.name, () => {
-            const pairs: [number[], number[]][] = [[[2, 3], [2, 3]], [[2, 3], [3]], [[2, 1], [1, 3]], [[3], [2, 1, 3]], [[2, 3], []]];
+            const pairs: [number[], number[]][] = [
+              [
+                [2, 3],
+                [2, 3],
+              ],
+              [[2, 3], [3]],
+              [
+                [2, 1],
+                [1, 3],
+              ],
+              [[3], [2, 1, 3]],
+              [[2, 3], []],
+            ];
             pairs.forEach(([sa, sb], k) => {
               const a = b.positiveA ? seeded(sa, device, 11 + k, 0.5, 2) : seeded(sa, device, 11 + k);
               // distinct magnitudes so maximum/minimum have no ties and div has no tiny denominators
@@ -76,8 +94,18 @@ describe('ops: elementwise', () => {
             const a = b.positiveA ? seeded([2, 2], device, 3, 0.5, 2) : awayFromZero([2, 2], device, 3);
             // maximum/minimum: a number away from every element (no kink inside the finite-difference step)
             const s = b.name === 'maximum' || b.name === 'minimum' ? 0 : 1.5;
-            expectClose(b.f(a, s), arr(a).data.map((v) => b.ref(v, s)), 1e-5, 1e-5);
-            expectClose(b.f(s, a), arr(a).data.map((v) => b.ref(s, v)), 1e-5, 1e-5);
+            expectClose(
+              b.f(a, s),
+              arr(a).data.map((v) => b.ref(v, s)),
+              1e-5,
+              1e-5,
+            );
+            expectClose(
+              b.f(s, a),
+              arr(a).data.map((v) => b.ref(s, v)),
+              1e-5,
+              1e-5,
+            );
             checkGrad((x) => b.f(x, s), [a]);
             checkGrad((x) => b.f(s, x), [a]);
           });
@@ -89,7 +117,9 @@ describe('ops: elementwise', () => {
           expectClose(a.grad!, [1, 1, 1]);
           expectClose(b.grad!, [1, 1, 1]);
           const c = tensor([2, 2], { device, requiresGrad: true });
-          c.maximum(tensor([2, 1], { device })).sum().backward();
+          c.maximum(tensor([2, 1], { device }))
+            .sum()
+            .backward();
           expectClose(c.grad!, [0.5, 1]);
         });
         it('pow of negative bases with integer exponents, pow(0, 0) = 1', () => {
@@ -117,12 +147,30 @@ describe('ops: elementwise', () => {
         it('comparisons give 0/1 masks and broadcast', () => {
           const a = tensor([[1, 2, 3]], { device });
           const b = tensor([[2], [1]], { device });
-          expectClose(a.eq(b), [[0, 1, 0], [1, 0, 0]]);
-          expectClose(a.ne(b), [[1, 0, 1], [0, 1, 1]]);
-          expectClose(a.gt(b), [[0, 0, 1], [0, 1, 1]]);
-          expectClose(a.ge(b), [[0, 1, 1], [1, 1, 1]]);
-          expectClose(a.lt(b), [[1, 0, 0], [0, 0, 0]]);
-          expectClose(a.le(b), [[1, 1, 0], [1, 0, 0]]);
+          expectClose(a.eq(b), [
+            [0, 1, 0],
+            [1, 0, 0],
+          ]);
+          expectClose(a.ne(b), [
+            [1, 0, 1],
+            [0, 1, 1],
+          ]);
+          expectClose(a.gt(b), [
+            [0, 0, 1],
+            [0, 1, 1],
+          ]);
+          expectClose(a.ge(b), [
+            [0, 1, 1],
+            [1, 1, 1],
+          ]);
+          expectClose(a.lt(b), [
+            [1, 0, 0],
+            [0, 0, 0],
+          ]);
+          expectClose(a.le(b), [
+            [1, 1, 0],
+            [1, 0, 0],
+          ]);
           expectClose(a.gt(2), [[0, 0, 1]]);
         });
       });
@@ -181,7 +229,10 @@ describe('ops: elementwise', () => {
           const v = base.slice(1, 1, 5, 2).transpose(0, 1); // [2, 4] with non-unit strides and an offset
           const ref = arr(v.contiguous());
           expectClose(v.exp(), ref.data.map(Math.exp), 1e-5, 1e-5);
-          expectClose(v.add(v), ref.data.map((a) => 2 * a));
+          expectClose(
+            v.add(v),
+            ref.data.map((a) => 2 * a),
+          );
         });
       });
     });

@@ -9,7 +9,13 @@ describe('ops: errors', () => {
   for (const device of devices) {
     describe(device, () => {
       it('broadcast mismatch names the op and both shapes', () => {
-        const a = tensor([[1, 2, 3], [4, 5, 6]], { device });
+        const a = tensor(
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          { device },
+        );
         const b = tensor([1, 2, 3, 4], { device });
         throwsWith(() => a.add(b), /^add:/, '[2, 3]', '[4]', 'broadcast');
         throwsWith(() => a.mul(b), /^mul:/, '[2, 3]', '[4]');
@@ -19,7 +25,13 @@ describe('ops: errors', () => {
         throwsWith(() => a.add_(b), 'add_', '[2, 3]', '[4]');
       });
       it('matmul mismatch names matmul, both shapes and the inner sizes', () => {
-        const a = tensor([[1, 2, 3], [4, 5, 6]], { device });
+        const a = tensor(
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          { device },
+        );
         throwsWith(() => a.matmul(a), /^matmul:/, '[2, 3]', '2x3 and 2x3');
       });
       it('non-tensor operands', () => {
@@ -61,12 +73,30 @@ describe('ops: errors', () => {
   describe('tensor() input validation', () => {
     it('ragged nested arrays name the offending path and shapes', () => {
       throwsWith(() => tensor([[1, 2], [3]]), 'tensor', 'ragged', 'data[1]', '[1]', '[2]');
-      throwsWith(() => tensor([[[1], [2]], [[3], [4, 5]]]), 'tensor', 'ragged', 'data[1][1]');
+      throwsWith(
+        () =>
+          tensor([
+            [[1], [2]],
+            [[3], [4, 5]],
+          ]),
+        'tensor',
+        'ragged',
+        'data[1][1]',
+      );
       throwsWith(() => tensor([1, [2]] as unknown as number[]), 'tensor', 'ragged', 'data[1]');
     });
     it('non-numbers name what was found and where', () => {
       throwsWith(() => tensor([1, 'a'] as unknown as number[]), 'tensor', 'string', 'data[1]');
-      throwsWith(() => tensor([[1, 2], [3, null]] as unknown as number[][]), 'tensor', 'null', 'data[1][1]');
+      throwsWith(
+        () =>
+          tensor([
+            [1, 2],
+            [3, null],
+          ] as unknown as number[][]),
+        'tensor',
+        'null',
+        'data[1][1]',
+      );
       throwsWith(() => tensor([1, undefined] as unknown as number[]), 'tensor', 'undefined', 'data[1]');
       throwsWith(() => tensor({ a: 1 } as unknown as number[]), 'tensor', 'object');
       throwsWith(() => tensor([1, 2, 3], { shape: [2, 2] }), 'tensor', '3 values', '[2, 2]');

@@ -116,7 +116,10 @@ describe('ops: golden values from PyTorch', () => {
           expect(y.shape, 'output shape').to.deep.equal(c.output.shape);
           expectClose(y, c.output.data, 1e-4, 1e-4, `${c.name} output`);
           if (!c.grads) return;
-          const w = tensor(Array.from({ length: y.numel() }, (_, i) => Math.sin(i + 1)), { shape: y.shape, device });
+          const w = tensor(
+            Array.from({ length: y.numel() }, (_, i) => Math.sin(i + 1)),
+            { shape: y.shape, device },
+          );
           y.mul(w).sum().backward();
           c.grads.forEach((g, k) => {
             if (!g) return;

@@ -55,13 +55,22 @@ describe('input checks', () => {
     expect(warnings(() => F.mseLoss(zeros([2, 3]), zeros([3])))).to.deep.equal([]);
     expect(warnings(() => F.mseLoss(zeros([2, 3]), zeros([2, 3])))).to.deep.equal([]);
     // still computed the broadcast way (PyTorch's value): mean over [2, 3] of (x - t)^2
-    const y = F.mseLoss(tensor([[1, 2, 3], [4, 5, 6]]), tensor([1, 1, 1])).item();
+    const y = F.mseLoss(
+      tensor([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+      tensor([1, 1, 1]),
+    ).item();
     expect(y).to.be.closeTo((0 + 1 + 4 + 9 + 16 + 25) / 6, 1e-6);
   });
 
   it('an Embedding index 1.7 is called a non-integer, not out of range', () => {
     throwsWith(() => new nn.Embedding(3, 2).to('cpu')(tensor([1.7], { device: 'cpu' })), /^Embedding: indices must be integers, got 1\.7$/);
-    throwsWith(() => tensor([[1, 2]], { device: 'cpu' }).indexSelect(1, tensor([0.5], { device: 'cpu' })), /^indexSelect: indices must be integers, got 0\.5$/);
+    throwsWith(
+      () => tensor([[1, 2]], { device: 'cpu' }).indexSelect(1, tensor([0.5], { device: 'cpu' })),
+      /^indexSelect: indices must be integers, got 0\.5$/,
+    );
   });
 
   for (const device of testDevices()) {
@@ -71,7 +80,14 @@ describe('input checks', () => {
       expect(x.argmin().item()).to.equal(1);
       expect(Number.isNaN(x.max().item())).to.equal(true);
       expect(Number.isNaN(x.min().item())).to.equal(true);
-      const m = tensor([[1, NaN, 2], [5, 2, 9], [NaN, 7, NaN]], { device });
+      const m = tensor(
+        [
+          [1, NaN, 2],
+          [5, 2, 9],
+          [NaN, 7, NaN],
+        ],
+        { device },
+      );
       expect(m.argmax(1).toArray()).to.deep.equal([1, 2, 0]);
       expect(m.argmin(1).toArray()).to.deep.equal([1, 1, 0]);
       expect(m.argmax(0).toArray()).to.deep.equal([2, 0, 2]);

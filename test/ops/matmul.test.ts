@@ -17,7 +17,14 @@ function matmulRef(a: Arr, b: Arr): Arr {
     const off = (t: Arr) => {
       const tb = t.shape.slice(0, -2);
       const lead = batch.length - tb.length;
-      return ravel(tb.map((d, i) => (d === 1 ? 0 : bidx[i + lead])), tb) * t.shape[t.shape.length - 2] * t.shape[t.shape.length - 1];
+      return (
+        ravel(
+          tb.map((d, i) => (d === 1 ? 0 : bidx[i + lead])),
+          tb,
+        ) *
+        t.shape[t.shape.length - 2] *
+        t.shape[t.shape.length - 1]
+      );
     };
     const oa = off(A);
     const ob = off(B);
@@ -88,14 +95,28 @@ describe('ops: matmul', () => {
         expectClose(a.mm(b), matmulRef(arr(a), arr(b)).data, 1e-3, 1e-4);
       });
       it('an empty inner dimension gives zeros; empty outer dimensions give empty results', () => {
-        expectClose(zeros([2, 0], { device }).matmul(zeros([0, 3], { device })), [[0, 0, 0], [0, 0, 0]]);
+        expectClose(zeros([2, 0], { device }).matmul(zeros([0, 3], { device })), [
+          [0, 0, 0],
+          [0, 0, 0],
+        ]);
         expect(zeros([0, 2], { device }).matmul(seeded([2, 3], device, 1)).shape).to.deep.equal([0, 3]);
       });
       it('K longer than one kernel loop holds is split (GL stops loops after ~65,535 iterations)', () => {
         const K = 70000;
         const a = tensor(new Float32Array(2 * K).fill(0.5), { shape: [2, K], device, requiresGrad: true });
-        const b = tensor(Float32Array.from({ length: K * 2 }, (_, i) => (i % 2 ? 1 : 2)), { shape: [K, 2], device });
-        expectClose(a.matmul(b), [[K, K / 2], [K, K / 2]], 0, 1e-6);
+        const b = tensor(
+          Float32Array.from({ length: K * 2 }, (_, i) => (i % 2 ? 1 : 2)),
+          { shape: [K, 2], device },
+        );
+        expectClose(
+          a.matmul(b),
+          [
+            [K, K / 2],
+            [K, K / 2],
+          ],
+          0,
+          1e-6,
+        );
         a.matmul(b).sum().backward();
         expect(a.grad!.shape).to.deep.equal([2, K]);
         expect(a.grad!.max().item()).to.equal(3);

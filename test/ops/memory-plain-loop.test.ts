@@ -27,7 +27,10 @@ function setup(device: DeviceName, compiled: boolean) {
   const model = compiled ? nn.compile(net) : net;
   const opt = optim.Adam(net.parameters(), { lr: 1e-3 });
   const x = randn([64, 128], { device });
-  const y = tensor(Array.from({ length: 64 }, (_, i) => i % 10), { device });
+  const y = tensor(
+    Array.from({ length: 64 }, (_, i) => i % 10),
+    { device },
+  );
   const step = (): number => {
     opt.zeroGrad();
     const loss = F.crossEntropy(model(x) as Tensor, y);

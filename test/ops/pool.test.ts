@@ -4,12 +4,18 @@ import { testDevices, expectClose, checkGrad, fixture } from '../helpers';
 
 const { maxPool2d, avgPool2d, adaptiveAvgPool2d } = ops;
 
-interface Entry { shape: number[]; data: number[] }
+interface Entry {
+  shape: number[];
+  data: number[];
+}
 interface PoolCase {
   name: string;
   op: 'maxPool2d' | 'avgPool2d' | 'adaptiveAvgPool2d';
   opts: Record<string, any>;
-  x: Entry; y: Entry; gy: Entry; gx: Entry;
+  x: Entry;
+  y: Entry;
+  gy: Entry;
+  gx: Entry;
 }
 
 const cases = fixture<{ pool: PoolCase[] }>('conv.json').pool;
@@ -52,7 +58,11 @@ for (const device of testDevices()) {
       ['maxPool2d k3 s2 p1', [2, 1, 5, 5], (x) => maxPool2d(x, 3, { stride: 2, padding: 1 })],
       ['maxPool2d k[2,3] dilation 2 ceilMode', [1, 2, 7, 8], (x) => maxPool2d(x, [2, 3], { stride: [2, 2], dilation: 2, ceilMode: true })],
       ['avgPool2d k3 s2 p1 ceilMode', [1, 2, 6, 7], (x) => avgPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true })],
-      ['avgPool2d k[2,3] s1 countIncludePad false', [2, 1, 4, 5], (x) => avgPool2d(x, [2, 3], { stride: 1, padding: [1, 1], countIncludePad: false })],
+      [
+        'avgPool2d k[2,3] s1 countIncludePad false',
+        [2, 1, 4, 5],
+        (x) => avgPool2d(x, [2, 3], { stride: 1, padding: [1, 1], countIncludePad: false }),
+      ],
       ['adaptiveAvgPool2d [3, 4] from 5x7', [1, 2, 5, 7], (x) => adaptiveAvgPool2d(x, [3, 4])],
       ['adaptiveAvgPool2d [null, 2]', [1, 1, 3, 5], (x) => adaptiveAvgPool2d(x, [null, 2])],
     ];
@@ -63,13 +73,36 @@ for (const device of testDevices()) {
     }
 
     it('maxPool2d routes a tied gradient to the first maximum only', () => {
-      const x = tensor([[[[1, 1], [1, 1]]]], { device, requiresGrad: true });
+      const x = tensor(
+        [
+          [
+            [
+              [1, 1],
+              [1, 1],
+            ],
+          ],
+        ],
+        { device, requiresGrad: true },
+      );
       maxPool2d(x, 2).sum().backward();
       expect(Array.from(x.grad!.dataSync())).to.deep.equal([1, 0, 0, 0]);
     });
 
     it('maxPool2d propagates NaN', () => {
-      const y = maxPool2d(tensor([[[[1, NaN], [3, 2]]]], { device }), 2);
+      const y = maxPool2d(
+        tensor(
+          [
+            [
+              [
+                [1, NaN],
+                [3, 2],
+              ],
+            ],
+          ],
+          { device },
+        ),
+        2,
+      );
       expect(Number.isNaN(y.item())).to.equal(true);
     });
 

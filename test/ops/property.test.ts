@@ -81,9 +81,23 @@ const broadcastPairArb = fc
   });
 
 /** A random permutation of 0..n-1 (or null: contiguous). */
-const permArb = (n: number) => fc.option(fc.shuffledSubarray(Array.from({ length: n }, (_, i) => i), { minLength: n, maxLength: n }), { nil: null });
+const permArb = (n: number) =>
+  fc.option(
+    fc.shuffledSubarray(
+      Array.from({ length: n }, (_, i) => i),
+      { minLength: n, maxLength: n },
+    ),
+    { nil: null },
+  );
 
-type BinOp = { name: string; f: (a: Tensor, b: Tensor) => Tensor; ref: (a: number, b: number) => number; a: [number, number]; b: [number, number]; bNonZero?: boolean };
+type BinOp = {
+  name: string;
+  f: (a: Tensor, b: Tensor) => Tensor;
+  ref: (a: number, b: number) => number;
+  a: [number, number];
+  b: [number, number];
+  bNonZero?: boolean;
+};
 const BIN: BinOp[] = [
   { name: 'add', f: ops.add, ref: (a, b) => a + b, a: [-2, 2], b: [-2, 2] },
   { name: 'sub', f: ops.sub, ref: (a, b) => a - b, a: [-2, 2], b: [-2, 2] },
@@ -94,7 +108,15 @@ const BIN: BinOp[] = [
   { name: 'minimum', f: ops.minimum, ref: Math.min, a: [-2, 2], b: [-2, 2] },
 ];
 
-function binInputs(op: BinOp, sa: number[], sb: number[], seed: number, device: DeviceName, pa: number[] | null, pb: number[] | null): [Tensor, Tensor, Arr, Arr] {
+function binInputs(
+  op: BinOp,
+  sa: number[],
+  sb: number[],
+  seed: number,
+  device: DeviceName,
+  pa: number[] | null,
+  pb: number[] | null,
+): [Tensor, Tensor, Arr, Arr] {
   const av = gridValues(numel(sa), seed, op.a[0], op.a[1], true);
   let bv = gridValues(numel(sb), seed ^ 0x5bd1e995, op.b[0], op.b[1], false);
   if (op.bNonZero) bv = bv.map((v, i) => (i % 2 ? -v : v)); // both signs, |b| >= 0.5
@@ -104,7 +126,12 @@ function binInputs(op: BinOp, sa: number[], sb: number[], seed: number, device: 
 /** One step of a random view chain: [op, a, b, step]. */
 type ViewStep = ['permute' | 'slice' | 'narrow' | 'unsqueeze' | 'squeeze' | 'transpose', number, number, number];
 const viewChainArb = fc.array(
-  fc.tuple(fc.constantFrom('permute', 'slice', 'narrow', 'unsqueeze', 'squeeze', 'transpose'), fc.nat(100), fc.nat(100), fc.integer({ min: 1, max: 3 })),
+  fc.tuple(
+    fc.constantFrom('permute', 'slice', 'narrow', 'unsqueeze', 'squeeze', 'transpose'),
+    fc.nat(100),
+    fc.nat(100),
+    fc.integer({ min: 1, max: 3 }),
+  ),
   { maxLength: 4 },
 ) as fc.Arbitrary<ViewStep[]>;
 
@@ -137,54 +164,78 @@ describe('ops: properties (fast-check)', () => {
     describe(device, () => {
       it('binary elementwise ops equal the JS reference for random broadcast pairs and layouts', () => {
         fc.assert(
-          fc.property(broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length), permArb(p.b.length))), fc.integer({ min: 1, max: 2 ** 30 }), ([{ a: sa, b: sb, out }, pa, pb], seed) => {
-            for (const op of BIN) {
-              const [a, b, ra, rb] = binInputs(op, sa, sb, seed, device, pa, pb);
-              const y = op.f(a, b);
-              expect(y.shape, `${op.name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`).to.deep.equal(out);
-              expectClose(y, mapRef([ra, rb], op.ref).data, 1e-5, 1e-5, `${op.name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`);
-            }
-          }),
+          fc.property(
+            broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length), permArb(p.b.length))),
+            fc.integer({ min: 1, max: 2 ** 30 }),
+            ([{ a: sa, b: sb, out }, pa, pb], seed) => {
+              for (const op of BIN) {
+                const [a, b, ra, rb] = binInputs(op, sa, sb, seed, device, pa, pb);
+                const y = op.f(a, b);
+                expect(y.shape, `${op.name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`).to.deep.equal(out);
+                expectClose(y, mapRef([ra, rb], op.ref).data, 1e-5, 1e-5, `${op.name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`);
+              }
+            },
+          ),
           { numRuns: RUNS, seed: SEED },
         );
       });
       it('binary elementwise gradients equal finite differences (broadcast inputs get summed gradients)', () => {
         fc.assert(
-          fc.property(broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length))), fc.constantFrom(...BIN), fc.integer({ min: 1, max: 2 ** 30 }), ([{ a: sa, b: sb }, pa], op, seed) => {
-            const [a, b] = binInputs(op, sa, sb, seed, device, pa, null);
-            checkGrad(op.f, [a, b]);
-          }),
+          fc.property(
+            broadcastPairArb.chain((p) => fc.tuple(fc.constant(p), permArb(p.a.length))),
+            fc.constantFrom(...BIN),
+            fc.integer({ min: 1, max: 2 ** 30 }),
+            ([{ a: sa, b: sb }, pa], op, seed) => {
+              const [a, b] = binInputs(op, sa, sb, seed, device, pa, null);
+              checkGrad(op.f, [a, b]);
+            },
+          ),
           { numRuns: RUNS, seed: SEED },
         );
       });
 
       it('in-place ops through random view chains write exactly the viewed elements of the base', () => {
         fc.assert(
-          fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), viewChainArb, fc.constantFrom('mul_', 'fill_', 'add_', 'copy_'), (shape, chain, op) => {
-            const n = numel(shape);
-            const base = arange(n, undefined, undefined, { device }).reshape(shape);
-            const v = applyChain(base, chain);
-            // which base elements the view covers, in its row-major order (base holds its own indices)
-            const covered = Array.from(v.dataSync());
-            const want = Array.from({ length: n }, (_, i) => i);
-            const o = arange(v.numel(), undefined, undefined, { device }).reshape(v.shape);
-            if (op === 'mul_') v.mul_(2);
-            else if (op === 'fill_') v.fill_(-7);
-            else if (op === 'add_') v.add_(o);
-            else v.copy_(o.neg());
-            covered.forEach((bi, k) => (want[bi] = op === 'mul_' ? 2 * bi : op === 'fill_' ? -7 : op === 'add_' ? bi + k : -k));
-            expectClose(base, want, 0, 0, `${op} through ${JSON.stringify(chain)} of ${JSON.stringify(shape)} (view ${JSON.stringify(v.shape)}, strides ${JSON.stringify(v.strides)}, offset ${v.offset})`);
-          }),
+          fc.property(
+            fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }),
+            viewChainArb,
+            fc.constantFrom('mul_', 'fill_', 'add_', 'copy_'),
+            (shape, chain, op) => {
+              const n = numel(shape);
+              const base = arange(n, undefined, undefined, { device }).reshape(shape);
+              const v = applyChain(base, chain);
+              // which base elements the view covers, in its row-major order (base holds its own indices)
+              const covered = Array.from(v.dataSync());
+              const want = Array.from({ length: n }, (_, i) => i);
+              const o = arange(v.numel(), undefined, undefined, { device }).reshape(v.shape);
+              if (op === 'mul_') v.mul_(2);
+              else if (op === 'fill_') v.fill_(-7);
+              else if (op === 'add_') v.add_(o);
+              else v.copy_(o.neg());
+              covered.forEach((bi, k) => (want[bi] = op === 'mul_' ? 2 * bi : op === 'fill_' ? -7 : op === 'add_' ? bi + k : -k));
+              expectClose(
+                base,
+                want,
+                0,
+                0,
+                `${op} through ${JSON.stringify(chain)} of ${JSON.stringify(shape)} (view ${JSON.stringify(v.shape)}, strides ${JSON.stringify(v.strides)}, offset ${v.offset})`,
+              );
+            },
+          ),
           { numRuns: 3 * RUNS, seed: SEED }, // cheap (few kernels per run), so more runs
-
         );
       });
       it('gradients through random view chains equal finite differences', () => {
         fc.assert(
-          fc.property(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }), viewChainArb, fc.integer({ min: 1, max: 2 ** 30 }), (shape, chain, seed) => {
-            const x = make(gridValues(numel(shape), seed, -2, 2, true), shape, device, null);
-            checkGrad((t) => applyChain(t, chain).mul(applyChain(t, chain)), [x]);
-          }),
+          fc.property(
+            fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }),
+            viewChainArb,
+            fc.integer({ min: 1, max: 2 ** 30 }),
+            (shape, chain, seed) => {
+              const x = make(gridValues(numel(shape), seed, -2, 2, true), shape, device, null);
+              checkGrad((t) => applyChain(t, chain).mul(applyChain(t, chain)), [x]);
+            },
+          ),
           { numRuns: RUNS, seed: SEED },
         );
       });
@@ -192,8 +243,22 @@ describe('ops: properties (fast-check)', () => {
       /** [aShape, bShape, transpose a?, transpose b?]: M, K, N in 1..max, broadcast batch dims */
       const matmulArb = (max: number, batchDims = 2) =>
         fc
-          .tuple(fc.integer({ min: 1, max }), fc.integer({ min: 1, max }), fc.integer({ min: 1, max }), fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: batchDims }), fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }), fc.nat(2), fc.boolean(), fc.boolean())
-          .map(([M, K, N, batch, ones, drop, ta, tb]) => ({ sa: [...batch.map((d, i) => (ones[i] ? 1 : d)), M, K], sb: [...batch.slice(Math.min(drop, batch.length)), K, N], ta, tb }));
+          .tuple(
+            fc.integer({ min: 1, max }),
+            fc.integer({ min: 1, max }),
+            fc.integer({ min: 1, max }),
+            fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: batchDims }),
+            fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
+            fc.nat(2),
+            fc.boolean(),
+            fc.boolean(),
+          )
+          .map(([M, K, N, batch, ones, drop, ta, tb]) => ({
+            sa: [...batch.map((d, i) => (ones[i] ? 1 : d)), M, K],
+            sb: [...batch.slice(Math.min(drop, batch.length)), K, N],
+            ta,
+            tb,
+          }));
       /** a tensor whose last two dims are a transposed view (column-major storage) when `t` */
       const matOperand = (data: number[], shape: number[], t: boolean): Tensor => {
         const x = tensor(Float32Array.from(data), { shape, device });
@@ -206,17 +271,25 @@ describe('ops: properties (fast-check)', () => {
         const off = (x: Arr, bidx: number[]) => {
           const tb = x.shape.slice(0, -2);
           const lead = batch.length - tb.length;
-          return ravel(tb.map((d, i) => (d === 1 ? 0 : bidx[i + lead])), tb) * x.shape[x.shape.length - 2] * x.shape[x.shape.length - 1];
+          return (
+            ravel(
+              tb.map((d, i) => (d === 1 ? 0 : bidx[i + lead])),
+              tb,
+            ) *
+            x.shape[x.shape.length - 2] *
+            x.shape[x.shape.length - 1]
+          );
         };
         const data: number[] = [];
         for (let bi = 0; bi < numel(batch); bi++) {
           const oa = off(a, unravel(bi, batch));
           const ob = off(b, unravel(bi, batch));
-          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-            let acc = 0;
-            for (let k = 0; k < K; k++) acc += a.data[oa + m * K + k] * b.data[ob + k * N + n];
-            data.push(acc);
-          }
+          for (let m = 0; m < M; m++)
+            for (let n = 0; n < N; n++) {
+              let acc = 0;
+              for (let k = 0; k < K; k++) acc += a.data[oa + m * K + k] * b.data[ob + k * N + n];
+              data.push(acc);
+            }
         }
         return { data, shape: [...batch, M, N] };
       };
@@ -237,40 +310,98 @@ describe('ops: properties (fast-check)', () => {
         fc.assert(
           // small: finite differences cost two forward passes per input element
           fc.property(matmulArb(3, 1), fc.integer({ min: 1, max: 2 ** 30 }), ({ sa, sb, ta, tb }, seed) => {
-            checkGrad((a, b) => a.matmul(b), [matOperand(gridValues(numel(sa), seed, -2, 2, true), sa, ta), matOperand(gridValues(numel(sb), seed + 1, -2, 2, false), sb, tb)]);
+            checkGrad(
+              (a, b) => a.matmul(b),
+              [matOperand(gridValues(numel(sa), seed, -2, 2, true), sa, ta), matOperand(gridValues(numel(sb), seed + 1, -2, 2, false), sb, tb)],
+            );
           }),
           { numRuns: RUNS, seed: SEED },
         );
       });
 
       /** shape (rank 1-3, dims 1-4), the dims to reduce (null: all), keepdim, a layout */
-      const reduceArb = fc
-        .array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 })
-        .chain((shape) =>
-          fc.tuple(
-            fc.constant(shape),
-            fc.option(fc.subarray(shape.map((_, i) => i), { minLength: 1 }), { nil: null }),
-            fc.boolean(),
-            permArb(shape.length),
-            fc.integer({ min: 1, max: 2 ** 30 }),
+      const reduceArb = fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }).chain((shape) =>
+        fc.tuple(
+          fc.constant(shape),
+          fc.option(
+            fc.subarray(
+              shape.map((_, i) => i),
+              { minLength: 1 },
+            ),
+            { nil: null },
           ),
-        );
-      type RedOp = { name: string; f: (x: Tensor, dims: number[] | undefined, keep: boolean) => Tensor; ref: (x: Arr, dims: number[], keep: boolean) => Arr; single?: boolean };
+          fc.boolean(),
+          permArb(shape.length),
+          fc.integer({ min: 1, max: 2 ** 30 }),
+        ),
+      );
+      type RedOp = {
+        name: string;
+        f: (x: Tensor, dims: number[] | undefined, keep: boolean) => Tensor;
+        ref: (x: Arr, dims: number[], keep: boolean) => Arr;
+        single?: boolean;
+      };
       const varRef = (x: Arr, dims: number[], keep: boolean): Arr => {
-        const m = reduceRef(x, dims, true, 0, (a, v) => a + v, (a, n) => a / n);
-        const sq = x.data.map((v, i) => (v - m.data[ravel(unravel(i, x.shape).map((k, d) => (dims.includes(d) ? 0 : k)), m.shape)]) ** 2);
-        return reduceRef({ data: sq, shape: x.shape }, dims, keep, 0, (a, v) => a + v, (a, n) => a / (n - 1));
+        const m = reduceRef(
+          x,
+          dims,
+          true,
+          0,
+          (a, v) => a + v,
+          (a, n) => a / n,
+        );
+        const sq = x.data.map(
+          (v, i) =>
+            (v -
+              m.data[
+                ravel(
+                  unravel(i, x.shape).map((k, d) => (dims.includes(d) ? 0 : k)),
+                  m.shape,
+                )
+              ]) **
+            2,
+        );
+        return reduceRef(
+          { data: sq, shape: x.shape },
+          dims,
+          keep,
+          0,
+          (a, v) => a + v,
+          (a, n) => a / (n - 1),
+        );
       };
       const RED: RedOp[] = [
         { name: 'sum', f: (x, d, k) => x.sum(d, k), ref: (x, d, k) => reduceRef(x, d, k, 0, (a, v) => a + v) },
-        { name: 'mean', f: (x, d, k) => x.mean(d, k), ref: (x, d, k) => reduceRef(x, d, k, 0, (a, v) => a + v, (a, n) => a / n) },
+        {
+          name: 'mean',
+          f: (x, d, k) => x.mean(d, k),
+          ref: (x, d, k) =>
+            reduceRef(
+              x,
+              d,
+              k,
+              0,
+              (a, v) => a + v,
+              (a, n) => a / n,
+            ),
+        },
         { name: 'var', f: (x, d, k) => x.var(d, { keepdim: k }), ref: varRef },
         { name: 'max', f: (x, d, k) => x.max(d?.[0], k), ref: (x, d, k) => reduceRef(x, d, k, -Infinity, Math.max), single: true },
         { name: 'min', f: (x, d, k) => x.min(d?.[0], k), ref: (x, d, k) => reduceRef(x, d, k, Infinity, Math.min), single: true },
-        { name: 'logsumexp', f: (x, d, k) => ops.logsumexp(x, d![0], k), ref: (x, d, k) => reduceRef({ data: x.data.map(Math.exp), shape: x.shape }, d, k, 0, (a, v) => a + v, Math.log), single: true },
+        {
+          name: 'logsumexp',
+          f: (x, d, k) => ops.logsumexp(x, d![0], k),
+          ref: (x, d, k) => reduceRef({ data: x.data.map(Math.exp), shape: x.shape }, d, k, 0, (a, v) => a + v, Math.log),
+          single: true,
+        },
       ];
       /** The dims an op reduces: max/min/logsumexp take one dim (or, except logsumexp, none: all, without keepdim). */
-      const dimsFor = (op: RedOp, shape: number[], dims: number[] | null, keep: boolean): { arg: number[] | undefined; ref: number[]; keep: boolean } => {
+      const dimsFor = (
+        op: RedOp,
+        shape: number[],
+        dims: number[] | null,
+        keep: boolean,
+      ): { arg: number[] | undefined; ref: number[]; keep: boolean } => {
         const all = shape.map((_, i) => i);
         if (op.name === 'logsumexp') return { arg: [dims?.[0] ?? 0], ref: [dims?.[0] ?? 0], keep };
         if (op.single) return dims ? { arg: [dims[0]], ref: [dims[0]], keep } : { arg: undefined, ref: all, keep: false };

@@ -63,11 +63,14 @@ describe('ops: reductions', () => {
         const varRef = (dims: number[], unbiased: boolean) => {
           const m = reduceRef(xa, dims, true, 0, sumRef, (a, n) => a / n);
           const n = dims.reduce((p, d) => p * xa.shape[d], 1);
-          const sq = { data: xa.data.map((v, i) => {
-            const idx = [Math.floor(i / 12), Math.floor(i / 4) % 3, i % 4].map((k, d) => (dims.includes(d) ? 0 : k));
-            const o = idx[0] * m.shape[1] * m.shape[2] + idx[1] * m.shape[2] + idx[2];
-            return (v - m.data[o]) ** 2;
-          }), shape: xa.shape };
+          const sq = {
+            data: xa.data.map((v, i) => {
+              const idx = [Math.floor(i / 12), Math.floor(i / 4) % 3, i % 4].map((k, d) => (dims.includes(d) ? 0 : k));
+              const o = idx[0] * m.shape[1] * m.shape[2] + idx[1] * m.shape[2] + idx[2];
+              return (v - m.data[o]) ** 2;
+            }),
+            shape: xa.shape,
+          };
           return reduceRef(sq, dims, false, 0, sumRef, (a) => a / (unbiased ? n - 1 : n));
         };
         for (const { dim, dims } of dimCases) {
@@ -99,14 +102,30 @@ describe('ops: reductions', () => {
         }
       });
       it('max / min share the gradient between ties, propagate NaN', () => {
-        const t = tensor([[1, 3, 3], [2, 2, 0]], { device, requiresGrad: true });
+        const t = tensor(
+          [
+            [1, 3, 3],
+            [2, 2, 0],
+          ],
+          { device, requiresGrad: true },
+        );
         t.max(1).sum().backward();
-        expectClose(t.grad!, [[0, 0.5, 0.5], [0.5, 0.5, 0]]);
+        expectClose(t.grad!, [
+          [0, 0.5, 0.5],
+          [0.5, 0.5, 0],
+        ]);
         expect(Number.isNaN(tensor([1, NaN, 3], { device }).max().item())).to.equal(true);
         expect(Number.isNaN(tensor([1, NaN, 3], { device }).min().item())).to.equal(true);
       });
       it('argmax / argmin: values, keepdim, first index on ties, flattened without dim', () => {
-        const t = tensor([[1, 5, 5], [7, 2, 7], [-1, -3, -3]], { device });
+        const t = tensor(
+          [
+            [1, 5, 5],
+            [7, 2, 7],
+            [-1, -3, -3],
+          ],
+          { device },
+        );
         expectClose(t.argmax(1), [1, 0, 0]);
         expectClose(t.argmin(1), [0, 1, 1]);
         expectClose(t.argmax(0), [1, 0, 1]);
@@ -117,7 +136,9 @@ describe('ops: reductions', () => {
         expectClose(t.argmin(), [7]);
         // reference over the random input
         for (const d of [0, 1, 2]) {
-          const am = reduceRef({ data: xa.data.map((_, i) => i), shape: xa.shape }, [d], false, -1, (acc, i) => (acc < 0 || xa.data[i] > xa.data[acc] ? i : acc));
+          const am = reduceRef({ data: xa.data.map((_, i) => i), shape: xa.shape }, [d], false, -1, (acc, i) =>
+            acc < 0 || xa.data[i] > xa.data[acc] ? i : acc,
+          );
           const want = am.data.map((i) => [Math.floor(i / 12), Math.floor(i / 4) % 3, i % 4][d]);
           expectClose(x.argmax(d), want, 0, 0, `argmax(${d})`);
         }
@@ -131,7 +152,8 @@ describe('ops: reductions', () => {
       });
       it('0-d tensors accept dim 0 / -1 (as PyTorch); empty tensors reduce to the identity', () => {
         const s = tensor(2, { device, requiresGrad: true });
-        for (const y of [s.sum(0), s.mean(-1), s.max(0), s.min(0, true), s.softmax(0), s.logSoftmax(-1), ops.logsumexp(s, 0)]) expect(y.shape).to.deep.equal([]);
+        for (const y of [s.sum(0), s.mean(-1), s.max(0), s.min(0, true), s.softmax(0), s.logSoftmax(-1), ops.logsumexp(s, 0)])
+          expect(y.shape).to.deep.equal([]);
         expect(s.sum(0).item()).to.equal(2);
         expect(s.argmax(0).item()).to.equal(0);
         expect(s.softmax(0).item()).to.equal(1);
@@ -200,8 +222,22 @@ describe('ops: reductions', () => {
           checkGrad((t) => ops.logsumexp(t, 0, true), [s]);
         });
         it('large logits do not overflow', () => {
-          const big = tensor([[1000, 1001, 1002], [-1000, -1000, -1000]], { device });
-          expectClose(big.softmax(-1), [[0.09003057, 0.24472847, 0.66524096], [1 / 3, 1 / 3, 1 / 3]], 1e-6, 1e-5);
+          const big = tensor(
+            [
+              [1000, 1001, 1002],
+              [-1000, -1000, -1000],
+            ],
+            { device },
+          );
+          expectClose(
+            big.softmax(-1),
+            [
+              [0.09003057, 0.24472847, 0.66524096],
+              [1 / 3, 1 / 3, 1 / 3],
+            ],
+            1e-6,
+            1e-5,
+          );
           expectClose(big.logSoftmax(-1), [[-2.40760596, -1.40760596, -0.40760596], Array(3).fill(-Math.log(3))], 1e-4, 1e-5);
           expectClose(ops.logsumexp(big, 1), [1002.40760596, -1000 + Math.log(3)], 1e-3, 1e-6);
         });

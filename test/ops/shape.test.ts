@@ -78,7 +78,10 @@ describe('ops: shape and views', () => {
         expect(e.shape).to.deep.equal([2, 3, 4]);
         expect(e.storage).to.equal(c.storage);
         const ca = arr(c).data;
-        expectClose(e, iota(24).map((i) => ca[unravel(i, [2, 3, 4])[1]]));
+        expectClose(
+          e,
+          iota(24).map((i) => ca[unravel(i, [2, 3, 4])[1]]),
+        );
         expect(c.expand(-1, 5).shape).to.deep.equal([3, 5]);
         checkGrad((v) => v.expand(2, 3, 4), [c]);
         throwsWith(() => c.expand(2, 4), 'expand', '[3, 1]', '[2, 4]');
@@ -87,20 +90,26 @@ describe('ops: shape and views', () => {
         const s = x.slice(2, 1, undefined, 2); // [2, 3, 2]
         expect(s.shape).to.deep.equal([2, 3, 2]);
         expect(s.storage).to.equal(x.storage);
-        expectClose(s, iota(12).map((i) => {
-          const [a, b, c] = unravel(i, [2, 3, 2]);
-          return xa.data[ravel([a, b, 1 + 2 * c], [2, 3, 4])];
-        }));
+        expectClose(
+          s,
+          iota(12).map((i) => {
+            const [a, b, c] = unravel(i, [2, 3, 2]);
+            return xa.data[ravel([a, b, 1 + 2 * c], [2, 3, 4])];
+          }),
+        );
         expect(x.slice(1, -2).shape).to.deep.equal([2, 2, 4]);
         expect(x.slice(1, 0, 100).shape).to.deep.equal([2, 3, 4]);
         expect(x.slice(1, 2, 1).shape).to.deep.equal([2, 0, 4]);
         expect(x.slice(2, 0, 4, 3).shape).to.deep.equal([2, 3, 2]);
         const n = x.narrow(1, 1, 2);
         // against the JS reference: narrow is built on slice, so slice cannot be its reference
-        expectClose(n, iota(16).map((i) => {
-          const [a, b, c] = unravel(i, [2, 2, 4]);
-          return xa.data[ravel([a, 1 + b, c], [2, 3, 4])];
-        }));
+        expectClose(
+          n,
+          iota(16).map((i) => {
+            const [a, b, c] = unravel(i, [2, 2, 4]);
+            return xa.data[ravel([a, 1 + b, c], [2, 3, 4])];
+          }),
+        );
         checkGrad((v) => v.slice(2, 1, undefined, 2), [x]);
         checkGrad((v) => v.slice(2, 0, 4, 3).slice(0, 1), [x]);
         checkGrad((v) => v.slice(1, -2, undefined, 1), [x]);
@@ -117,7 +126,9 @@ describe('ops: shape and views', () => {
         const c = seeded([2, 2], device, 3);
         const y = ops.cat([a, b, c], 1);
         expect(y.shape).to.deep.equal([2, 6]);
-        const aa = arr(a).data, ba = arr(b).data, cc = arr(c).data;
+        const aa = arr(a).data,
+          ba = arr(b).data,
+          cc = arr(c).data;
         expectClose(y, [...aa.slice(0, 3), ba[0], ...cc.slice(0, 2), ...aa.slice(3), ba[1], ...cc.slice(2)]);
         expectClose(ops.cat([a, a.mul(2)], 0), [...aa, ...aa.map((v) => 2 * v)]);
         checkGrad((p, q, r) => ops.cat([p, q, r], 1), [a, b, c]);

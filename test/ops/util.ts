@@ -49,7 +49,12 @@ export function broadcastShape(a: readonly number[], b: readonly number[]): numb
 /** Value of `x` broadcast to `out` at the output multi-index. */
 export function bread(x: Arr, outIdx: readonly number[]): number {
   const lead = outIdx.length - x.shape.length;
-  return x.data[ravel(x.shape.map((d, i) => (d === 1 ? 0 : outIdx[i + lead])), x.shape)];
+  return x.data[
+    ravel(
+      x.shape.map((d, i) => (d === 1 ? 0 : outIdx[i + lead])),
+      x.shape,
+    )
+  ];
 }
 
 export function mapRef(xs: Arr[], f: (...v: number[]) => number): Arr {
@@ -62,7 +67,14 @@ export function mapRef(xs: Arr[], f: (...v: number[]) => number): Arr {
 }
 
 /** Sums (or folds) over `dims`; dims sorted, unique. */
-export function reduceRef(x: Arr, dims: number[], keepdim: boolean, init: number, fold: (acc: number, v: number) => number, fin: (acc: number, n: number) => number = (a) => a): Arr {
+export function reduceRef(
+  x: Arr,
+  dims: number[],
+  keepdim: boolean,
+  init: number,
+  fold: (acc: number, v: number) => number,
+  fin: (acc: number, n: number) => number = (a) => a,
+): Arr {
   const outShape = x.shape.map((d, i) => (dims.includes(i) ? 1 : d));
   const acc = new Array<number>(numel(outShape)).fill(init);
   const n = numel(dims.map((d) => x.shape[d]));

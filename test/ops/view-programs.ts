@@ -229,11 +229,20 @@ function roundTrip(shape: number[], int: (n: number) => number): ShapeOp[] {
   switch (int(4)) {
     case 0:
       if (n < 2) return [];
-      return [{ op: 'transpose', d0: 0, d1: n - 1 }, { op: 'transpose', d0: 0, d1: n - 1 }];
+      return [
+        { op: 'transpose', d0: 0, d1: n - 1 },
+        { op: 'transpose', d0: 0, d1: n - 1 },
+      ];
     case 1:
-      return [{ op: 'unsqueeze', dim: 0 }, { op: 'squeeze', dim: 0 }];
+      return [
+        { op: 'unsqueeze', dim: 0 },
+        { op: 'squeeze', dim: 0 },
+      ];
     case 2:
-      return [{ op: 'flatten', start: 0, end: -1 }, { op: 'view', shape: [...shape] }];
+      return [
+        { op: 'flatten', start: 0, end: -1 },
+        { op: 'view', shape: [...shape] },
+      ];
     default:
       return [];
   }
@@ -399,5 +408,11 @@ export function editGrad(leaf: Tensor, e: GradEdit): void {
 // `node dist/test/ops/view-programs.js SEED...` prints those programs as JSON, for gen_accumulation.py
 if (require.main === module) {
   const seeds = process.argv.slice(2).map(Number);
-  process.stdout.write(JSON.stringify(seeds.map((seed) => ({ seed, program: genProgram(seed) })), null, 1) + '\n');
+  process.stdout.write(
+    JSON.stringify(
+      seeds.map((seed) => ({ seed, program: genProgram(seed) })),
+      null,
+      1,
+    ) + '\n',
+  );
 }

@@ -11,11 +11,21 @@ describe('optim.lrScheduler (vs torch.optim.lr_scheduler)', () => {
   };
 
   it('CosineAnnealingLR follows PyTorch over a whole period', () => {
-    expectClose(trace((o) => new optim.lrScheduler.CosineAnnealingLR(o, 10, 0.001)), golden.cosine, 1e-9, 1e-9);
+    expectClose(
+      trace((o) => new optim.lrScheduler.CosineAnnealingLR(o, 10, 0.001)),
+      golden.cosine,
+      1e-9,
+      1e-9,
+    );
   });
 
   it('StepLR follows PyTorch', () => {
-    expectClose(trace((o) => optim.lrScheduler.StepLR(o, 3, 0.5)), golden.step, 1e-9, 1e-9);
+    expectClose(
+      trace((o) => optim.lrScheduler.StepLR(o, 3, 0.5)),
+      golden.step,
+      1e-9,
+      1e-9,
+    );
   });
 
   it('rejects a non-positive period', () => {

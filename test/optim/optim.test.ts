@@ -21,9 +21,7 @@ const G = golden<{ problem: { state: Record<string, any>; X: any; Y: any; steps:
 function setup(c: OptimCase, device: DeviceName) {
   const net = new nn.Sequential(new nn.Linear(3, 4), new nn.Tanh(), new nn.Linear(4, 2)).to(device);
   net.loadStateDict(stateDictOf(G.problem.state, device));
-  const params = c.groups
-    ? c.groups.map(({ layer, ...o }) => ({ params: net.at(layer).parameters(), ...o }))
-    : net.parameters();
+  const params = c.groups ? c.groups.map(({ layer, ...o }) => ({ params: net.at(layer).parameters(), ...o })) : net.parameters();
   const opt = new (optim as any)[c.optim](params, c.opts) as optim.Optimizer;
   const X = T(G.problem.X, device);
   const Y = T(G.problem.Y, device);
@@ -83,7 +81,7 @@ describe('optim vs PyTorch', () => {
     });
   }
 
-  it('stateDict packs parameters by index and uses PyTorch\'s state names', () => {
+  it("stateDict packs parameters by index and uses PyTorch's state names", () => {
     const c = G.cases.find((k) => k.name === 'adam_amsgrad')!;
     const { opt, step } = setup(c, 'cpu');
     step();
@@ -93,7 +91,10 @@ describe('optim vs PyTorch', () => {
     expect(sd.paramGroups[0]).to.include({ lr: 0.01, amsgrad: true, eps: 1e-8, weightDecay: 0 });
     expect(Object.keys(sd.state[0]).sort()).to.deep.equal(['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'step']);
     expect(sd.state[0].step).to.equal(1);
-    const s = setup(G.cases.find((k) => k.name === 'sgd_momentum')!, 'cpu');
+    const s = setup(
+      G.cases.find((k) => k.name === 'sgd_momentum')!,
+      'cpu',
+    );
     s.step();
     expect(Object.keys(s.opt.stateDict().state[3])).to.deep.equal(['momentum_buffer']);
   });
@@ -119,7 +120,9 @@ describe('optim vs PyTorch', () => {
     const a = zeros([2], { requiresGrad: true });
     const b = zeros([2], { requiresGrad: true });
     const opt = new optim.SGD([a, b], { lr: 1 });
-    a.mul(tensor([1, 2])).sum().backward();
+    a.mul(tensor([1, 2]))
+      .sum()
+      .backward();
     opt.step();
     expectClose(a, [-1, -2]);
     expectClose(b, [0, 0]);
@@ -176,6 +179,9 @@ describe('optim vs PyTorch', () => {
     y.sum().backward();
     const w0 = net.parameters()[0].dataSync();
     opt.step();
-    expectClose(net.parameters()[0], Array.from(w0).map((v) => v - 0.5));
+    expectClose(
+      net.parameters()[0],
+      Array.from(w0).map((v) => v - 0.5),
+    );
   });
 });

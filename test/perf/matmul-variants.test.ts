@@ -149,10 +149,20 @@ describe('perf: matmul kernel variants', () => {
               const bat = r([2, 64, 160], device);
               const bb = r([2, 160, 520], device);
               process.env.TSNN_THREADS = '1';
-              const one = [a.matmul(b).dataSync(), bat.matmul(bb).dataSync(), variantMatmul(a, b, 'rowvec').dataSync(), variantMatmul(a, b, 'flat').dataSync()];
+              const one = [
+                a.matmul(b).dataSync(),
+                bat.matmul(bb).dataSync(),
+                variantMatmul(a, b, 'rowvec').dataSync(),
+                variantMatmul(a, b, 'flat').dataSync(),
+              ];
               process.env.TSNN_THREADS = '2';
               const before = backendFor(device).threadStats.splitRuns;
-              const two = [a.matmul(b).dataSync(), bat.matmul(bb).dataSync(), variantMatmul(a, b, 'rowvec').dataSync(), variantMatmul(a, b, 'flat').dataSync()];
+              const two = [
+                a.matmul(b).dataSync(),
+                bat.matmul(bb).dataSync(),
+                variantMatmul(a, b, 'rowvec').dataSync(),
+                variantMatmul(a, b, 'flat').dataSync(),
+              ];
               expect(backendFor(device).threadStats.splitRuns - before).to.equal(4);
               two.forEach((t, k) => expectClose(t, one[k], 0, 0, `case ${k}`));
             });

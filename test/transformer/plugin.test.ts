@@ -164,7 +164,10 @@ export class MLP extends nn.Module {
 
     it('ttsc reports the same at build time, with the plugin entry in tsconfig.json', async () => {
       const out = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, [path.join(ROOT, 'bin/ttsc.js'), '-p', '.', '--noEmit'], { cwd: ws, env: { ...process.env, NO_COLOR: '1' } });
+        const child = spawn(process.execPath, [path.join(ROOT, 'bin/ttsc.js'), '-p', '.', '--noEmit'], {
+          cwd: ws,
+          env: { ...process.env, NO_COLOR: '1' },
+        });
         let output = '';
         child.stdout.on('data', (d) => (output += d));
         child.stderr.on('data', (d) => (output += d));
@@ -217,7 +220,8 @@ function tsserverDiagnostics(project: string, file: string): Promise<ServerDiagn
       }
     });
     child.on('error', reject);
-    const send = (seq: number, command: string, args: object) => child.stdin.write(JSON.stringify({ seq, type: 'request', command, arguments: args }) + '\n');
+    const send = (seq: number, command: string, args: object) =>
+      child.stdin.write(JSON.stringify({ seq, type: 'request', command, arguments: args }) + '\n');
     send(1, 'open', { file, projectRootPath: project });
     send(2, 'semanticDiagnosticsSync', { file });
   });

@@ -84,7 +84,10 @@ function parseDiagnostics(output: string): Diag[] {
 }
 
 const show = (d: Diag) => `${d.file}:${d.line}:${d.col} TS${d.code} ${d.message}`;
-const tsnnDiags = (output: string) => parseDiagnostics(output).filter((d) => d.code >= 90000 && d.code < 91000).map(show);
+const tsnnDiags = (output: string) =>
+  parseDiagnostics(output)
+    .filter((d) => d.code >= 90000 && d.code < 91000)
+    .map(show);
 
 type Entry = { name: string; kind: string; persistent?: boolean };
 const c = (name: string): Entry => ({ name, kind: 'child' });
@@ -94,7 +97,19 @@ const b = (name: string, persistent = true): Entry => ({ name, kind: 'buffer', p
 const TABLES: Record<string, Entry[] | null> = {
   MLP: [c('hidden'), c('out')],
   Scale: [p('gain'), b('mask'), b('scratch', false), b('kept'), p('bias'), b('defaulted')],
-  Containers: [c('layers'), c('frozen'), c('byName'), c('dict'), c('map'), c('maybe'), c('seq'), p('w'), b('viaConst', false), c('secret'), c('quoted-name')],
+  Containers: [
+    c('layers'),
+    c('frozen'),
+    c('byName'),
+    c('dict'),
+    c('map'),
+    c('maybe'),
+    c('seq'),
+    p('w'),
+    b('viaConst', false),
+    c('secret'),
+    c('quoted-name'),
+  ],
   Logged: [c('first')],
   Decorated: [c('a'), p('p')],
   Sub: [p('extra')],

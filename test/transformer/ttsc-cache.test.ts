@@ -179,7 +179,7 @@ describe('ttsc start-up cache: never runs what another user could have written',
     expect(listing(planted)).to.deep.equal([`${key}.js`]);
   });
 
-  it("refuses a cache directory owned by another user (mode 777), and writes nothing into it", async function () {
+  it('refuses a cache directory owned by another user (mode 777), and writes nothing into it', async function () {
     if (!IS_ROOT) this.skip();
     const c = newCase();
     fs.mkdirSync(c.entries, { recursive: true, mode: 0o700 });
@@ -301,12 +301,19 @@ describe('ttsc start-up cache: never runs what another user could have written',
     // have changed its own, e.g. --expose-gc in the memory tests). Running the function first compiles its
     // body into the cache (and writes the marker, there).
     const forgedFile = path.join(c.entries, 'forged.v8');
-    const make = spawnSync(process.execPath, ['-e', `
+    const make = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       const vm = require('vm'), fs = require('fs');
       const script = new vm.Script(fs.readFileSync(0, 'utf8'), { filename: ${JSON.stringify(path.join(TS_DIR, 'lib', 'tsc.js'))} });
       script.runInThisContext().call({}, {}, require, {}, '', '', () => {});
       fs.writeFileSync(${JSON.stringify(forgedFile)}, script.createCachedData());
-    `], { input: wrap(forgedSource), encoding: 'utf8' });
+    `,
+      ],
+      { input: wrap(forgedSource), encoding: 'utf8' },
+    );
     expect(make.status, make.stderr).to.equal(0);
     fs.rmSync(c.marker);
     const data = fs.readFileSync(forgedFile);

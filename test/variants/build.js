@@ -56,7 +56,8 @@ async function main() {
   const ifStale = process.argv.includes('--if-stale');
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const newest = newestInput();
-  const todo = Object.keys(VARIANTS).filter((v) => !only.length || only.includes(v))
+  const todo = Object.keys(VARIANTS)
+    .filter((v) => !only.length || only.includes(v))
     .filter((v) => !ifStale || !fs.existsSync(stampOf(v)) || fs.statSync(stampOf(v)).mtimeMs < newest);
   if (!todo.length) {
     console.log('build:variants: up to date');
@@ -76,12 +77,18 @@ async function main() {
     }
     fs.writeFileSync(stampOf(variant), new Date().toISOString() + '\n');
     console.log(`build:variants: ${variant} -> ${path.relative(ROOT, outDir(variant))}`);
-    if (errors.length) console.log(`  warning: ${errors.length} error(s) outside samples/chapter and test/variants (JS emitted anyway):\n${errors.map((l) => `    ${l}`).join('\n')}`);
+    if (errors.length)
+      console.log(
+        `  warning: ${errors.length} error(s) outside samples/chapter and test/variants (JS emitted anyway):\n${errors.map((l) => `    ${l}`).join('\n')}`,
+      );
   }
   return failed ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -54,9 +54,16 @@ describe('compile paths: standard decorators, experimentalDecorators, ttsc', fun
 
   it('each variant was compiled the way it claims', () => {
     const js = (v: Variant) => fs.readFileSync(path.join(ROOT, 'dist/variants', v, 'samples/chapter/models.js'), 'utf8');
-    expect(js('standard')).to.match(/__esDecorate\(/).and.to.match(/hidden = __runInitializers\(/);
-    expect(js('experimental')).to.match(/__decorate\(\[/).and.to.match(/__metadata\("design:type"/).and.to.match(/this\.hidden = new /);
-    expect(js('ttsc')).to.match(/static __tsnnFields = /).and.to.match(/^\s+hidden = new /m);
+    expect(js('standard'))
+      .to.match(/__esDecorate\(/)
+      .and.to.match(/hidden = __runInitializers\(/);
+    expect(js('experimental'))
+      .to.match(/__decorate\(\[/)
+      .and.to.match(/__metadata\("design:type"/)
+      .and.to.match(/this\.hidden = new /);
+    expect(js('ttsc'))
+      .to.match(/static __tsnnFields = /)
+      .and.to.match(/^\s+hidden = new /m);
   });
 
   it('every variant built and ran the same models', () => {
@@ -76,13 +83,32 @@ describe('compile paths: standard decorators, experimentalDecorators, ttsc', fun
   it('the expected names (so "the same" is also right)', () => {
     const r = reports.standard.models;
     expect(r.chimera.stateDictKeys).to.deep.equal([
-      '0.net.0.weight', '0.net.0.bias', '0.net.2.weight', '0.net.2.bias', '0.linear.weight', '0.linear.bias',
-      '1.weight', '1.bias', '2.randWeight', '2.linear.weight', '2.linear.bias',
+      '0.net.0.weight',
+      '0.net.0.bias',
+      '0.net.2.weight',
+      '0.net.2.bias',
+      '0.linear.weight',
+      '0.linear.bias',
+      '1.weight',
+      '1.bias',
+      '2.randWeight',
+      '2.linear.weight',
+      '2.linear.bias',
     ]);
-    expect(r.stats.namedBuffers).to.deep.equal([['scratch', [4], false], ['runningMean', [4], true]]);
+    expect(r.stats.namedBuffers).to.deep.equal([
+      ['scratch', [4], false],
+      ['runningMean', [4], true],
+    ]);
     expect(r.stats.namedParameters.map((p: any[]) => p[0])).to.deep.equal(['first', 'weight', 'scale', 'proj.weight', 'proj.bias']);
     expect(r.stats.stateDictKeys).to.deep.equal(['first', 'weight', 'scale', 'runningMean', 'proj.weight', 'proj.bias']);
-    expect(r.wider.namedParameters.map((p: any[]) => p[0])).to.deep.equal(['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias', 'extra.weight', 'extra.bias']);
+    expect(r.wider.namedParameters.map((p: any[]) => p[0])).to.deep.equal([
+      'hidden.weight',
+      'hidden.bias',
+      'out.weight',
+      'out.bias',
+      'extra.weight',
+      'extra.bias',
+    ]);
     expect(r.fixedhidden.namedBuffers).to.deep.equal([['randWeight', [20, 20], true]]);
   });
 
@@ -115,9 +141,18 @@ describe('compile paths: standard decorators, experimentalDecorators, ttsc', fun
 
   it('under ttsc the classes carry __tsnnFields and the runtime decorators never ran', () => {
     const reg = reports.ttsc.registration;
-    expect(reg.MLP.staticTable).to.deep.equal([{ name: 'hidden', kind: 'child' }, { name: 'out', kind: 'child' }]);
-    expect(reg.FixedHiddenMLP.staticTable).to.deep.equal([{ name: 'randWeight', kind: 'buffer', persistent: true }, { name: 'linear', kind: 'child' }]);
-    expect(reg.NestMLP.staticTable).to.deep.equal([{ name: 'net', kind: 'child' }, { name: 'linear', kind: 'child' }]);
+    expect(reg.MLP.staticTable).to.deep.equal([
+      { name: 'hidden', kind: 'child' },
+      { name: 'out', kind: 'child' },
+    ]);
+    expect(reg.FixedHiddenMLP.staticTable).to.deep.equal([
+      { name: 'randWeight', kind: 'buffer', persistent: true },
+      { name: 'linear', kind: 'child' },
+    ]);
+    expect(reg.NestMLP.staticTable).to.deep.equal([
+      { name: 'net', kind: 'child' },
+      { name: 'linear', kind: 'child' },
+    ]);
     expect(reg.Stats.staticTable).to.deep.equal(reg.Stats.fields);
     // a subclass's table holds its own fields only; fieldsOf merges the chain
     expect(reg.WiderMLP.staticTable).to.deep.equal([{ name: 'extra', kind: 'child' }]);

@@ -205,7 +205,11 @@ export class Analyzer {
       if (tsi.isConstructorDeclaration(member) || tsi.isMethodDeclaration(member) || tsi.isSetAccessorDeclaration(member)) {
         for (const p of member.parameters) {
           for (const f of this.found(p)) {
-            push(f.decorator, Codes.NotAProperty, `@${f.kind} can only decorate a class property, not the parameter ${this.displayName(p.name)} of ${cname}`);
+            push(
+              f.decorator,
+              Codes.NotAProperty,
+              `@${f.kind} can only decorate a class property, not the parameter ${this.displayName(p.name)} of ${cname}`,
+            );
           }
           if (tsi.isConstructorDeclaration(member) && tsi.isParameterPropertyDeclaration(p, member) && moduleStatus() === 'yes') {
             const t = this.checker.getTypeAtLocation(p);
@@ -230,7 +234,11 @@ export class Analyzer {
             : 'member';
         for (const f of this.found(member)) {
           const mname = member.name ? this.displayName(member.name) : '(member)';
-          push(f.decorator, Codes.NotAProperty, `@${f.kind} can only decorate a class property, but ${cname}.${mname} is ${what === 'accessor' ? 'an' : 'a'} ${what}`);
+          push(
+            f.decorator,
+            Codes.NotAProperty,
+            `@${f.kind} can only decorate a class property, but ${cname}.${mname} is ${what === 'accessor' ? 'an' : 'a'} ${what}`,
+          );
         }
         continue;
       }
@@ -264,11 +272,19 @@ export class Analyzer {
 
       const first = ours[0];
       if (ours.length > 1) {
-        push(ours[1].decorator, Codes.Conflicting, `${cname}.${fname} has more than one tsnn decorator (${ours.map((o) => '@' + o.kind).join(', ')}): use exactly one`);
+        push(
+          ours[1].decorator,
+          Codes.Conflicting,
+          `${cname}.${fname} has more than one tsnn decorator (${ours.map((o) => '@' + o.kind).join(', ')}): use exactly one`,
+        );
         continue;
       }
       if (isStatic) {
-        push(first.decorator, Codes.StaticField, `@${first.kind} cannot decorate the static property ${cname}.${fname}: only instance properties are registered`);
+        push(
+          first.decorator,
+          Codes.StaticField,
+          `@${first.kind} cannot decorate the static property ${cname}.${fname}: only instance properties are registered`,
+        );
         continue;
       }
       if (tsi.isPrivateIdentifier(prop.name)) {
@@ -285,7 +301,11 @@ export class Analyzer {
       }
       const name = this.staticName(prop.name);
       if (name === undefined) {
-        push(first.decorator, Codes.ComputedName, `@${first.kind} on ${cname}.${fname} needs a property with a static name (identifier or string literal)`);
+        push(
+          first.decorator,
+          Codes.ComputedName,
+          `@${first.kind} on ${cname}.${fname} needs a property with a static name (identifier or string literal)`,
+        );
         continue;
       }
 
@@ -300,12 +320,20 @@ export class Analyzer {
           );
         }
       } else if (this.types.tensorVerdict(t) === 'bad') {
-        push(first.decorator, Codes.NotATensor, `${cname}.${fname} is decorated with @${first.kind} but its type '${this.typeText(t, prop)}' is not a Tensor`);
+        push(
+          first.decorator,
+          Codes.NotATensor,
+          `${cname}.${fname} is decorated with @${first.kind} but its type '${this.typeText(t, prop)}' is not a Tensor`,
+        );
       }
 
       if (!reportedNotModule && moduleStatus() === 'no') {
         reportedNotModule = true;
-        push(first.decorator, Codes.ClassNotModule, `@${first.kind} on ${cname}.${fname}: ${cname} does not extend nn.Module, so its fields would never be registered`);
+        push(
+          first.decorator,
+          Codes.ClassNotModule,
+          `@${first.kind} on ${cname}.${fname}: ${cname} does not extend nn.Module, so its fields would never be registered`,
+        );
       }
 
       const entry: FieldEntry = { name, kind: first.kind };
@@ -319,7 +347,11 @@ export class Analyzer {
 
     if (plan.entries.length > 0) {
       if (reservedMember) {
-        push(reservedMember.name ?? reservedMember, Codes.ReservedName, `${cname} declares ${STATIC_TABLE_KEY} itself, but the tsnn transformer generates it from the @child/@param/@buffer decorators`);
+        push(
+          reservedMember.name ?? reservedMember,
+          Codes.ReservedName,
+          `${cname} declares ${STATIC_TABLE_KEY} itself, but the tsnn transformer generates it from the @child/@param/@buffer decorators`,
+        );
       } else {
         res.plans.set(node, plan);
       }
@@ -334,7 +366,12 @@ export class Analyzer {
     const arg = call.arguments[0];
     const bad = (node: ts.Node, got: string): boolean => {
       diags.push(
-        makeDiagnostic(tsi, node, Codes.BadBufferOptions, `@buffer options of ${cname}.${fname}: 'persistent' must be the literal true or false (got '${got}')`),
+        makeDiagnostic(
+          tsi,
+          node,
+          Codes.BadBufferOptions,
+          `@buffer options of ${cname}.${fname}: 'persistent' must be the literal true or false (got '${got}')`,
+        ),
       );
       return true;
     };

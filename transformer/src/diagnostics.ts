@@ -30,12 +30,7 @@ export const Codes = {
   SequentialSizes: 90013,
 } as const;
 
-export function makeDiagnostic(
-  tsi: typeof ts,
-  node: ts.Node,
-  code: number,
-  messageText: string,
-): ts.Diagnostic {
+export function makeDiagnostic(tsi: typeof ts, node: ts.Node, code: number, messageText: string): ts.Diagnostic {
   const file = node.getSourceFile();
   return {
     file,

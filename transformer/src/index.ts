@@ -69,7 +69,9 @@ function rewriteClass<T extends ts.ClassDeclaration | ts.ClassExpression>(tsi: t
     const strip = tsi.isPropertyDeclaration(m) && tsi.isPropertyDeclaration(orig) ? plan.strip.get(orig) : undefined;
     if (strip && tsi.isPropertyDeclaration(m)) {
       const mods = (m.modifiers ?? []).filter((x) => !(tsi.isDecorator(x) && strip.has(tsi.getOriginalNode(x) as ts.Decorator)));
-      members.push(f.updatePropertyDeclaration(m, mods.length ? mods : undefined, m.name, m.questionToken ?? m.exclamationToken, m.type, m.initializer));
+      members.push(
+        f.updatePropertyDeclaration(m, mods.length ? mods : undefined, m.name, m.questionToken ?? m.exclamationToken, m.type, m.initializer),
+      );
     } else {
       members.push(m);
     }
@@ -79,7 +81,10 @@ function rewriteClass<T extends ts.ClassDeclaration | ts.ClassExpression>(tsi: t
     STATIC_TABLE_KEY,
     undefined,
     undefined,
-    f.createArrayLiteralExpression(plan.entries.map((e) => entryLiteral(f, e)), false),
+    f.createArrayLiteralExpression(
+      plan.entries.map((e) => entryLiteral(f, e)),
+      false,
+    ),
   );
   // First, so that static initialisers further down may already construct instances.
   members.unshift(table);
@@ -90,11 +95,7 @@ function rewriteClass<T extends ts.ClassDeclaration | ts.ClassExpression>(tsi: t
 }
 
 /** ts-patch entry point: `(program, config, { ts, addDiagnostic })` -> TransformerFactory. */
-export default function tsnnTransformer(
-  program: ts.Program,
-  _config?: unknown,
-  extras?: TransformerExtras,
-): ts.TransformerFactory<ts.SourceFile> {
+export default function tsnnTransformer(program: ts.Program, _config?: unknown, extras?: TransformerExtras): ts.TransformerFactory<ts.SourceFile> {
   const tsi: typeof ts = extras?.ts ?? require('typescript');
   reportOnce(tsi, program, extras);
   const analyzer = analyzerFor(tsi, program);

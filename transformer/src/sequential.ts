@@ -40,7 +40,8 @@ export class SequentialChecker {
     const args = node.arguments;
     if (!args || args.length === 0) return [];
     // Cheap syntactic filter before asking the checker: some argument constructs something.
-    const record = args.length === 1 && this.tsi.isObjectLiteralExpression(this.strip(args[0])) ? (this.strip(args[0]) as ts.ObjectLiteralExpression) : undefined;
+    const record =
+      args.length === 1 && this.tsi.isObjectLiteralExpression(this.strip(args[0])) ? (this.strip(args[0]) as ts.ObjectLiteralExpression) : undefined;
     const candidates = record ? record.properties.map((p) => (this.tsi.isPropertyAssignment(p) ? p.initializer : undefined)) : args;
     if (!candidates.some((a) => a && this.constructs(a))) return [];
     if (this.layerName(node) !== 'Sequential') return [];
@@ -51,7 +52,13 @@ export class SequentialChecker {
   // ---------------------------------------------------------------------------------------------
 
   private strip(e: ts.Expression): ts.Expression {
-    while (this.tsi.isParenthesizedExpression(e) || this.tsi.isAsExpression(e) || this.tsi.isSatisfiesExpression(e) || this.tsi.isNonNullExpression(e)) e = e.expression;
+    while (
+      this.tsi.isParenthesizedExpression(e) ||
+      this.tsi.isAsExpression(e) ||
+      this.tsi.isSatisfiesExpression(e) ||
+      this.tsi.isNonNullExpression(e)
+    )
+      e = e.expression;
     return e;
   }
 

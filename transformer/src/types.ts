@@ -64,8 +64,7 @@ export class TypeOracle {
     }
     if (!(t.flags & F.Object)) return 'no';
     const obj = t as ts.ObjectType;
-    const target: ts.Type =
-      obj.objectFlags & tsi.ObjectFlags.Reference ? ((obj as ts.TypeReference).target ?? obj) : obj;
+    const target: ts.Type = obj.objectFlags & tsi.ObjectFlags.Reference ? ((obj as ts.TypeReference).target ?? obj) : obj;
     if (this.tags.symbolHasClassTag(target.getSymbol(), tag)) return 'yes';
     if ((target as ts.ObjectType).objectFlags & tsi.ObjectFlags.ClassOrInterface) {
       let unknown = false;
