@@ -12,7 +12,7 @@ import * as kernel from '../src/ops/kernel';
 /** What `require('tsnn')` gives a user: the package's `main`. */
 function packageRoot(): Record<string, any> {
   const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8'));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   return require(path.join(repoRoot(), pkg.main));
 }
 

@@ -26,7 +26,7 @@ export interface DeviceLimit {
 /** Longest Float32Array this engine can allocate. */
 export function typedArrayMaxLength(): number {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const max = require('buffer').constants.MAX_LENGTH;
     if (typeof max === 'number' && max > 0) return max;
   } catch {
@@ -38,7 +38,7 @@ export function typedArrayMaxLength(): number {
 /** Elements of physical memory here (Infinity where the engine does not tell). */
 function hostMemoryElements(): number {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return Math.floor(require('os').totalmem() / 4);
   } catch {
     return Infinity;

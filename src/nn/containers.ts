@@ -43,9 +43,8 @@ export class Sequential extends Module {
   }
 
   [Symbol.iterator](): Iterator<Module> {
-    return this.namedChildrenAll()
-      .map(([, m]) => m)
-      [Symbol.iterator]();
+    const modules = this.namedChildrenAll().map(([, m]) => m);
+    return modules[Symbol.iterator]();
   }
 }
 

@@ -14,7 +14,7 @@ describe('backend: device limits', () => {
     if (devices.includes('webasm')) expect(backendFor('webasm').limit.elements).to.equal(WASM_INDEX_LIMIT);
     expect(backendFor('cpu').limit.elements).to.be.at.most(typedArrayMaxLength());
     if (devices.includes('gpu')) {
-      const gl = require('gl')(1, 1); // eslint-disable-line @typescript-eslint/no-var-requires
+      const gl = require('gl')(1, 1);
       const side = gl.getParameter(gl.MAX_TEXTURE_SIZE);
       expect(backendFor('gpu').limit.elements).to.equal(Math.min(side * side, backendFor('cpu').limit.elements));
     }

@@ -8,7 +8,6 @@ import { expect } from 'chai';
 import { wasmCodegen, wasmCodegenStats } from '../../src/backend/wasm-codegen';
 import { deviceReport } from '../../src';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
 
 function compileAndRun(

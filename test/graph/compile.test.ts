@@ -558,7 +558,7 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         const target = tensor([0, 1, 2, 3, 0, 1], { device });
         const modes = ['train', 'train', 'train', 'eval', 'eval', 'train', 'train', 'eval'];
         modes.forEach((mode, k) => {
-          for (const m of [eager, net]) mode === 'train' ? m.train() : m.eval();
+          for (const m of [eager, net]) m.train(mode === 'train');
           eager.zeroGrad();
           net.zeroGrad();
           manualSeed(100 + k);
@@ -639,7 +639,7 @@ describe('graph: nn.compile keeps eager meaning (hooks, dropout)', () => {
         const x = rand([2, 4], { device });
         noGrad(() => {
           for (const mode of ['train', 'train', 'train', 'eval', 'eval', 'eval', 'train']) {
-            for (const m of [eager, net]) mode === 'train' ? m.train() : m.eval();
+            for (const m of [eager, net]) m.train(mode === 'train');
             for (let k = 0; k < 2; k++) {
               manualSeed(k);
               const ye = eager(x);

@@ -122,7 +122,7 @@ describe('io: file limits', () => {
     it('fsyncs the file before the rename and the directory after it', () => {
       const d = fs.mkdtempSync(path.join(dir, 'sync-'));
       const file = path.join(d, 'model.safetensors');
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+
       const realFs = require('fs');
       const events: string[] = [];
       const { fsyncSync, renameSync } = realFs;

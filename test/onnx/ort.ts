@@ -2,7 +2,6 @@
 import { expect } from 'chai';
 import { Module, Tensor, noGrad, onnx } from '../../src';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const ort = require('onnxruntime-node');
 
 /** The model's outputs in ONNX Runtime for `inputs`, by output name. */

@@ -8,7 +8,6 @@ import { repoRoot } from '../helpers';
 
 describe('onnx schema', () => {
   it('the committed descriptor is what scripts/gen-onnx-descriptor.js makes from src/onnx/onnx.proto', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { descriptorSource } = require(path.join(repoRoot(), 'scripts/gen-onnx-descriptor.js'));
     expect(fs.readFileSync(path.join(repoRoot(), 'src/onnx/onnx-descriptor.ts'), 'utf8')).to.equal(descriptorSource());
   });
