@@ -73,8 +73,9 @@ describe('io: file limits', () => {
       const { message, maxRssMiB } = loadInChild(file);
       fs.unlinkSync(file);
       expect(message).to.match(/header length 200000000 is larger than the limit of 100000000 bytes/);
-      // reading it all first (as before) takes the file's 1.5 GB into memory
-      expect(maxRssMiB).to.be.below(600);
+      // reading it all first (as before) takes the file's 1.5 GB into memory; the child's own start-up
+      // (gpu.js, device probes) has peaked at ~610 MiB here
+      expect(maxRssMiB).to.be.below(1024);
     });
   });
 
