@@ -258,13 +258,13 @@ function withConv<T>(variant: string, fn: () => T): T {
 }
 
 /**
- * Every device with its own variant (direct on cpu and GL), and webasm, which picks either per shape, with
- * each forced. im2col forced on cpu (~60-100 s a step here) or GL (~80 s) is a variant neither picks itself,
- * covered by test/ops/conv-chain.test.ts in the suite; TSNN_RESNET18=all runs those steps too.
+ * Every device with every conv variant: each device's own choice (direct on cpu and GL, either per shape on
+ * webasm) and each forced, since a user can force either anywhere (TSNN_CONV). Forced im2col on cpu costs
+ * ~30 s a step here, on GL ~16 s; TSNN_RESNET18=own keeps to the variants a device picks itself.
  */
 const runs = testDevices().flatMap((device) =>
   ['direct', 'im2col']
-    .filter((v) => device === 'webasm' || v === 'direct' || process.env.TSNN_RESNET18 === 'all')
+    .filter((v) => process.env.TSNN_RESNET18 !== 'own' || device === 'webasm' || v === 'direct')
     .map((variant) => [device, variant] as const),
 );
 
