@@ -4,9 +4,10 @@
  * Loops: (a) plain — synchronous, no tidy, no dispose, no await (PyTorch style); (b) tidy — each step
  * inside tidy(); (c) async — `await loss.data()` each step. Each eager and through nn.compile, on every
  * device here. A 7k-parameter MLP (64-96-10, batch 32) trained with Adam; every 1,000 steps it prints
- * RSS, the host ArrayBuffer memory, the live device-buffer count and steps/s. The live count is updated by
- * finalizers, which run only when the event loop turns: in loop (a) it lags (memory is reclaimed anyway,
- * which the RSS column shows); the `settled` column is the count after the loop once the event loop turned.
+ * RSS, the host ArrayBuffer memory, the live device-buffer count and steps/s. On GL the live count is textures
+ * not yet freed (finalizers free unreleased ones when the event loop turns: `settled` is the count after the
+ * loop once it did); on host backends it counts buffers not released explicitly — the garbage collector
+ * frees the others without telling, which the RSS and ArrayBuffer columns show.
  *   node dist/bench/soak.js [--steps 10000] [--devices cpu,webasm] [--loops plain,tidy,async]
  */
 import { writeFileSync } from 'fs';

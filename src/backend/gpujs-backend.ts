@@ -38,15 +38,15 @@ const GPU_MODE: Record<DeviceName, string> = { cpu: 'cpu', webasm: 'webasm', gpu
 export type Handle = Float32Array | { toArray(): any; delete(): void; size?: number[] };
 
 /**
- * Reclaims buffers that became unreachable without an explicit release (no dispose, no tidy). The held
- * value never references the buffer or its host array, so registering does not keep memory alive: on host
- * backends (cpu, webasm) the garbage collector frees the Float32Array with the buffer at once, even in a
- * synchronous loop where this callback never gets to run; the callback only updates the count and, on
- * GL, deletes the texture (GPU memory the collector cannot see).
+ * Deletes the GL texture of a buffer that became unreachable without an explicit release (no dispose, no
+ * tidy): GPU memory the garbage collector cannot see. The held value never references the buffer, so
+ * registering does not keep it alive. Host buffers (cpu, webasm) are not registered at all: their memory is
+ * the Float32Array, which the collector frees with the buffer, even inside a synchronous loop, where a
+ * registry entry per buffer would itself pile up (~5 KB a step) until the event loop turned.
  */
-const unreachable = new FinalizationRegistry<{ stats: BackendStats; texture: { delete(): void } | null }>((held) => {
+const unreachableTextures = new FinalizationRegistry<{ stats: BackendStats; texture: { delete(): void } }>((held) => {
   held.stats.live--;
-  held.texture?.delete();
+  held.texture.delete();
 });
 
 export class DeviceBuffer {
@@ -58,8 +58,7 @@ export class DeviceBuffer {
   ) {
     backend.stats.live++;
     backend.stats.allocated++;
-    const texture = handle && !(handle instanceof Float32Array) ? (handle as { delete(): void }) : null;
-    unreachable.register(this, { stats: backend.stats, texture }, this);
+    if (handle && !(handle instanceof Float32Array)) unreachableTextures.register(this, { stats: backend.stats, texture: handle }, this);
   }
   retain(): this {
     this.refs++;
@@ -111,6 +110,10 @@ export interface KernelTracer {
 export const tracing: { tracer: KernelTracer | null } = { tracer: null };
 
 export interface BackendStats {
+  /**
+   * Buffers not yet freed. GL: textures, until released or finalized. Host backends: buffers not released
+   * explicitly (dispose, tidy, refcount) — the garbage collector frees the others without telling.
+   */
   live: number;
   allocated: number;
   kernelsCompiled: number;
@@ -318,7 +321,7 @@ export class Backend {
   free(buf: DeviceBuffer): void {
     const h = buf.handle;
     buf.handle = null;
-    unreachable.unregister(buf);
+    unreachableTextures.unregister(buf);
     this.stats.live--;
     if (h && !(h instanceof Float32Array)) h.delete();
   }
