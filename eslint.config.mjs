@@ -2,6 +2,8 @@
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 // Node's globals for the plain .js scripts (TypeScript files get theirs from @types/node; no-undef is off there).
 const nodeGlobals = Object.fromEntries(
@@ -38,6 +40,18 @@ export default defineConfig(
       // `_`-prefixed names are deliberately unused (callback positions, destructuring that drops a field).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
+  },
+  {
+    // No import circles in the library: a module and everything it imports at run time form a tree, so load
+    // order never hands a module a half-initialised import. Type-only imports are exempt (erased at compile).
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
   },
   {
     files: ['src/nn/module.ts'],

@@ -1,4 +1,5 @@
 /** tsnn: PyTorch's nn.Module system in TypeScript. Everything users need is exported from here. */
+import './ops'; // binds Tensor's method forms to the ops (src/ops/index.ts)
 export { Tensor } from './tensor/tensor';
 export type { TensorLike, NestedArray } from './tensor/tensor';
 export { tensor, zeros, ones, full, rand, randn, arange, eye, zerosLike, onesLike, fullLike, uniform } from './tensor/creation';

@@ -1,7 +1,6 @@
 /** The backward pass: topological order over the tape, gradient accumulation into leaves' `.grad`. */
 import type { Tensor } from '../tensor/tensor';
 import { storageSerial, type Storage } from '../tensor/storage';
-import { isContiguousTensor } from '../ops/kernel';
 import type { Node } from './node';
 import { noGrad } from './grad-mode';
 import { fmtShape, sameShape } from '../tensor/shape';
@@ -106,7 +105,7 @@ function accumulate(reached: Map<Tensor, Tensor[]>, firstStorage: number): void 
   const uses = new Map<Storage, number>();
   for (const gs of reached.values()) for (const g of gs) uses.set(g.storage, (uses.get(g.storage) ?? 0) + 1);
   const adoptable = (g: Tensor) =>
-    uses.get(g.storage) === 1 && g.storage.serial >= firstStorage && g.offset === 0 && isContiguousTensor(g) && g.numel() === g.storage.size;
+    uses.get(g.storage) === 1 && g.storage.serial >= firstStorage && g.offset === 0 && g.isContiguous && g.numel() === g.storage.size;
   for (const [leaf, gs] of reached) {
     let rest = gs;
     if (!leaf.grad || leaf.grad.isDisposed) {

@@ -3,7 +3,7 @@
  * kernel graph (one line per kernel: op, inputs, output size), the fused programs (which ops each kernel
  * computes) and the generated source of every fused kernel.
  */
-import type { CompiledRunner, Plan } from './compile';
+import type { Plan } from './plan';
 import type { Program } from './fuse';
 import type { Graph, Step } from './capture';
 
@@ -97,7 +97,15 @@ export function explainPlan(plan: Plan): string {
   return lines.join('\n');
 }
 
-export function explainCompiled(r: CompiledRunner): string {
+/** What explainCompiled reads of a CompiledRunner (compile.ts calls this module, so it names no type of compile.ts). */
+export interface CompiledSummary {
+  readonly model: object;
+  readonly stats: { readonly captures: number; readonly replays: number; readonly eagerCalls: number };
+  readonly eagerReason: string | null;
+  readonly plans: ReadonlyMap<string, Plan | { eager: string }>;
+}
+
+export function explainCompiled(r: CompiledSummary): string {
   const lines: string[] = [
     `compiled ${r.model.constructor.name}: ${r.stats.captures} capture(s), ${r.stats.replays} replay(s), ${r.stats.eagerCalls} eager call(s)`,
   ];

@@ -8,7 +8,7 @@ import { record, observeOp } from '../autograd/node';
 import type { OpAttrs } from '../autograd/node';
 import { mapKernel } from './kernel';
 import { lit } from '../backend/kernel-builder';
-import { sumTo } from './reduce';
+import { sumTo } from './sum-to';
 import type { KernelBuilder } from '../backend/kernel-builder';
 
 type Expr1 = (x: string, kb: KernelBuilder) => string;

@@ -239,14 +239,4 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
 export const argmax = (x: Tensor, dim?: number, keepdim = false) => argExtreme('argmax', x, dim, keepdim);
 export const argmin = (x: Tensor, dim?: number, keepdim = false) => argExtreme('argmin', x, dim, keepdim);
 
-/** Sums a broadcast gradient back down to `shape` (the inverse of broadcasting). */
-export function sumTo(g: Tensor, shape: Shape): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const lead = g.ndim - shape.length;
-  const dims: number[] = [];
-  g.shape.forEach((d, i) => {
-    if (i < lead || (shape[i - lead] === 1 && d !== 1)) dims.push(i);
-  });
-  const s = dims.length ? sum(g, dims, true) : g;
-  return reshape(s, [...shape]);
-}
+export { sumTo } from './sum-to';

@@ -9,7 +9,7 @@ import { commonDevice, isContiguousTensor, ref, runKernel, mapKernel } from './k
 import { contiguousStrides, fmtShape, inferShape, normDim, numelOf, sameShape } from '../tensor/shape';
 import { backendFor } from '../backend/devices';
 import type { DeviceName } from '../backend/device';
-import { sumTo } from './reduce';
+import { sumTo } from './sum-to';
 
 function makeView(x: Tensor, shape: number[], strides: number[], offset: number): Tensor {
   return new Tensor(x.storage, shape, strides, offset);

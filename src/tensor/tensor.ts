@@ -10,11 +10,74 @@ import type { DeviceBuffer } from '../backend/gpujs-backend';
 import { backendFor, resolveDevice } from '../backend/devices';
 import type { Node } from '../autograd/node';
 import { backward as runBackward, BackwardOptions } from '../autograd/backward';
-import * as ops from '../ops';
 
 export type Scalar = number;
 export type TensorLike = Tensor | number;
 export type NestedArray = number | NestedArray[];
+
+type UnaryOp = (x: Tensor) => Tensor;
+type BinaryOp = (a: Tensor, b: TensorLike) => Tensor;
+type DimsOp = (x: Tensor, dim?: number | number[], keepdim?: boolean) => Tensor;
+type DimOp = (x: Tensor, dim?: number, keepdim?: boolean) => Tensor;
+
+/**
+ * The ops behind Tensor's methods. The ops make tensors, so src/ops imports this module; importing src/ops
+ * back would be an import circle, so src/ops/index.ts hands its ops over (bindTensorOps) when it loads.
+ */
+export type TensorOps = Record<'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le', BinaryOp> &
+  Record<
+    | 'neg'
+    | 'exp'
+    | 'log'
+    | 'sqrt'
+    | 'rsqrt'
+    | 'abs'
+    | 'square'
+    | 'sin'
+    | 'cos'
+    | 'relu'
+    | 'sigmoid'
+    | 'tanh'
+    | 'sign'
+    | 'contiguous'
+    | 'clone'
+    | 'onesLike',
+    UnaryOp
+  > &
+  Record<'sum' | 'mean', DimsOp> &
+  Record<'max' | 'min' | 'argmax' | 'argmin', DimOp> &
+  Record<'softmax' | 'logSoftmax', (x: Tensor, dim?: number) => Tensor> &
+  Record<'reshape' | 'view' | 'permute' | 'expand', (x: Tensor, shape: number[]) => Tensor> &
+  Record<'cat' | 'stack', (xs: Tensor[], dim?: number) => Tensor> &
+  Record<'indexSelect' | 'gather', (x: Tensor, dim: number, index: Tensor) => Tensor> & {
+    isContiguousTensor: (t: Tensor) => boolean;
+    toDevice: (x: Tensor, device: DeviceName) => Tensor;
+    gelu: (x: Tensor, approximate?: 'none' | 'tanh') => Tensor;
+    clamp: (x: Tensor, min?: number | null, max?: number | null) => Tensor;
+    where: (cond: Tensor, a: TensorLike, b: TensorLike) => Tensor;
+    matmul: (a: Tensor, b: Tensor) => Tensor;
+    variance: (x: Tensor, dim?: number | number[], opts?: { keepdim?: boolean; unbiased?: boolean }) => Tensor;
+    flatten: (x: Tensor, startDim?: number, endDim?: number) => Tensor;
+    transpose: (x: Tensor, d0?: number, d1?: number) => Tensor;
+    unsqueeze: (x: Tensor, dim: number) => Tensor;
+    squeeze: (x: Tensor, dim?: number) => Tensor;
+    slice: (x: Tensor, dim: number, start: number, end?: number, step?: number) => Tensor;
+    narrow: (x: Tensor, dim: number, start: number, length: number) => Tensor;
+    inplace: <T extends Tensor>(x: T, name: string, fn: BinaryOp, o: TensorLike) => T;
+    fill_: <T extends Tensor>(x: T, v: number) => T;
+    copy_: <T extends Tensor>(x: T, src: Tensor) => T;
+  };
+
+let ops: TensorOps | null = null;
+/** Called once by src/ops/index.ts. */
+export function bindTensorOps(impl: TensorOps): void {
+  ops = impl;
+}
+/** The bound ops; every entry point (src/index.ts) loads src/ops, so this fails only for a partial deep import. */
+function op(): TensorOps {
+  if (!ops) throw new Error('tsnn: tensor ops are not loaded; import tsnn (or src/ops) before calling Tensor methods');
+  return ops;
+}
 
 // `using t = ...` (TypeScript 5.2+ explicit resource management) disposes a tensor at the end of its scope.
 // The augmentation lets projects without lib "esnext.disposable" compile our declarations; the runtime
@@ -90,7 +153,7 @@ export class Tensor implements Disposable {
     return this.disposed;
   }
   get isContiguous(): boolean {
-    return ops.isContiguousTensor(this);
+    return op().isContiguousTensor(this);
   }
 
   /** `using x = tensor(...)`: disposed when the block ends. */
@@ -109,7 +172,7 @@ export class Tensor implements Disposable {
   /** Contiguous row-major values (synchronous; throws on asynchronous backends). */
   dataSync(): Float32Array {
     if (this.isDisposed) throw new Error(`tensor of shape ${fmtShape(this.shape)} was disposed`);
-    const t = ops.contiguous(this);
+    const t = op().contiguous(this);
     const arr = backendFor(t.device).read(t.storage.buffer);
     const copy = arr.slice(t.offset, t.offset + t.numel());
     if (t !== this) t.dispose();
@@ -118,7 +181,7 @@ export class Tensor implements Disposable {
 
   async data(): Promise<Float32Array> {
     if (this.isDisposed) throw new Error(`tensor of shape ${fmtShape(this.shape)} was disposed`);
-    const t = ops.contiguous(this);
+    const t = op().contiguous(this);
     try {
       const arr = await backendFor(t.device).readAsync(t.storage.buffer);
       return arr.slice(t.offset, t.offset + t.numel());
@@ -158,7 +221,7 @@ export class Tensor implements Disposable {
     if (!grad && this.numel() !== 1) {
       throw new Error(`backward(): grad can be implicitly created only for one-element outputs, got shape ${fmtShape(this.shape)}`);
     }
-    const seed = grad ?? ops.onesLike(this);
+    const seed = grad ?? op().onesLike(this);
     try {
       runBackward(this, seed, opts);
     } finally {
@@ -179,207 +242,207 @@ export class Tensor implements Disposable {
 
   // ---- devices -------------------------------------------------------------------------------
   to(device: DeviceSpec): Tensor {
-    return ops.toDevice(this, resolveDevice(device));
+    return op().toDevice(this, resolveDevice(device));
   }
 
   // ---- op method forms (definitions live in src/ops) -----------------------------------------
   add(o: TensorLike): Tensor {
-    return ops.add(this, o);
+    return op().add(this, o);
   }
   sub(o: TensorLike): Tensor {
-    return ops.sub(this, o);
+    return op().sub(this, o);
   }
   mul(o: TensorLike): Tensor {
-    return ops.mul(this, o);
+    return op().mul(this, o);
   }
   div(o: TensorLike): Tensor {
-    return ops.div(this, o);
+    return op().div(this, o);
   }
   pow(o: TensorLike): Tensor {
-    return ops.pow(this, o);
+    return op().pow(this, o);
   }
   maximum(o: TensorLike): Tensor {
-    return ops.maximum(this, o);
+    return op().maximum(this, o);
   }
   minimum(o: TensorLike): Tensor {
-    return ops.minimum(this, o);
+    return op().minimum(this, o);
   }
   eq(o: TensorLike): Tensor {
-    return ops.eq(this, o);
+    return op().eq(this, o);
   }
   ne(o: TensorLike): Tensor {
-    return ops.ne(this, o);
+    return op().ne(this, o);
   }
   gt(o: TensorLike): Tensor {
-    return ops.gt(this, o);
+    return op().gt(this, o);
   }
   ge(o: TensorLike): Tensor {
-    return ops.ge(this, o);
+    return op().ge(this, o);
   }
   lt(o: TensorLike): Tensor {
-    return ops.lt(this, o);
+    return op().lt(this, o);
   }
   le(o: TensorLike): Tensor {
-    return ops.le(this, o);
+    return op().le(this, o);
   }
   neg(): Tensor {
-    return ops.neg(this);
+    return op().neg(this);
   }
   exp(): Tensor {
-    return ops.exp(this);
+    return op().exp(this);
   }
   log(): Tensor {
-    return ops.log(this);
+    return op().log(this);
   }
   sqrt(): Tensor {
-    return ops.sqrt(this);
+    return op().sqrt(this);
   }
   rsqrt(): Tensor {
-    return ops.rsqrt(this);
+    return op().rsqrt(this);
   }
   abs(): Tensor {
-    return ops.abs(this);
+    return op().abs(this);
   }
   square(): Tensor {
-    return ops.square(this);
+    return op().square(this);
   }
   sin(): Tensor {
-    return ops.sin(this);
+    return op().sin(this);
   }
   cos(): Tensor {
-    return ops.cos(this);
+    return op().cos(this);
   }
   relu(): Tensor {
-    return ops.relu(this);
+    return op().relu(this);
   }
   sigmoid(): Tensor {
-    return ops.sigmoid(this);
+    return op().sigmoid(this);
   }
   tanh(): Tensor {
-    return ops.tanh(this);
+    return op().tanh(this);
   }
   gelu(approximate: 'none' | 'tanh' = 'none'): Tensor {
-    return ops.gelu(this, approximate);
+    return op().gelu(this, approximate);
   }
   sign(): Tensor {
-    return ops.sign(this);
+    return op().sign(this);
   }
   clamp(min?: number | null, max?: number | null): Tensor {
-    return ops.clamp(this, min, max);
+    return op().clamp(this, min, max);
   }
   where(cond: Tensor, other: TensorLike): Tensor {
-    return ops.where(cond, this, other);
+    return op().where(cond, this, other);
   }
   matmul(o: Tensor): Tensor {
-    return ops.matmul(this, o);
+    return op().matmul(this, o);
   }
   mm(o: Tensor): Tensor {
-    return ops.matmul(this, o);
+    return op().matmul(this, o);
   }
   sum(dim?: number | number[], keepdim = false): Tensor {
-    return ops.sum(this, dim, keepdim);
+    return op().sum(this, dim, keepdim);
   }
   mean(dim?: number | number[], keepdim = false): Tensor {
-    return ops.mean(this, dim, keepdim);
+    return op().mean(this, dim, keepdim);
   }
   var(dim?: number | number[], opts: { keepdim?: boolean; unbiased?: boolean } = {}): Tensor {
-    return ops.variance(this, dim, opts);
+    return op().variance(this, dim, opts);
   }
   max(dim?: number, keepdim = false): Tensor {
-    return ops.max(this, dim, keepdim);
+    return op().max(this, dim, keepdim);
   }
   min(dim?: number, keepdim = false): Tensor {
-    return ops.min(this, dim, keepdim);
+    return op().min(this, dim, keepdim);
   }
   argmax(dim?: number, keepdim = false): Tensor {
-    return ops.argmax(this, dim, keepdim);
+    return op().argmax(this, dim, keepdim);
   }
   argmin(dim?: number, keepdim = false): Tensor {
-    return ops.argmin(this, dim, keepdim);
+    return op().argmin(this, dim, keepdim);
   }
   softmax(dim = -1): Tensor {
-    return ops.softmax(this, dim);
+    return op().softmax(this, dim);
   }
   logSoftmax(dim = -1): Tensor {
-    return ops.logSoftmax(this, dim);
+    return op().logSoftmax(this, dim);
   }
   reshape(...shape: (number | number[])[]): Tensor {
-    return ops.reshape(this, flatArgs(shape));
+    return op().reshape(this, flatArgs(shape));
   }
   view(...shape: (number | number[])[]): Tensor {
-    return ops.view(this, flatArgs(shape));
+    return op().view(this, flatArgs(shape));
   }
   flatten(startDim = 0, endDim = -1): Tensor {
-    return ops.flatten(this, startDim, endDim);
+    return op().flatten(this, startDim, endDim);
   }
   permute(...dims: (number | number[])[]): Tensor {
-    return ops.permute(this, flatArgs(dims));
+    return op().permute(this, flatArgs(dims));
   }
   transpose(d0 = -2, d1 = -1): Tensor {
-    return ops.transpose(this, d0, d1);
+    return op().transpose(this, d0, d1);
   }
   get T(): Tensor {
-    return ops.permute(
+    return op().permute(
       this,
       this.shape.map((_, i) => this.ndim - 1 - i),
     );
   }
   unsqueeze(dim: number): Tensor {
-    return ops.unsqueeze(this, dim);
+    return op().unsqueeze(this, dim);
   }
   squeeze(dim?: number): Tensor {
-    return ops.squeeze(this, dim);
+    return op().squeeze(this, dim);
   }
   expand(...shape: (number | number[])[]): Tensor {
-    return ops.expand(this, flatArgs(shape));
+    return op().expand(this, flatArgs(shape));
   }
   slice(dim: number, start: number, end?: number, step = 1): Tensor {
-    return ops.slice(this, dim, start, end, step);
+    return op().slice(this, dim, start, end, step);
   }
   narrow(dim: number, start: number, length: number): Tensor {
-    return ops.narrow(this, dim, start, length);
+    return op().narrow(this, dim, start, length);
   }
   indexSelect(dim: number, index: Tensor): Tensor {
-    return ops.indexSelect(this, dim, index);
+    return op().indexSelect(this, dim, index);
   }
   gather(dim: number, index: Tensor): Tensor {
-    return ops.gather(this, dim, index);
+    return op().gather(this, dim, index);
   }
   /** `x.cat(others, dim)` is `cat([x, ...others], dim)`; the method form the API contract lists (torch has only the function). */
   cat(others: Tensor[], dim = 0): Tensor {
-    return ops.cat([this, ...others], dim);
+    return op().cat([this, ...others], dim);
   }
   /** `x.stack(others, dim)` is `stack([x, ...others], dim)`. */
   stack(others: Tensor[], dim = 0): Tensor {
-    return ops.stack([this, ...others], dim);
+    return op().stack([this, ...others], dim);
   }
   contiguous(): Tensor {
-    return ops.contiguous(this);
+    return op().contiguous(this);
   }
   clone(): Tensor {
-    return ops.clone(this);
+    return op().clone(this);
   }
   // in place
   add_(o: TensorLike): this {
-    return ops.inplace(this, 'add_', ops.add, o);
+    return op().inplace(this, 'add_', op().add, o);
   }
   sub_(o: TensorLike): this {
-    return ops.inplace(this, 'sub_', ops.sub, o);
+    return op().inplace(this, 'sub_', op().sub, o);
   }
   mul_(o: TensorLike): this {
-    return ops.inplace(this, 'mul_', ops.mul, o);
+    return op().inplace(this, 'mul_', op().mul, o);
   }
   div_(o: TensorLike): this {
-    return ops.inplace(this, 'div_', ops.div, o);
+    return op().inplace(this, 'div_', op().div, o);
   }
   zero_(): this {
-    return ops.fill_(this, 0);
+    return op().fill_(this, 0);
   }
   fill_(v: number): this {
-    return ops.fill_(this, v);
+    return op().fill_(this, v);
   }
   copy_(src: Tensor): this {
-    return ops.copy_(this, src);
+    return op().copy_(this, src);
   }
 }
 
