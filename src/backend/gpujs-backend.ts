@@ -21,7 +21,7 @@ import {
   webasmLimit,
 } from './limits';
 import { flatWasmOutput, flatten, kernelSettings, unpackRows4 } from './kernel-output';
-import { installWasmCodegen } from './wasm-codegen';
+import { codegenGpu } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
 import { KernelCache, kernelCacheConfig, releaseGlKernel, releaseHostKernel } from './kernel-cache';
 import { KernelPart, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
@@ -30,7 +30,6 @@ import { takeKernelFault } from './kernel-faults';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
-installWasmCodegen(gpujs);
 
 const GPU_MODE: Record<DeviceName, string> = { cpu: 'cpu', webasm: 'webasm', gpu: 'headlessgl', webgpu: 'webgpu' };
 
@@ -132,7 +131,7 @@ export class Backend {
   readonly resident: boolean;
 
   constructor(readonly device: DeviceName) {
-    this.gpu = new gpujs.GPU({ mode: GPU_MODE[device] });
+    this.gpu = codegenGpu(gpujs, GPU_MODE[device]);
     this.resident = device === 'gpu';
     const release = this.resident ? releaseGlKernel : releaseHostKernel;
     this.kernels = new KernelCache<any>(kernelCacheConfig.size, (k) => release(this.gpu, k));

@@ -1,7 +1,9 @@
 /**
- * Codegen extensions for gpu.js 2.24's webasm backend, installed on its WebAssemblyFunctionNode.
- * Together they make the tiled matmul ~2.8x faster (bench/codegen-ablation.ts); results are bit-identical
- * to gpu.js's own code (test/backend/wasm-codegen.test.ts compiles kernels both ways and compares every bit).
+ * Codegen extensions for gpu.js 2.24's webasm backend, in a subclass of its WebAssemblyFunctionNode that only
+ * tsnn's own GPU instances use (codegenGpu): a user's gpu.js kernels in the same process compile with gpu.js's
+ * code, untouched. Together they make the tiled matmul ~2.8x faster (bench/codegen-ablation.ts); results are
+ * bit-identical to gpu.js's own code (test/backend/wasm-codegen.test.ts compiles kernels both ways and
+ * compares every bit).
  *
  * 1. Contiguous vector loads. gpu.js vectorises a kernel over 4 consecutive `this.thread.x` cells, but
  *    reads every lane-varying array element as a gather: 4 lane extracts, 4 scalar loads, 3 lane
@@ -21,67 +23,120 @@
  * turns them all off.
  */
 const PINNED_GPUJS = '2.24.1';
-const APPLIED = Symbol.for('tsnn.wasmCodegen');
 
 /** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
 export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true, provenBounds: true };
 /** Statistics for tests: reads compiled as vector loads (and of those, without a bounds check), i32 counters. */
 export const wasmCodegenStats = { vectorLoads: 0, provenLoads: 0, integerCounters: 0 };
 
-/** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is active. */
-export function installWasmCodegen(gpujs: any): boolean {
-  const version: string | undefined = safeVersion();
-  const proto = gpujs?.WebAssemblyFunctionNode?.prototype;
-  if (!proto || version !== PINNED_GPUJS || typeof proto.vGather !== 'function') return false;
-  if (process.env.TSNN_WASM_CODEGEN === 'off') return false;
-  if (proto[APPLIED]) return true;
-  const gather = proto.vGather;
-  proto.vGather = function (this: any, table: string, name: string, x: any, y: any, z: any, node: any) {
-    const layout = this.assembler?.layout?.[table]?.[name];
-    const contiguous = wasmCodegen.vectorLoads && !y && !z && layout ? laneContiguousBase(this, x) : null;
-    if (!contiguous || layout.flatLength < 4) return gather.call(this, table, name, x, y, z, node);
-    const em = this.em;
-    const base = em.addLocal('i32');
-    em.globalGet(this.assembler.globals.threadX);
-    this.emitIndex(contiguous.uniform); // scalar i32: the uniform part is the same for the 4 lanes
-    if (contiguous.negate) em.i32Sub();
-    else em.i32Add();
-    em.localSet(base);
-    wasmCodegenStats.vectorLoads++;
-    if (wasmCodegen.provenBounds && inBoundsForEveryThread(this, contiguous, layout.flatLength)) {
-      // proven in range for every thread of the grid: the load alone (no branch, so V8 schedules the
-      // loop body as one block); a SIMD quad never crosses a row, so its 4 lanes are 4 real threads
-      em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
-      wasmCodegenStats.provenLoads++;
-      return 'vf32';
+/**
+ * A gpu.js GPU for `mode`. On webasm its kernels are a subclass of gpu.js's WebAssemblyKernel whose
+ * function nodes carry the extensions; gpu.js's own classes are not modified, so other GPU instances
+ * (a user's) are unaffected. Used by the backend and by its worker threads.
+ */
+export function codegenGpu(gpujs: any, mode: string): any {
+  const gpu = new gpujs.GPU({ mode });
+  const Kernel = mode === 'webasm' ? codegenKernelClass(gpujs) : null;
+  // only where gpu.js chose its webasm kernel (not a CPU fallback for a runtime without WebAssembly)
+  if (Kernel && gpu.Kernel === gpujs.WebAssemblyKernel) gpu.Kernel = Kernel;
+  return gpu;
+}
+
+const kernelClasses = new WeakMap<object, any>();
+
+/** The extended kernel class for this gpu.js module (one per module instance), or null where it does not apply. */
+export function codegenKernelClass(gpujs: any): any {
+  if (kernelClasses.has(gpujs)) return kernelClasses.get(gpujs);
+  const Kernel = makeKernelClass(gpujs);
+  kernelClasses.set(gpujs, Kernel);
+  return Kernel;
+}
+
+function makeKernelClass(gpujs: any): any {
+  const Node = gpujs?.WebAssemblyFunctionNode;
+  const Kernel = gpujs?.WebAssemblyKernel;
+  const FunctionBuilder = gpujs?.FunctionBuilder;
+  const proto = Node?.prototype;
+  if (!proto || !Kernel || !FunctionBuilder || safeVersion() !== PINNED_GPUJS || typeof proto.vGather !== 'function') return null;
+  if (process.env.TSNN_WASM_CODEGEN === 'off') return null;
+
+  class TsnnWebAssemblyFunctionNode extends Node {
+    vGather(table: string, name: string, x: any, y: any, z: any, node: any): string {
+      const gather = () => super.vGather(table, name, x, y, z, node);
+      return vectorLoad(this, table, name, x, y, z, gather) ?? gather();
     }
-    // unsigned compare also sends a negative base to the gather (which clamps it like gpu.js always does)
-    em.localGet(base)
-      .i32Const(layout.flatLength - 4)
-      .i32LeU();
-    em.if_('v128');
-    em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
-    em.else_();
-    gather.call(this, table, name, x, y, z, node);
-    em.end();
-    return 'vf32';
-  };
-  const emitVector = proto.emitVectorFunction;
-  if (typeof emitVector === 'function') {
-    proto.emitVectorFunction = function (this: any, assembler: any) {
-      return withThreadIdsInLocals(assembler, () => emitVector.call(this, assembler));
-    };
-  }
-  for (const method of ['stmtFor', 'vstmtFor']) {
-    const original = proto[method];
-    if (typeof original !== 'function') continue;
-    proto[method] = function (this: any, forNode: any) {
+    emitVectorFunction(assembler: any): any {
+      return withThreadIdsInLocals(assembler, () => super.emitVectorFunction(assembler));
+    }
+    stmtFor(forNode: any): any {
       markIntegerCounter(this, forNode);
-      return original.call(this, forNode);
-    };
+      return super.stmtFor(forNode);
+    }
+    vstmtFor(forNode: any): any {
+      markIntegerCounter(this, forNode);
+      return super.vstmtFor(forNode);
+    }
   }
-  proto[APPLIED] = true;
-  return true;
+
+  return class TsnnWebAssemblyKernel extends Kernel {
+    /**
+     * gpu.js 2.24.1's WebAssemblyKernel.translateSource, with our function node class in place of
+     * WebAssemblyFunctionNode (gpu.js names that class directly, so a subclass is the only way to swap it).
+     */
+    translateSource(): boolean {
+      const functionBuilder = (this.functionBuilder = FunctionBuilder.fromKernel(this, TsnnWebAssemblyFunctionNode));
+      this.tracedFunctions = functionBuilder.traceFunctionCalls('kernel', []);
+      if (!this.returnType) this.returnType = functionBuilder.getKernelResultType();
+      const components: Record<string, number> = { Number: 1, Float: 1, Integer: 1, LiteralInteger: 1, 'Array(2)': 2, 'Array(3)': 3, 'Array(4)': 4 };
+      if (!(this.returnType in components)) return false;
+      this.componentCount = components[this.returnType];
+      this.usesRandom = false;
+      this.usedMathImports = new Set();
+      for (const name of this.tracedFunctions) {
+        const node = functionBuilder.functionMap[name];
+        if (!node) continue;
+        if (node.usesRandom) this.usesRandom = true;
+        for (const importName of node.usedMathImports) this.usedMathImports.add(importName);
+      }
+      return true;
+    }
+  };
+}
+
+/**
+ * `arr[u + this.thread.x]` with `u` lane-uniform as one v128 load (bounds-checked unless proven in range),
+ * emitted into the function, with gpu.js's clamped `gather` where lanes may run off the array; returns its
+ * type, or null (nothing emitted) to leave the read to gpu.js's gather.
+ */
+function vectorLoad(fn: any, table: string, name: string, x: any, y: any, z: any, gather: () => string): string | null {
+  const layout = fn.assembler?.layout?.[table]?.[name];
+  const contiguous = wasmCodegen.vectorLoads && !y && !z && layout ? laneContiguousBase(fn, x) : null;
+  if (!contiguous || layout.flatLength < 4) return null;
+  const em = fn.em;
+  const base = em.addLocal('i32');
+  em.globalGet(fn.assembler.globals.threadX);
+  fn.emitIndex(contiguous.uniform); // scalar i32: the uniform part is the same for the 4 lanes
+  if (contiguous.negate) em.i32Sub();
+  else em.i32Add();
+  em.localSet(base);
+  wasmCodegenStats.vectorLoads++;
+  if (wasmCodegen.provenBounds && inBoundsForEveryThread(fn, contiguous, layout.flatLength)) {
+    // proven in range for every thread of the grid: the load alone (no branch, so V8 schedules the
+    // loop body as one block); a SIMD quad never crosses a row, so its 4 lanes are 4 real threads
+    em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
+    wasmCodegenStats.provenLoads++;
+    return 'vf32';
+  }
+  // unsigned compare also sends a negative base to the gather (which clamps it like gpu.js always does)
+  em.localGet(base)
+    .i32Const(layout.flatLength - 4)
+    .i32LeU();
+  em.if_('v128');
+  em.localGet(base).i32Const(2).i32Shl().v128Load(layout.offset, 2);
+  em.else_();
+  gather();
+  em.end();
+  return 'vf32';
 }
 
 /**

@@ -234,8 +234,7 @@ const ctrl = new Int32Array(workerData.ctrl);
 let gpu;
 try {
   const gpujs = require(workerData.gpujs);
-  require(workerData.codegen).installWasmCodegen(gpujs);
-  gpu = new gpujs.GPU({ mode: workerData.mode });
+  gpu = require(workerData.codegen).codegenGpu(gpujs, workerData.mode);
 } catch (e) {
   port.postMessage({ id: 0, error: String((e && e.stack) || e) });
   throw e;

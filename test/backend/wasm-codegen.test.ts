@@ -1,12 +1,12 @@
 /**
  * The webasm codegen extensions (src/backend/wasm-codegen.ts): every kernel here is compiled twice,
- * once by gpu.js alone and once with contiguous vector loads + integer loop counters, and the two
- * results must agree bit for bit — including reads whose 4 lanes run off either end of the array
+ * once by a plain gpu.js GPU and once by tsnn's (codegenGpu: contiguous vector loads + integer loop
+ * counters), and the two results must agree bit for bit — including reads whose 4 lanes run off either end of the array
  * (the vector load must fall back to gpu.js's clamped gather there).
  */
 import { expect } from 'chai';
-import { wasmCodegen, wasmCodegenStats } from '../../src/backend/wasm-codegen';
-import { deviceReport } from '../../src';
+import { codegenGpu, wasmCodegen, wasmCodegenStats } from '../../src/backend/wasm-codegen';
+import { deviceReport, tensor } from '../../src';
 
 const gpujs = require('gpu.js');
 
@@ -24,7 +24,8 @@ function compileAndRun(
   wasmCodegen.threadLocals = extensions;
   wasmCodegen.provenBounds = extensions;
 
-  const gpu = new gpujs.GPU({ mode: 'webasm' });
+  // the reference is a GPU a user would make: gpu.js's own code, whatever tsnn compiled before in this process
+  const gpu = extensions ? codegenGpu(gpujs, 'webasm') : new gpujs.GPU({ mode: 'webasm' });
   try {
     const kernel = gpu.createKernel(source, { output, ...(returnType ? { returnType } : {}), loopMaxIterations: 100000, ...settings });
     const out = kernel(...args);
@@ -186,5 +187,34 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     }`;
     sameBits(src, [8], [a]);
     expect(lastStats().integerCounters).to.equal(0);
+  });
+
+  it("a user's own gpu.js kernels in the same process are untouched: gpu.js's code, its classes unmodified", () => {
+    // tsnn compiles its webasm kernels first (the tiled matmul reads rows of B with vector loads) ...
+    const before = { ...wasmCodegenStats };
+    const [av, bv] = [randomArray(16 * 16, 11), randomArray(16 * 16, 12)];
+    const c = tensor(av, { device: 'webasm', shape: [16, 16] }).matmul(tensor(bv, { device: 'webasm', shape: [16, 16] }));
+    let ref = 0;
+    for (let k = 0; k < 16; k++) ref += av[3 * 16 + k] * bv[k * 16 + 7];
+    expect(c.dataSync()[3 * 16 + 7]).to.be.closeTo(ref, 1e-5);
+    expect(wasmCodegenStats.vectorLoads - before.vectorLoads, 'tsnn kernels still get vector loads').to.be.greaterThan(0);
+    // ... then a user's kernel with the same contiguous read compiles without any of it
+    const a = randomArray(64, 10);
+    const mid = { ...wasmCodegenStats };
+    const gpu = new gpujs.GPU({ mode: 'webasm' });
+    try {
+      const out = flattenAll(gpu.createKernel('function(a) { return a[3 + this.thread.x] * 2.0; }', { output: [60] })(a));
+      for (let i = 0; i < 60; i++) expect(out[i]).to.equal(Math.fround(a[3 + i] * 2));
+      expect(gpu.Kernel).to.equal(gpujs.WebAssemblyKernel);
+    } finally {
+      gpu.destroy();
+    }
+    expect(wasmCodegenStats).to.deep.equal(mid, 'no extension ran for the plain kernel');
+    // gpu.js's shared classes carry no override of ours: their methods are the ones defined in gpu.js's source
+    const proto = gpujs.WebAssemblyFunctionNode.prototype;
+    for (const method of ['vGather', 'emitVectorFunction', 'stmtFor', 'vstmtFor']) expect(proto[method].toString()).to.not.match(/tsnn|wasmCodegen/);
+    expect(Object.getOwnPropertySymbols(proto)).to.deep.equal([]);
+    expect(Object.prototype.hasOwnProperty.call(gpujs.WebAssemblyKernel.prototype, 'translateSource')).to.equal(true);
+    expect(gpujs.WebAssemblyKernel.prototype.translateSource.toString()).to.not.match(/Tsnn/);
   });
 });
