@@ -28,7 +28,24 @@ import { contiguousStrides, fmtShape, numelOf } from '../tensor/shape';
 import { cat, contiguous, reshape } from './shape';
 import { sum } from './reduce';
 import { matmulKernel, MatmulEpilogue, MatmulShape } from './matmul';
-import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, splitLoop, floorDiv } from './window-kernel';
+import {
+  Pair,
+  pair,
+  term,
+  sumOf,
+  effStrides,
+  rawAt,
+  base,
+  minus,
+  inRange,
+  guard,
+  strideBack,
+  splitLoop,
+  floorDiv,
+  WindowGeom,
+  withBoundsChecks,
+  walkWindow,
+} from './window-kernel';
 
 export type { Pair } from './window-kernel';
 
@@ -39,29 +56,11 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-interface ConvGeom {
-  N: number;
-  C: number;
-  H: number;
-  W: number;
+/** The window geometry plus channels: O output channels, Cg input and Og output channels per group. */
+interface ConvGeom extends WindowGeom {
   O: number;
   Cg: number;
   Og: number;
-  kH: number;
-  kW: number;
-  OH: number;
-  OW: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  dh: number;
-  dw: number;
-  /** can a tap fall above/left (lo) or below/right (hi) of the input? */
-  checkLoH: boolean;
-  checkHiH: boolean;
-  checkLoW: boolean;
-  checkHiW: boolean;
 }
 
 function geometry(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions): ConvGeom {
@@ -115,29 +114,7 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, op
   const OH = Math.floor((inH - effH) / sh) + 1;
   const OW = Math.floor((inW - effW) / sw) + 1;
   const [ph, pw] = [padH[0], padW[0]];
-  return {
-    N,
-    C,
-    H,
-    W,
-    O,
-    Cg,
-    Og: O / groups,
-    kH,
-    kW,
-    OH,
-    OW,
-    sh,
-    sw,
-    ph,
-    pw,
-    dh,
-    dw,
-    checkLoH: ph > 0,
-    checkHiH: (OH - 1) * sh - ph + (kH - 1) * dh > H - 1,
-    checkLoW: pw > 0,
-    checkHiW: (OW - 1) * sw - pw + (kW - 1) * dw > W - 1,
-  };
+  return withBoundsChecks({ N, C, H, W, O, Cg, Og: O / groups, kH, kW, OH, OW, sh, sw, ph, pw, dh, dw });
 }
 
 /** What the op observer (ONNX export) needs: the far-side padding follows from the output size. */
@@ -225,27 +202,22 @@ function convForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, dev
   const grp = g.Og === g.O ? null : kb.let(floorDiv(o, g.Og), 'grp');
   const xb = base(kb, xr, [term(n, xsN), grp ? term(grp, g.Cg * xsC) : null], 'xb');
   const wb = base(kb, wr, [term(o, wsO)], 'wb');
-  const ih0 = kb.let(minus(term(oh, g.sh)!, g.ph), 'ih');
-  const iw0 = kb.let(minus(term(ow, g.sw)!, g.pw), 'iw');
   // taps outside, channels inside: the bounds checks depend on the tap only, so the innermost
   // loop (over input channels) is a plain dot product
-  kb.loop(g.kH, (kh) => {
-    const ih = kb.let(sumOf([ih0, term(kh, g.dh)]), 'ih');
-    guard(kb, inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), () => {
-      const xrow = kb.let(sumOf([xb, term(ih, xsH)]), 'xr');
-      const wrow = kb.let(sumOf([wb, term(kh, wsH)]), 'wr');
-      kb.loop(g.kW, (kw) => {
-        const iw = kb.let(sumOf([iw0, term(kw, g.dw)]), 'iw');
-        guard(kb, inRange(iw, g.checkLoW, g.checkHiW ? g.W : null), () => {
-          const xp = kb.let(sumOf([xrow, term(iw, xsW)]), 'xp');
-          const wp = kb.let(sumOf([wrow, term(kw, wsW)]), 'wp');
-          kb.loop(g.Cg, (c) => {
-            kb.emit(`${acc} += ${rawAt(kb, xr, sumOf([xp, term(c, xsC)]))} * ${rawAt(kb, wr, sumOf([wp, term(c, wsC)]))};`);
-          });
-        });
+  let wrow = '';
+  walkWindow(
+    kb,
+    g,
+    { xb, sH: xsH, sW: xsW, oh, ow },
+    (pos, _kh, kw) => {
+      const xp = kb.let(pos, 'xp');
+      const wp = kb.let(sumOf([wrow, term(kw, wsW)]), 'wp');
+      kb.loop(g.Cg, (c) => {
+        kb.emit(`${acc} += ${rawAt(kb, xr, sumOf([xp, term(c, xsC)]))} * ${rawAt(kb, wr, sumOf([wp, term(c, wsC)]))};`);
       });
-    });
-  });
+    },
+    (kh) => (wrow = kb.let(sumOf([wb, term(kh, wsH)]), 'wr')),
+  );
   return runKernel(kb, acc, device);
 }
 

@@ -7,6 +7,7 @@ import { slice } from './shape';
 import { add } from './elementwise';
 import { fmtShape, normDim } from '../tensor/shape';
 import { checkIndexValues, nonInteger } from './validate';
+import type { DeviceName } from '../backend/device';
 
 function checkIndex(op: string, index: Tensor, ndim?: number): void {
   if (!(index instanceof Tensor)) throw new Error(`${op}: index must be a Tensor of integers`);
@@ -27,17 +28,15 @@ function checkRange(op: string, index: Tensor, size: number): void {
   });
 }
 
-export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
-  checkIndex('indexSelect', index, 1);
-  const d = normDim('indexSelect', dim, x.ndim);
-  const device = commonDevice('indexSelect', x, index);
-  checkRange('indexSelect', index, x.shape[d]);
-  const shape = [...x.shape];
-  shape[d] = index.shape[0];
-  const kb = new KernelBuilder(shape);
+/**
+ * The forward of indexSelect and gather: out[o] = x[o with dim d replaced by index[indexAt(o)]], one
+ * kernel over `outShape`.
+ */
+function readAlong(x: Tensor, d: number, index: Tensor, outShape: number[], indexAt: (o: string[]) => string[], device: DeviceName): Tensor {
+  const kb = new KernelBuilder(outShape);
   const o = kb.outIndex();
-  const j = idxRead(kb, index, [o[d]], x.shape[d]);
-  const y = runKernel(
+  const j = idxRead(kb, index, indexAt(o), x.shape[d]);
+  return runKernel(
     kb,
     kb.at(
       ref(x),
@@ -45,6 +44,16 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
     ),
     device,
   );
+}
+
+export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkIndex('indexSelect', index, 1);
+  const d = normDim('indexSelect', dim, x.ndim);
+  const device = commonDevice('indexSelect', x, index);
+  checkRange('indexSelect', index, x.shape[d]);
+  const shape = [...x.shape];
+  shape[d] = index.shape[0];
+  const y = readAlong(x, d, index, shape, (o) => [o[d]], device);
   return record(y, 'indexSelect', [x], (g) => [indexAdd(x.shape, d, index, g)], [index], { dim: d, index });
 }
 
@@ -74,17 +83,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
       throw new Error(`gather: index shape ${fmtShape(index.shape)} exceeds input shape ${fmtShape(x.shape)} at dim ${i}`);
   });
   checkRange('gather', index, x.shape[d]);
-  const kb = new KernelBuilder(index.shape);
-  const o = kb.outIndex();
-  const j = idxRead(kb, index, o, x.shape[d]);
-  const y = runKernel(
-    kb,
-    kb.at(
-      ref(x),
-      o.map((v, i) => (i === d ? j : v)),
-    ),
-    device,
-  );
+  const y = readAlong(x, d, index, index.shape, (o) => o, device);
   return record(y, 'gather', [x], (g) => [scatterAdd(x.shape, d, index, g)], [index], { dim: d, index });
 }
 

@@ -9,7 +9,22 @@ import { KernelBuilder, lit } from '../backend/kernel-builder';
 import { ref, runKernel } from './kernel';
 import { fmtShape } from '../tensor/shape';
 import { reshape } from './shape';
-import { Pair, pair, term, sumOf, effStrides, rawAt, base, minus, inRange, guard, strideBack, floorDiv } from './window-kernel';
+import {
+  Pair,
+  pair,
+  term,
+  sumOf,
+  effStrides,
+  rawAt,
+  base,
+  minus,
+  guard,
+  strideBack,
+  floorDiv,
+  WindowGeom,
+  withBoundsChecks,
+  walkWindow,
+} from './window-kernel';
 
 export interface MaxPool2dOptions {
   /** defaults to kernelSize */
@@ -48,26 +63,7 @@ function poolOut(size: number, k: number, s: number, p: number, d: number, ceil:
   return out;
 }
 
-interface PoolGeom {
-  N: number;
-  C: number;
-  H: number;
-  W: number;
-  OH: number;
-  OW: number;
-  kH: number;
-  kW: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  dh: number;
-  dw: number;
-  checkLoH: boolean;
-  checkHiH: boolean;
-  checkLoW: boolean;
-  checkHiW: boolean;
-}
+type PoolGeom = WindowGeom;
 
 function poolGeometry(
   op: string,
@@ -93,26 +89,7 @@ function poolGeometry(
       `${op}: input ${fmtShape(x.shape)} is too small for kernel ${kH}x${kW} (padding ${fmtShape([ph, pw])}, dilation ${fmtShape([dh, dw])}): output would be ${OH}x${OW}`,
     );
   }
-  return {
-    N,
-    C,
-    H,
-    W,
-    OH,
-    OW,
-    kH,
-    kW,
-    sh,
-    sw,
-    ph,
-    pw,
-    dh,
-    dw,
-    checkLoH: ph > 0,
-    checkHiH: (OH - 1) * sh - ph + (kH - 1) * dh > H - 1,
-    checkLoW: pw > 0,
-    checkHiW: (OW - 1) * sw - pw + (kW - 1) * dw > W - 1,
-  };
+  return withBoundsChecks({ N, C, H, W, OH, OW, kH, kW, sh, sw, ph, pw, dh, dw });
 }
 
 /**
@@ -124,20 +101,7 @@ function forEachTap(kb: KernelBuilder, g: PoolGeom, x: Tensor, body: (v: string,
   const xr = ref(x);
   const [sN, sC, sH, sW] = effStrides(xr);
   const xb = base(kb, xr, [term(n, sN), term(c, sC)], 'xb');
-  const ih0 = kb.let(minus(term(oh, g.sh)!, g.ph), 'ih');
-  const iw0 = kb.let(minus(term(ow, g.sw)!, g.pw), 'iw');
-  kb.loop(g.kH, (kh) => {
-    const ih = kb.let(sumOf([ih0, term(kh, g.dh)]), 'ih');
-    guard(kb, inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), () => {
-      const row = kb.let(sumOf([xb, term(ih, sH)]), 'xr');
-      kb.loop(g.kW, (kw) => {
-        const iw = kb.let(sumOf([iw0, term(kw, g.dw)]), 'iw');
-        guard(kb, inRange(iw, g.checkLoW, g.checkHiW ? g.W : null), () => {
-          body(kb.let(rawAt(kb, xr, sumOf([row, term(iw, sW)])), 'x'), kh, kw);
-        });
-      });
-    });
-  });
+  walkWindow(kb, g, { xb, sH, sW, oh, ow }, (pos, kh, kw) => body(kb.let(rawAt(kb, xr, pos), 'x'), kh, kw));
 }
 
 /**

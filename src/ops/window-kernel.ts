@@ -112,3 +112,65 @@ export function splitLoop(
   run(lo, hi, false);
   run(hi, count, true);
 }
+
+/** A 2-D window (conv or pool) over an [N, C, H, W] input: kernel, stride, padding, dilation, output size. */
+export interface WindowGeom {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  kH: number;
+  kW: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  /** can a tap fall above/left (lo) or below/right (hi) of the input? */
+  checkLoH: boolean;
+  checkHiH: boolean;
+  checkLoW: boolean;
+  checkHiW: boolean;
+}
+
+/** `g` with its bounds-check flags: only padding puts a tap before 0; the last window may reach past the end. */
+export function withBoundsChecks<G extends Omit<WindowGeom, 'checkLoH' | 'checkHiH' | 'checkLoW' | 'checkHiW'>>(g: G): G & WindowGeom {
+  return {
+    ...g,
+    checkLoH: g.ph > 0,
+    checkHiH: (g.OH - 1) * g.sh - g.ph + (g.kH - 1) * g.dh > g.H - 1,
+    checkLoW: g.pw > 0,
+    checkHiW: (g.OW - 1) * g.sw - g.pw + (g.kW - 1) * g.dw > g.W - 1,
+  };
+}
+
+/**
+ * Walks the taps of the window of output position (oh, ow) that lie inside the input: `body(pos, kh, kw)`
+ * with `pos` the flat index expression of the tap (`xb` + row and column terms through strides sH, sW);
+ * `onRow(kh)` runs once per window row that is inside, before its columns. Bounds checks only where
+ * the geometry needs them.
+ */
+export function walkWindow(
+  kb: KernelBuilder,
+  g: WindowGeom,
+  at: { xb: string; sH: number; sW: number; oh: string; ow: string },
+  body: (pos: string, kh: string, kw: string) => void,
+  onRow?: (kh: string) => void,
+): void {
+  const ih0 = kb.let(minus(term(at.oh, g.sh)!, g.ph), 'ih');
+  const iw0 = kb.let(minus(term(at.ow, g.sw)!, g.pw), 'iw');
+  kb.loop(g.kH, (kh) => {
+    const ih = kb.let(sumOf([ih0, term(kh, g.dh)]), 'ih');
+    guard(kb, inRange(ih, g.checkLoH, g.checkHiH ? g.H : null), () => {
+      const row = kb.let(sumOf([at.xb, term(ih, at.sH)]), 'xr');
+      onRow?.(kh);
+      kb.loop(g.kW, (kw) => {
+        const iw = kb.let(sumOf([iw0, term(kw, g.dw)]), 'iw');
+        guard(kb, inRange(iw, g.checkLoW, g.checkHiW ? g.W : null), () => body(sumOf([row, term(iw, at.sW)]), kh, kw));
+      });
+    });
+  });
+}
