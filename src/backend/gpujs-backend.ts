@@ -267,7 +267,8 @@ export class Backend {
   private threadsOff = false;
   readonly splitPolicy = new SplitPolicy();
   private pool: KernelWorkerPool | null = null;
-  readonly threadStats = { splitRuns: 0 };
+  /** split runs, and parts of them that worker threads ran (the rest ran on the calling thread) */
+  readonly threadStats = { splitRuns: 0, workerParts: 0 };
 
   /**
    * Runs the parts of a split kernel: parts 1.. on workers, part 0 here; all write one shared output.
@@ -296,6 +297,7 @@ export class Backend {
     });
     const pending = posted.filter((j): j is PendingJob => j !== null);
     this.threadStats.splitRuns++;
+    this.threadStats.workerParts += pending.length;
     const t0 = performance.now();
     let mainError: unknown = null;
     try {

@@ -591,13 +591,14 @@ export function readHeader(path: string): SafetensorsHeader {
 
 /**
  * Fetches safetensors bytes from `url` (fetch: browsers, Node 18+) and loads them as a state dict, validated
- * like loadFile. A failed request (network error, HTTP status other than 2xx) is a SafetensorsError naming the URL.
+ * like loadFile (a fetch with other options: `deserialize(new Uint8Array(await res.arrayBuffer()))`). A failed request (network error, HTTP status other than 2xx) is a SafetensorsError naming the URL.
  */
-export async function loadUrl(url: string | URL, opts: LoadOptions & { init?: RequestInit } = {}): Promise<Record<string, Tensor>> {
+export async function loadUrl(url: string, opts: LoadOptions = {}): Promise<Record<string, Tensor>> {
   const source = String(url);
   let bytes: Uint8Array;
   try {
-    const res = await fetch(url, opts.init);
+    // the global fetch (typed loosely: the declarations must not need the DOM or Node types)
+    const res = await (globalThis as any).fetch(source);
     if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
     bytes = new Uint8Array(await res.arrayBuffer());
   } catch (e) {
