@@ -22,12 +22,19 @@
  * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
  * turns them all off.
  */
+import { option } from '../platform/options';
+
 const PINNED_GPUJS = '2.24.1';
 
 /** Read when a kernel is compiled; tests switch them off to compare against gpu.js's own code. */
 export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLocals: true, provenBounds: true };
 /** Statistics for tests: reads compiled as vector loads (and of those, without a bounds check), i32 counters. */
 export const wasmCodegenStats = { vectorLoads: 0, provenLoads: 0, integerCounters: 0 };
+
+/** Read per kernel compiled: setBackendOptions({ wasmCodegen: false }) (or TSNN_WASM_CODEGEN=off) turns the extensions off. */
+export function codegenOn(): boolean {
+  return option('wasmCodegen') !== false;
+}
 
 /**
  * A gpu.js GPU for `mode`. On webasm its kernels are a subclass of gpu.js's WebAssemblyKernel whose
@@ -58,22 +65,22 @@ function makeKernelClass(gpujs: any): any {
   const FunctionBuilder = gpujs?.FunctionBuilder;
   const proto = Node?.prototype;
   if (!proto || !Kernel || !FunctionBuilder || safeVersion() !== PINNED_GPUJS || typeof proto.vGather !== 'function') return null;
-  if (process.env.TSNN_WASM_CODEGEN === 'off') return null;
 
   class TsnnWebAssemblyFunctionNode extends Node {
     vGather(table: string, name: string, x: any, y: any, z: any, node: any): string {
       const gather = () => super.vGather(table, name, x, y, z, node);
-      return vectorLoad(this, table, name, x, y, z, gather) ?? gather();
+      return (codegenOn() && vectorLoad(this, table, name, x, y, z, gather)) || gather();
     }
     emitVectorFunction(assembler: any): any {
+      if (!codegenOn()) return super.emitVectorFunction(assembler);
       return withThreadIdsInLocals(assembler, () => super.emitVectorFunction(assembler));
     }
     stmtFor(forNode: any): any {
-      markIntegerCounter(this, forNode);
+      if (codegenOn()) markIntegerCounter(this, forNode);
       return super.stmtFor(forNode);
     }
     vstmtFor(forNode: any): any {
-      markIntegerCounter(this, forNode);
+      if (codegenOn()) markIntegerCounter(this, forNode);
       return super.vstmtFor(forNode);
     }
   }
