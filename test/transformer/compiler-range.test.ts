@@ -22,7 +22,6 @@ function findRepoRoot(): string {
 const ROOT = findRepoRoot();
 const TTSC = path.join(ROOT, 'bin/ttsc.js');
 const FIXTURES = path.join(ROOT, 'test/transformer/fixtures');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { chooseTypeScript, chooseTsPatch } = require(path.join(ROOT, 'bin/ttsc-typescript.js'));
 
 interface Run {
