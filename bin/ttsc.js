@@ -15,7 +15,7 @@ const path = require('path');
 const vm = require('vm');
 const Module = require('module');
 const { StartupCache } = require('./ttsc-cache');
-const { chooseTypeScript } = require('./ttsc-typescript');
+const { chooseTypeScript, chooseTsPatch } = require('./ttsc-typescript');
 
 const TRANSFORMER = path.join(__dirname, '../transformer/dist/index.js');
 
@@ -125,15 +125,9 @@ function withTypeScriptFor(tsPatchDir, tsDir, fn) {
   }
 }
 
-/** ts-patch's in-memory patched tsc (of the TypeScript in `tsDir`), with our hook call added. */
-function patchedTscSource(tsDir, tsVersion) {
-  let tsPatchMain;
-  try {
-    tsPatchMain = require.resolve('ts-patch', { paths: [__dirname] });
-  } catch (e) {
-    fail(`cannot find ts-patch (a dependency of tsnn): ${e && e.message}`);
-  }
-  const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
+/** ts-patch's (the one in `tsPatchDir`) in-memory patched tsc of the TypeScript in `tsDir`, with our hook call added. */
+function patchedTscSource(tsDir, tsVersion, tsPatchDir) {
+  const tsPatchMain = require.resolve(tsPatchDir);
   // ts-patch keeps its own cache of patched compilers (and a copy of tsc.js) and runs what it finds
   // there: node_modules/.cache/ts-patch, or, where node_modules is not writable (a global or read-only
   // install), <tmpdir>/ts-patch, which another user can create first. ttsc has its own cache: give
@@ -149,7 +143,7 @@ function patchedTscSource(tsDir, tsVersion) {
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  if (error) fail(`ts-patch cannot patch TypeScript ${tsVersion} (${tsDir}): ${error && error.message}`);
+  if (error) fail(`ts-patch (${tsPatchDir}) cannot patch TypeScript ${tsVersion} (${tsDir}): ${error && error.message}`);
   const at = js.indexOf(MARKER);
   if (at < 0) fail('unsupported ts-patch version (cannot find where to install the tsnn transformer)');
   return js.slice(0, at + MARKER.length) + '\n__tsnnInstall(tsp);\n' + js.slice(at + MARKER.length);
@@ -161,9 +155,8 @@ function patchedTscSource(tsDir, tsVersion) {
  * user's cache directory (see ttsc-cache.js for why and how safely), keyed by everything they depend
  * on. Any problem with the cache: do without it.
  */
-function cacheKey(tsDir, tscPath) {
+function cacheKey(tsDir, tscPath, tsPatchDir) {
   try {
-    const tsPatchDir = path.dirname(require.resolve('ts-patch/package.json', { paths: [__dirname] }));
     const st = fs.statSync(tscPath);
     return require('crypto')
       .createHash('sha1')
@@ -188,14 +181,16 @@ function cacheKey(tsDir, tscPath) {
 
 let tsDir;
 let tsVersion;
+let tsPatchDir;
 try {
   ({ dir: tsDir, version: tsVersion } = chooseTypeScript());
+  ({ dir: tsPatchDir } = chooseTsPatch(tsVersion));
 } catch (e) {
   fail(e.message);
 }
 const tscPath = path.join(tsDir, 'lib', 'tsc.js');
 const useCache = !process.env.TSNN_TTSC_NO_CACHE && process.env.TSP_SKIP_CACHE !== 'true';
-const key = useCache ? cacheKey(tsDir, tscPath) : undefined;
+const key = useCache ? cacheKey(tsDir, tscPath, tsPatchDir) : undefined;
 const cache = key ? StartupCache.open(key) : undefined;
 
 const cached = cache && cache.readSource();
@@ -204,7 +199,7 @@ let sourceHash;
 if (cached && cached.source.includes('__tsnnInstall(tsp);')) {
   ({ source, hash: sourceHash } = cached);
 } else {
-  source = patchedTscSource(tsDir, tsVersion);
+  source = patchedTscSource(tsDir, tsVersion, tsPatchDir);
   if (cache) {
     cache.prune();
     sourceHash = cache.writeSource(source);

@@ -26,6 +26,16 @@ if (!process.env.DISPLAY && !process.env.TSNN_NO_XVFB && hasGl() && which('xvfb-
 }
 
 const root = path.resolve(__dirname, '..');
+
+// The supported compiler range (lowest and highest TypeScript, each with its ts-patch) is installed apart,
+// from its own lockfile, so a fresh clone's `npm ci && npm test` tests it too (test/transformer/compilers.ts).
+const compilers = path.join(root, 'test/compilers');
+if (!fs.existsSync(path.join(compilers, 'node_modules'))) {
+  console.log('installing the supported compiler range into test/compilers (npm ci)');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const r = spawnSync(npm, ['ci', '--prefix', compilers, '--ignore-scripts', '--no-audit', '--no-fund'], { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
 const { deviceReport } = require(path.join(root, 'dist/src/index.js'));
 console.log('tsnn test run — devices here:');
 for (const d of deviceReport())

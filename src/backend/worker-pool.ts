@@ -15,17 +15,10 @@
  * HANG_FLOOR_MS). A worker that died, threw or hung is terminated and replaced; the op fails.
  */
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
-import { copyInto, flatWasmOutput, flatten, unpackRows4Into } from './kernel-output';
 import type { WorkerFault } from './kernel-faults';
-import { KernelCache, releaseHostKernel } from './kernel-cache';
+import { DEAD, DONE, RUNNING, SLOTS, STATUS } from './pool-control';
+import type { PoolWorkerData } from './pool-worker';
 import { codegenOn } from './wasm-codegen';
-
-/** Control block slots. */
-const DONE = 0; // id of the last job the worker settled (waited on: the worker and the watchdog notify it)
-const STATUS = 1; // 1: that job succeeded, 2: it failed (its error is on the port, tagged with its id)
-const RUNNING = 2; // id of the job whose kernel (compiled by an earlier job) the worker is running
-const DEAD = 3; // 1 once the worker's thread has ended (set by the watchdog)
-const SLOTS = 4;
 
 /**
  * A running part is deemed hung once it has run HANG_FACTOR times as long as the calling thread's own part
@@ -193,20 +186,15 @@ export class WorkerPool implements KernelWorkerPool {
     // the worker holds one end for its lifetime; the watchdog sees the other end close when the thread ends
     const life = new MessageChannel();
     const ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        gpujs: require.resolve('gpu.js'),
-        codegen: require.resolve('./wasm-codegen'),
-        options: require.resolve('../platform/options'),
-        mode: this.mode,
-        kernelCache: this.kernelCache,
-        port: jobs.port2,
-        life: life.port1,
-        ctrl: ctrl.buffer,
-      },
-      transferList: [jobs.port2, life.port1],
-    });
+    const workerData: PoolWorkerData & { tsnnPoolWorker: true } = {
+      tsnnPoolWorker: true,
+      mode: this.mode,
+      kernelCache: this.kernelCache,
+      port: jobs.port2,
+      life: life.port1,
+      ctrl: ctrl.buffer as SharedArrayBuffer,
+    };
+    const worker = new Worker(poolWorkerScript(), { eval: true, workerData, transferList: [jobs.port2, life.port1] });
     // a start-up error also reaches the port (see settle); without a listener it would crash the process
     worker.on('error', () => undefined);
     worker.unref();
@@ -238,58 +226,18 @@ parentPort.on('message', ({ life, ctrl }) => {
 });
 `;
 
-const WORKER_SOURCE = `
-const { workerData } = require('worker_threads');
-const port = workerData.port;
-// held for the thread's lifetime: its channel closing tells the watchdog this thread has ended
-const life = workerData.life;
-const ctrl = new Int32Array(workerData.ctrl);
-let gpu;
-let setBackendOptions;
-try {
-  const gpujs = require(workerData.gpujs);
-    setBackendOptions = require(workerData.options).setBackendOptions;
-    gpu = require(workerData.codegen).codegenGpu(gpujs, workerData.mode);
-} catch (e) {
-  port.postMessage({ id: 0, error: String((e && e.stack) || e) });
-  throw e;
-}
-${KernelCache.toString()}
-${releaseHostKernel.toString()}
-const kernels = new KernelCache(workerData.kernelCache, (k) => releaseHostKernel(gpu, k));
-${flatWasmOutput.toString()}
-${flatten.toString()}
-${unpackRows4Into.toString()}
-${copyInto.toString()}
-port.on('message', (m) => {
-  let error = null;
+/**
+ * The workers' code: pool-worker.ts bundled with gpu.js and all it imports into one script at build time
+ * (scripts/build-worker.js), so that nothing is resolved from disk when a worker starts (see pool-worker.ts).
+ * A literal require, so that bundlers of programs using tsnn carry it along.
+ */
+function poolWorkerScript(): string {
   try {
-    if (m.fault === 'throw') throw new Error('injected fault (test hook)');
-    if (m.fault === 'exit') process.exit(1);
-    let k = kernels.get(m.key);
-    // the calling thread's setBackendOptions({ wasmCodegen }) applies to the parts compiled here too
-    setBackendOptions({ wasmCodegen: m.wasmCodegen });
-    // gpu.js compiles a kernel on its first call: that call belongs to the start phase, not the run
-    if (k) Atomics.store(ctrl, ${RUNNING}, m.id);
-    else {
-      k = gpu.createKernel(m.source, m.settings);
-      flatWasmOutput(k);
-      kernels.set(m.key, k);
-    }
-    if (m.fault === 'hang' || m.fault === 'terminate') {
-      Atomics.store(ctrl, ${RUNNING}, m.id);
-      for (;;);
-    }
-    const out = k(...m.args, ...m.scalars);
-    const dst = new Float32Array(m.dst);
-    if (m.rows4) unpackRows4Into(out, m.grid, dst, m.offset, m.size);
-    else copyInto(out, dst, m.offset, m.size);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('./pool-worker-script').POOL_WORKER_SCRIPT;
   } catch (e) {
-    error = String((e && e.stack) || e);
-    port.postMessage({ id: m.id, error });
+    throw new Error(
+      `tsnn: the worker-thread script is not built (dist/src/backend/pool-worker-script.js; \`npm run build\` makes it): ${e instanceof Error ? e.message : e}`,
+    );
   }
-  Atomics.store(ctrl, ${STATUS}, error === null ? 1 : 2);
-  Atomics.store(ctrl, ${DONE}, m.id);
-  Atomics.notify(ctrl, ${DONE});
-});
-`;
+}

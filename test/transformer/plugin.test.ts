@@ -15,6 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type * as ts from 'typescript';
+import { compilerRange } from './compilers';
 
 function findRepoRoot(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
@@ -25,6 +26,11 @@ function findRepoRoot(): string {
 
 const ROOT = findRepoRoot();
 const tsi: typeof ts = require(require.resolve('typescript', { paths: [ROOT] }));
+/** The TypeScript tsnn builds with, then the lowest and highest supported (test/compilers). */
+const COMPILERS: { name: string; dir: string }[] = [
+  { name: `TypeScript ${tsi.version} (tsnn's own)`, dir: path.dirname(require.resolve('typescript/package.json', { paths: [ROOT] })) },
+  ...compilerRange().map((c) => ({ name: `TypeScript ${c.version} (${c.name} supported)`, dir: c.ts })),
+];
 const FAKE_TSNN = path.join(ROOT, 'test/transformer/fixtures/lib/tsnn');
 
 const UNREGISTERED = `import { nn, Tensor, child } from 'tsnn';
@@ -42,6 +48,7 @@ const MESSAGE = 'MLP.hidden holds a Module but is not registered: add @child (Py
 class MemoryHost implements ts.LanguageServiceHost {
   private readonly files = new Map<string, { text: string; version: number }>();
   constructor(
+    private readonly tsi: typeof ts,
     private readonly cwd: string,
     private readonly roots: string[],
   ) {}
@@ -53,72 +60,74 @@ class MemoryHost implements ts.LanguageServiceHost {
   getScriptVersion = (f: string) => String(this.files.get(f)?.version ?? 0);
   getScriptSnapshot = (f: string) => {
     const text = this.readFile(f);
-    return text === undefined ? undefined : tsi.ScriptSnapshot.fromString(text);
+    return text === undefined ? undefined : this.tsi.ScriptSnapshot.fromString(text);
   };
   getCurrentDirectory = () => this.cwd;
   getCompilationSettings = (): ts.CompilerOptions => ({
-    target: tsi.ScriptTarget.ES2022,
-    module: tsi.ModuleKind.CommonJS,
-    moduleResolution: tsi.ModuleResolutionKind.Node10,
+    target: this.tsi.ScriptTarget.ES2022,
+    module: this.tsi.ModuleKind.CommonJS,
+    moduleResolution: this.tsi.ModuleResolutionKind.Node10,
     strict: true,
     lib: ['lib.es2022.d.ts'],
     types: [],
   });
-  getDefaultLibFileName = (o: ts.CompilerOptions) => tsi.getDefaultLibFilePath(o);
-  fileExists = (f: string) => this.files.has(f) || (this.isLib(f) && tsi.sys.fileExists(f));
-  readFile = (f: string) => this.files.get(f)?.text ?? (this.isLib(f) ? tsi.sys.readFile(f) : undefined);
-  private isLib = (f: string) => path.dirname(f) === path.dirname(tsi.getDefaultLibFilePath({}));
+  getDefaultLibFileName = (o: ts.CompilerOptions) => this.tsi.getDefaultLibFilePath(o);
+  fileExists = (f: string) => this.files.has(f) || (this.isLib(f) && this.tsi.sys.fileExists(f));
+  readFile = (f: string) => this.files.get(f)?.text ?? (this.isLib(f) ? this.tsi.sys.readFile(f) : undefined);
+  private isLib = (f: string) => path.dirname(f) === path.dirname(this.tsi.getDefaultLibFilePath({}));
 }
 
 describe('tsnn language-service plugin', function () {
   this.timeout(60_000);
 
-  describe('through the LanguageService API', () => {
-    const project = '/virtual/project';
-    const model = `${project}/src/model.ts`;
-    let host: MemoryHost;
-    let plain: ts.LanguageService;
-    let service: ts.LanguageService;
+  for (const { name, dir } of COMPILERS)
+    describe(`through the LanguageService API of ${name}`, () => {
+      const tsi: typeof ts = require(dir);
+      const project = '/virtual/project';
+      const model = `${project}/src/model.ts`;
+      let host: MemoryHost;
+      let plain: ts.LanguageService;
+      let service: ts.LanguageService;
 
-    before(() => {
-      host = new MemoryHost(project, [model]);
-      for (const f of ['package.json', 'index.d.ts', 'index.js']) {
-        host.write(`${project}/node_modules/tsnn/${f}`, fs.readFileSync(path.join(FAKE_TSNN, f), 'utf8'));
-      }
-      host.write(model, UNREGISTERED);
-      plain = tsi.createLanguageService(host, tsi.createDocumentRegistry());
-      // What tsserver does with a plugin: load the module, call it with `typescript`, create() over the service.
-      const init = require(path.join(ROOT, 'plugin'));
-      const info = { languageService: plain, languageServiceHost: host, config: {} } as unknown as ts.server.PluginCreateInfo;
-      service = init({ typescript: tsi }).create(info);
-    });
+      before(() => {
+        host = new MemoryHost(tsi, project, [model]);
+        for (const f of ['package.json', 'index.d.ts', 'index.js']) {
+          host.write(`${project}/node_modules/tsnn/${f}`, fs.readFileSync(path.join(FAKE_TSNN, f), 'utf8'));
+        }
+        host.write(model, UNREGISTERED);
+        plain = tsi.createLanguageService(host, tsi.createDocumentRegistry());
+        // What tsserver does with a plugin: load the module, call it with `typescript`, create() over the service.
+        const init = require(path.join(ROOT, 'plugin'));
+        const info = { languageService: plain, languageServiceHost: host, config: {} } as unknown as ts.server.PluginCreateInfo;
+        service = init({ typescript: tsi }).create(info);
+      });
 
-    it('reports the unregistered field with its span and message', () => {
-      const text = UNREGISTERED;
-      const diags = service.getSemanticDiagnostics(model);
-      expect(diags.map((d) => d.code)).to.deep.equal([90001]);
-      const d = diags[0];
-      expect(d.file?.fileName).to.equal(model);
-      expect(d.start).to.equal(text.indexOf('hidden ='));
-      expect(d.length).to.equal('hidden'.length);
-      expect(tsi.flattenDiagnosticMessageText(d.messageText, '\n')).to.equal(MESSAGE);
-      expect(d.category).to.equal(tsi.DiagnosticCategory.Error);
-      // The plugin adds it: the service it wraps knows nothing about tsnn.
-      expect(plain.getSemanticDiagnostics(model)).to.deep.equal([]);
-    });
+      it('reports the unregistered field with its span and message', () => {
+        const text = UNREGISTERED;
+        const diags = service.getSemanticDiagnostics(model);
+        expect(diags.map((d) => d.code)).to.deep.equal([90001]);
+        const d = diags[0];
+        expect(d.file?.fileName).to.equal(model);
+        expect(d.start).to.equal(text.indexOf('hidden ='));
+        expect(d.length).to.equal('hidden'.length);
+        expect(tsi.flattenDiagnosticMessageText(d.messageText, '\n')).to.equal(MESSAGE);
+        expect(d.category).to.equal(tsi.DiagnosticCategory.Error);
+        // The plugin adds it: the service it wraps knows nothing about tsnn.
+        expect(plain.getSemanticDiagnostics(model)).to.deep.equal([]);
+      });
 
-    it('drops the error once @child is added (new version of the file)', () => {
-      host.write(model, REGISTERED);
-      expect(service.getSemanticDiagnostics(model)).to.deep.equal([]);
-      host.write(model, UNREGISTERED);
-      expect(service.getSemanticDiagnostics(model).map((d) => d.start)).to.deep.equal([UNREGISTERED.indexOf('hidden =')]);
-    });
+      it('drops the error once @child is added (new version of the file)', () => {
+        host.write(model, REGISTERED);
+        expect(service.getSemanticDiagnostics(model)).to.deep.equal([]);
+        host.write(model, UNREGISTERED);
+        expect(service.getSemanticDiagnostics(model).map((d) => d.start)).to.deep.equal([UNREGISTERED.indexOf('hidden =')]);
+      });
 
-    it('leaves the rest of the service working', () => {
-      const info = service.getQuickInfoAtPosition(model, UNREGISTERED.indexOf('MLP'));
-      expect(tsi.displayPartsToString(info?.displayParts)).to.equal('class MLP');
+      it('leaves the rest of the service working', () => {
+        const info = service.getQuickInfoAtPosition(model, UNREGISTERED.indexOf('MLP'));
+        expect(tsi.displayPartsToString(info?.displayParts)).to.equal('class MLP');
+      });
     });
-  });
 
   describe('in tsserver, resolved as tsnn/plugin from the project', () => {
     let ws: string;
@@ -153,14 +162,22 @@ export class MLP extends nn.Module {
       if (ws) fs.rmSync(ws, { recursive: true, force: true });
     });
 
-    it('reports the tsnn diagnostics of an open file', async () => {
-      const file = path.join(ws, 'src/model.ts');
-      const body = await tsserverDiagnostics(ws, file);
-      expect(body.map((d) => `${d.start.line}:${d.start.offset}-${d.end.line}:${d.end.offset} TS${d.code} ${d.text}`)).to.deep.equal([
-        `4:3-4:9 TS90001 MLP.hidden holds a Module but is not registered: add @child (PyTorch would silently drop its parameters)`,
-        '5:62-5:80 TS90013 nn.Sequential: layer 2 (Linear) expects 128 input features but layer 0 (Linear) produces 256',
-      ]);
-    });
+    // tsserver loads a plugin named with a package subpath (`tsnn/plugin`) from TypeScript 5.5 on
+    // (microsoft/TypeScript#57266); older ones skip it ("only package name is allowed plugin name").
+    const subpathPlugins = (dir: string) => {
+      const [major, minor] = require(path.join(dir, 'package.json')).version.split('.').map(Number);
+      return major > 5 || (major === 5 && minor >= 5);
+    };
+    for (const { name, dir } of COMPILERS.filter((c) => subpathPlugins(c.dir))) {
+      it(`reports the tsnn diagnostics of an open file (tsserver of ${name})`, async () => {
+        const file = path.join(ws, 'src/model.ts');
+        const body = await tsserverDiagnostics(path.join(dir, 'lib/tsserver.js'), ws, file);
+        expect(body.map((d) => `${d.start.line}:${d.start.offset}-${d.end.line}:${d.end.offset} TS${d.code} ${d.text}`)).to.deep.equal([
+          `4:3-4:9 TS90001 MLP.hidden holds a Module but is not registered: add @child (PyTorch would silently drop its parameters)`,
+          '5:62-5:80 TS90013 nn.Sequential: layer 2 (Linear) expects 128 input features but layer 0 (Linear) produces 256',
+        ]);
+      });
+    }
 
     it('ttsc reports the same at build time, with the plugin entry in tsconfig.json', async () => {
       const out = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
@@ -191,12 +208,11 @@ interface ServerDiagnostic {
 }
 
 /**
- * Opens `file` in a tsserver (the TypeScript tsnn is built with) and asks for its semantic diagnostics.
+ * Opens `file` in tsserver (`server`: a TypeScript's lib/tsserver.js) and asks for its semantic diagnostics.
  * `--pluginProbeLocations` stands in for where editors start tsserver from: the project's own
  * node_modules/typescript, whose ../../.. is the project.
  */
-function tsserverDiagnostics(project: string, file: string): Promise<ServerDiagnostic[]> {
-  const server = require.resolve('typescript/lib/tsserver.js', { paths: [ROOT] });
+function tsserverDiagnostics(server: string, project: string, file: string): Promise<ServerDiagnostic[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [server, '--pluginProbeLocations', project, '--disableAutomaticTypingAcquisition'], { cwd: project });
     let out = '';
