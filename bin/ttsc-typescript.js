@@ -70,7 +70,7 @@ function aliasesOf(pkgName, dir) {
 function noJsApi(dir, version) {
   return (
     `${dir} is TypeScript ${version}, the native compiler, which has no JavaScript API: ttsc cannot add the tsnn ` +
-    'transformer to it. Either install TypeScript 6 beside it for ttsc (`npm install -D typescript-6@npm:typescript@6`; ' +
+    'transformer to it. Either install TypeScript 6 beside it for ttsc (`npm install -D typescript-6@npm:typescript@6 ts-patch@4`; ' +
     'ttsc uses a dependency aliased to npm:typescript@…), or compile with plain tsc: tsnn then registers ' +
     "@child/@param/@buffer fields at run time, without ttsc's compile-time checks."
   );

@@ -139,8 +139,19 @@ describe('the packed package (npm pack) in fresh projects', function () {
       before(async () => {
         dir = path.join(ws, kind);
         fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
-        fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `app-${kind}`, private: true, type: kind === 'esm' ? 'module' : 'commonjs' }));
-        const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, types: ['node'], rootDir: 'src', outDir: 'out' };
+        fs.writeFileSync(
+          path.join(dir, 'package.json'),
+          JSON.stringify({ name: `app-${kind}`, private: true, type: kind === 'esm' ? 'module' : 'commonjs' }),
+        );
+        const compilerOptions = {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          types: ['node'],
+          rootDir: 'src',
+          outDir: 'out',
+        };
         fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['src'] }));
         fs.writeFileSync(path.join(dir, 'tsconfig.tsc.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { outDir: 'out-tsc' } }));
         fs.writeFileSync(path.join(dir, 'src/main.ts'), PROGRAM(kind === 'esm'));
