@@ -4,16 +4,26 @@
  * Loops: (a) plain — synchronous, no tidy, no dispose, no await (PyTorch style); (b) tidy — each step
  * inside tidy(); (c) async — `await loss.data()` each step. Each eager and through nn.compile, on every
  * device here. A 7k-parameter MLP (64-96-10, batch 32) trained with Adam; every 1,000 steps it prints
- * RSS, the host ArrayBuffer memory, the live device-buffer count and steps/s. On GL the live count is textures
- * not yet freed (finalizers free unreleased ones when the event loop turns: `settled` is the count after the
- * loop once it did); on host backends it counts buffers not released explicitly — the garbage collector
- * frees the others without telling, which the RSS and ArrayBuffer columns show.
+ * RSS (as the loop left it), then, after a full garbage collection, the V8 heap in use, the host
+ * ArrayBuffer memory and the device buffers still reachable (`v8.queryObjects`: what a leak would hold), and
+ * on GL the textures not yet deleted (`stats.live`: finalizers delete unreleased ones only when the event
+ * loop turns — `settled` is the count once it did), and steps/s over the last 1,000 steps (the collection
+ * is outside the timed part).
  *   node dist/bench/soak.js [--steps 10000] [--devices cpu,webasm] [--loops plain,tidy,async]
  */
 import { writeFileSync } from 'fs';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { Command } from 'commander';
 import { nn, F, optim, randn, tensor, tidy, manualSeed, deviceReport, Tensor, DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
+import { DeviceBuffer } from '../src/backend/gpujs-backend';
+
+v8.setFlagsFromString('--expose-gc');
+const gc: () => void = vm.runInNewContext('gc');
+const queryObjects = (v8 as unknown as { queryObjects?: (ctor: unknown, o: { format: 'count' }) => number }).queryObjects;
+/** Device buffers (of any device: one runs at a time) still reachable after a full collection; Node >= 20.13. */
+const reachableBuffers = (): number => (queryObjects ? queryObjects(DeviceBuffer, { format: 'count' }) : NaN);
 
 type Loop = 'plain' | 'tidy' | 'async';
 
@@ -53,16 +63,22 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
     else if (loop === 'tidy') tidy(() => step());
     else await step().data();
     if (i % opts.every === 0) {
+      const stepsPerSec = Math.round(opts.every / ((performance.now() - t0) / 1000));
+      const rss = process.memoryUsage().rss;
+      const live = reachableBuffers();
+      gc();
       const m = process.memoryUsage();
       const row = {
         device,
         loop,
         compiled: compiled ? 'yes' : 'no',
         step: i,
-        rssMiB: +MiB(m.rss),
+        rssMiB: +MiB(rss),
+        heapMiB: +MiB(m.heapUsed),
         arrayBuffersMiB: +MiB(m.arrayBuffers),
-        liveBuffers: stats.live,
-        stepsPerSec: Math.round(opts.every / ((performance.now() - t0) / 1000)),
+        liveBuffers: live,
+        textures: device === 'gpu' ? stats.live : '-',
+        stepsPerSec,
       };
       rows.push(row);
       console.log(Object.values(row).join('\t'));
@@ -70,8 +86,8 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
     }
   }
   for (let k = 0; k < 3; k++) await new Promise((r) => setImmediate(r));
-  console.log(`  settled: ${stats.live} live buffers`);
-  rows[rows.length - 1].settledLive = stats.live;
+  if (device === 'gpu') console.log(`  settled: ${stats.live} textures`);
+  if (device === 'gpu') rows[rows.length - 1].settledTextures = stats.live;
   return rows;
 }
 
@@ -81,7 +97,7 @@ async function main(): Promise<void> {
       .filter((d) => d.ok)
       .map((d) => d.device)) as DeviceName[];
   console.log(`node ${process.version}; devices ${devices.join(', ')}; ${opts.steps} steps per run`);
-  console.log(['device', 'loop', 'compiled', 'step', 'rssMiB', 'arrayBuffersMiB', 'liveBuffers', 'steps/s'].join('\t'));
+  console.log(['device', 'loop', 'compiled', 'step', 'rssMiB', 'heapMiB', 'arrayBuffersMiB', 'liveBuffers', 'textures', 'steps/s'].join('\t'));
   const all: Record<string, number | string>[] = [];
   for (const device of devices)
     for (const loop of opts.loops.split(',') as Loop[]) for (const compiled of [false, true]) all.push(...(await run(device, loop, compiled)));

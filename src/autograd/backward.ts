@@ -4,7 +4,7 @@ import { storageSerial, type Storage } from '../tensor/storage';
 import type { Node } from './node';
 import { noGrad } from './grad-mode';
 import { fmtShape, sameShape } from '../tensor/shape';
-import { keep } from '../tensor/scope';
+import { keep, scoped, tidy } from '../tensor/scope';
 
 export interface BackwardOptions {
   retainGraph?: boolean;
@@ -22,11 +22,16 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
     if (list) list.push(g);
     else reached.set(leaf, [g]);
   };
-  noGrad(() => {
-    if (!root.gradFn) onLeaf(root, grad);
-    else propagate(root.gradFn, grad, { onLeaf, release: !opts.retainGraph });
-    accumulate(reached, firstStorage);
-  });
+  // Every tensor made in here is autograd's own (the gradients between nodes, the rules' temporaries, the
+  // gradients that reached a leaf but were added into its `.grad`) except the `.grad`s, which accumulate
+  // keep()s: freed at the end, so device memory does not wait for the collector (or, on GL, for finalizers).
+  tidy(() =>
+    noGrad(() => {
+      if (!root.gradFn) onLeaf(root, grad);
+      else propagate(root.gradFn, grad, { onLeaf, release: !opts.retainGraph, freeGradients: true });
+      accumulate(reached, firstStorage);
+    }),
+  );
 }
 
 export interface PropagateOptions {
@@ -36,6 +41,12 @@ export interface PropagateOptions {
   onLeaf: (t: Tensor, grad: Tensor) => void;
   /** free each node's saved values once it has run */
   release?: boolean;
+  /**
+   * Free each gradient this propagation made as soon as nothing reads it any more (summed into another,
+   * or passed to the node it flows into, which has run), and each rule's temporaries once the rule
+   * returns. Gradients handed to onLeaf are the receiver's. Off while a graph is captured.
+   */
+  freeGradients?: boolean;
 }
 
 /**
@@ -65,12 +76,32 @@ export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): vo
     }
   }
   const grads = new Map<Node, Tensor>([[start, seed]]);
+  const free = opts.freeGradients ?? false;
+  // gradients made here, with how many entries of `grads` hold each (0: none yet, or no longer)
+  const holds = new Map<Tensor, number>();
+  const handedOut = new Set<Tensor>();
+  const unhold = (t: Tensor) => {
+    const n = holds.get(t);
+    if (n !== undefined && n > 0) holds.set(t, n - 1);
+  };
   for (let n = order.length - 1; n >= 0; n--) {
     const node = order[n];
     const g = grads.get(node);
     grads.delete(node);
     if (!g) continue;
-    const inputGrads = node.apply(g);
+    let inputGrads: (Tensor | null | undefined)[];
+    const ended: Tensor[] = [g];
+    if (free) {
+      const run = scoped(() => node.apply(g));
+      inputGrads = run.result;
+      for (const t of run.made) {
+        holds.set(t as Tensor, 0);
+        ended.push(t as Tensor);
+      }
+      unhold(g);
+    } else {
+      inputGrads = node.apply(g);
+    }
     node.inputs.forEach((input, k) => {
       const gi = inputGrads[k];
       if (!input || !gi) return;
@@ -80,12 +111,30 @@ export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): vo
       const next = stop(input) ? null : node.next[k];
       if (next) {
         const prev = grads.get(next);
-        grads.set(next, prev ? prev.add(gi) : gi);
+        if (prev) {
+          const sum = prev.add(gi);
+          grads.set(next, sum);
+          if (free) {
+            holds.set(sum, 1);
+            unhold(prev);
+            ended.push(prev);
+          }
+        } else {
+          grads.set(next, gi);
+          if (holds.has(gi)) holds.set(gi, holds.get(gi)! + 1);
+        }
       } else {
+        handedOut.add(gi);
         opts.onLeaf(input, gi);
       }
     });
     if (opts.release) node.release();
+    // what no entry of `grads` holds and no leaf received is read by nothing from now on
+    for (const t of ended) {
+      if (holds.get(t) !== 0) continue;
+      holds.delete(t);
+      if (!handedOut.has(t)) t.dispose();
+    }
   }
 }
 

@@ -20,10 +20,10 @@ export class Node {
    * The node that made each input, captured now: an in-place op later gives that tensor a new gradFn,
    * but this node's gradient still belongs to the value it read (null for leaves and non-grad inputs).
    */
-  readonly next: (Node | null)[];
+  next: (Node | null)[];
   constructor(
     readonly name: string,
-    readonly inputs: (Tensor | null)[],
+    public inputs: (Tensor | null)[],
     private rule: GradRule | null,
     saved: Tensor[],
   ) {
@@ -49,9 +49,17 @@ export class Node {
     return this.rule(grad);
   }
 
+  /**
+   * Drops everything this node holds once its gradient has been computed: the saved values, the rule
+   * (whose closure holds them too), and the inputs and their nodes, so a loss kept after backward (a list
+   * of losses for logging) holds its own value, not the step's graph. Nothing is disposed here: those
+   * tensors may be the user's (inputs, parameters, activations they keep).
+   */
   release(): void {
     this.rule = null;
     this.saved = [];
+    this.inputs = [];
+    this.next = [];
   }
 }
 

@@ -30,6 +30,7 @@ import { createWorkerPool, threadsUnavailable } from '../platform/threads';
 import { option } from '../platform/options';
 import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
+import { TexturePileup } from './gl-pileup';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -70,7 +71,10 @@ export class DeviceBuffer {
   ) {
     backend.stats.live++;
     backend.stats.allocated++;
-    if (handle && !(handle instanceof Float32Array)) unreachableTextures.register(this, { stats: backend.stats, texture: handle }, this);
+    if (handle && !(handle instanceof Float32Array)) {
+      unreachableTextures.register(this, { stats: backend.stats, texture: handle }, this);
+      backend.pileup.made(backend.stats.live);
+    }
   }
   retain(): this {
     this.refs++;
@@ -137,6 +141,8 @@ export const profile: { on: boolean; kernels: Map<string, { runs: number; ms: nu
 
 export class Backend {
   readonly stats: BackendStats = { live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
+  /** GL: warns when textures pile up in a loop that never yields (gl-pileup.ts) */
+  readonly pileup = new TexturePileup();
   private readonly gpu: any;
   /** compiled kernels, bounded (kernel-cache.ts) */
   readonly kernels: KernelCache<any>;

@@ -36,6 +36,14 @@ function collect(x: unknown, out: Set<unknown>, seen = new Set<unknown>()): void
 }
 
 export function tidy<T>(fn: () => T): T {
+  return scoped(fn).result;
+}
+
+/**
+ * tidy() that also says which of the result's tensors `fn` created (the rest of the result came from
+ * outside): autograd owns a gradient rule's fresh outputs and frees them once they are summed or used.
+ */
+export function scoped<T>(fn: () => T): { result: T; made: Disposable[] } {
   const scope = new Set<Disposable>();
   scopes.push(scope);
   let result: T;
@@ -48,9 +56,12 @@ export function tidy<T>(fn: () => T): T {
   const kept = new Set<unknown>();
   collect(result, kept);
   const parent = scopes[scopes.length - 1];
+  const made: Disposable[] = [];
   for (const t of scope) {
-    if (kept.has(t)) parent?.add(t);
-    else if (!t.isDisposed) t.dispose();
+    if (kept.has(t)) {
+      parent?.add(t);
+      made.push(t);
+    } else if (!t.isDisposed) t.dispose();
   }
-  return result;
+  return { result, made };
 }
