@@ -57,13 +57,32 @@ export type Handle = Float32Array | { toArray(): any; delete(): void; size?: num
  * the Float32Array, which the collector frees with the buffer, even inside a synchronous loop, where a
  * registry entry per buffer would itself pile up (~5 KB a step) until the event loop turned.
  */
-const unreachableTextures = new FinalizationRegistry<{ stats: BackendStats; texture: { delete(): void } }>((held) => {
+const unreachableTextures = new FinalizationRegistry<GlTextures>((held) => {
   held.stats.live--;
-  held.texture.delete();
+  deleteTextures(held);
 });
+
+/** The GL textures of one buffer: its values, and the Array(4) view of the same texels once a kernel asked for it. */
+interface GlTextures {
+  stats: BackendStats;
+  texture: { delete(): void };
+  quads: { delete(): void } | null;
+}
+
+function deleteTextures(t: GlTextures): void {
+  t.quads?.delete();
+  t.texture.delete();
+}
 
 export class DeviceBuffer {
   refs = 0;
+  /**
+   * GL: the values on the host too, where they are known without a read-back (uploaded from the host, or
+   * read back once): buffers are immutable, so this copy never goes stale; a kernel reads the texture.
+   */
+  host: Float32Array | null = null;
+  /** GL: the textures this buffer owns (null on host backends, and on GL until its values are on the GPU) */
+  gl: GlTextures | null = null;
   constructor(
     readonly backend: Backend,
     public handle: Handle | null,
@@ -71,10 +90,14 @@ export class DeviceBuffer {
   ) {
     backend.stats.live++;
     backend.stats.allocated++;
-    if (handle && !(handle instanceof Float32Array)) {
-      unreachableTextures.register(this, { stats: backend.stats, texture: handle }, this);
-      backend.pileup.made(backend.stats.live);
-    }
+    if (handle && !(handle instanceof Float32Array)) this.adoptTexture(handle);
+  }
+  /** Takes ownership of a GL texture holding this buffer's values (freed on release, or by the collector). */
+  adoptTexture(texture: { delete(): void }): void {
+    this.gl = { stats: this.backend.stats, texture, quads: null };
+    this.handle = texture as Handle;
+    unreachableTextures.register(this, this.gl, this);
+    this.backend.pileup.made(this.backend.stats.live);
   }
   retain(): this {
     this.refs++;
@@ -98,6 +121,17 @@ export interface KernelSpec {
   grid?: number[];
   /** threads return Array(4): component c of thread (x, y, z) is flat cell ((z*Y + y)*4 + c)*X + x (cells >= outSize are padding) */
   rows4?: boolean;
+  /**
+   * GL: a 1-D grid of ceil(outSize / 4) threads, each returning Array(4): component c of thread x is flat
+   * cell 4x + c. That is how GL stores every tensor (4 values per RGBA texel), so the result texture is the
+   * tensor itself, with no repacking; the 4 cells share whatever the thread computed for them (tiled matmul).
+   */
+  quads?: boolean;
+  /**
+   * GL: inputs read a texel (4 consecutive flat cells) at a time: `inK[t]` is Array(4), cells 4t..4t+3.
+   * true at index k for input k.
+   */
+  quadInputs?: boolean[];
   /** estimated inner-loop iterations per thread */
   work?: number;
   /**
@@ -126,6 +160,10 @@ export interface KernelTracer {
 export const tracing: { tracer: KernelTracer | null } = { tracer: null };
 
 export interface BackendStats {
+  /** GL: host arrays uploaded to textures (once per buffer) */
+  uploads: number;
+  /** GL: textures read back to the host (once per buffer) */
+  readbacks: number;
   /**
    * Buffers not yet freed. GL: textures, until released or finalized. Host backends: buffers not released
    * explicitly (dispose, tidy, refcount) — the garbage collector frees the others without telling.
@@ -136,11 +174,11 @@ export interface BackendStats {
   kernelRuns: number;
 }
 
-/** Per-kernel wall time, collected while `profile.on` (bench/profile.ts prints it); host backends only. */
+/** Per-kernel wall time, collected while `profile.on` (bench/profile.ts, bench/gl-profile.ts print it); on GL each kernel is waited for. */
 export const profile: { on: boolean; kernels: Map<string, { runs: number; ms: number; outSize: number }> } = { on: false, kernels: new Map() };
 
 export class Backend {
-  readonly stats: BackendStats = { live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
+  readonly stats: BackendStats = { uploads: 0, readbacks: 0, live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
   /** GL: warns when textures pile up in a loop that never yields (gl-pileup.ts) */
   readonly pileup = new TexturePileup();
   private readonly gpu: any;
@@ -206,6 +244,8 @@ export class Backend {
     const t0 = profile.on ? performance.now() : 0;
     const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
     if (profile.on) {
+      // GL draws are queued: wait for this one so its time is its own
+      if (this.resident) this.gpu.context?.finish();
       const entry = profile.kernels.get(spec.source) ?? { runs: 0, ms: 0, outSize: spec.outSize };
       entry.runs++;
       entry.ms += performance.now() - t0;
@@ -217,14 +257,15 @@ export class Backend {
 
   /** Runs a kernel and returns its output handle: a flat Float32Array of outSize cells, or a texture. */
   private execute(spec: KernelSpec): Handle {
+    if (this.resident) return this.executeGl(spec);
     const args = spec.inputs.map((b) => {
       if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
       return b.handle;
     });
     const output = spec.grid ?? [spec.outSize];
-    if ((spec.grid || spec.rows4) && !this.supportsTiles) throw new Error(`internal: grid kernels are not supported on '${this.device}'`);
+    if (spec.quads || spec.quadInputs) throw new Error(`internal: quad kernels run on GL only, not on '${this.device}'`);
     this.stats.kernelRuns++;
-    if (!this.resident && this.threads > 1) {
+    if (this.threads > 1) {
       const parts = splitKernel(spec, this.threads);
       if (parts) {
         // split or whole, whichever this kernel has been running faster on this machine (split-policy.ts)
@@ -241,10 +282,42 @@ export class Backend {
 
   private runWhole(spec: KernelSpec, output: number[], args: Handle[]): Handle {
     const out = this.kernel(spec, output, args, 0)(...args, ...spec.scalars);
-    if (this.resident) return out;
     if (spec.rows4) return unpackRows4(out, output, spec.outSize);
     if (out instanceof Float32Array && out.length === spec.outSize) return out;
     return flatten(out, spec.outSize);
+  }
+
+  // ---- GL ----------------------------------------------------------------------------------------
+  /**
+   * GL: every tensor is one texture, 4 flat cells per RGBA texel (gpu.js's memory-optimized float layout),
+   * and stays on the GPU between kernels. A host array is uploaded once, the first time a kernel reads it
+   * (its host copy is kept: reading it back is free); results are read back only by `read` (data(), item()).
+   * Kernels run in pipeline mode: the output is a new texture, never a host array.
+   */
+  private executeGl(spec: KernelSpec): Handle {
+    if (spec.grid || spec.rows4) throw new Error(`internal: grid kernels are not supported on '${this.device}'`);
+    const args = spec.inputs.map((b, k) => this.glArgument(b, !!spec.quadInputs?.[k]));
+    this.stats.kernelRuns++;
+    if (!spec.quads) return this.kernel(spec, [spec.outSize], args, 0)(...args, ...spec.scalars);
+    // one thread per texel returning its 4 cells: the texels of the memory-optimized layout of outSize cells
+    const out = this.kernel(spec, [Math.ceil(spec.outSize / 4)], args, 0)(...args, ...spec.scalars);
+    return asFlatTexture(out, spec.outSize);
+  }
+
+  /** What a GL kernel is handed for input `b`: its texture (uploaded now if it is still a host array), or the Array(4) view of it. */
+  private glArgument(b: DeviceBuffer, quads: boolean): Handle {
+    if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
+    if (b.handle instanceof Float32Array) {
+      const host = b.handle;
+      // the identity kernel: gpu.js uploads the array (4 values per texel) and renders the same layout
+      const upload = { source: UPLOAD_SOURCE, outSize: host.length, inputs: [], scalars: [] };
+      b.adoptTexture(this.kernel(upload, [host.length], [host], 0)(host));
+      b.host = host;
+      this.stats.uploads++;
+    }
+    if (!quads) return b.handle!;
+    const gl = b.gl!;
+    return (gl.quads ??= asQuadTexture(gl.texture, b.size)) as Handle;
   }
 
   /** The compiled gpu.js kernel of a spec for an output grid and part base (0: whole run), from the cache. */
@@ -254,7 +327,7 @@ export class Backend {
     if (!kernel) {
       kernel = this.gpu.createKernel(
         spec.source,
-        kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase),
+        kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase, !spec.quads),
       );
       flatWasmOutput(kernel);
       this.kernels.set(key, kernel);
@@ -326,32 +399,43 @@ export class Backend {
     );
   }
 
-  /** Synchronous read-back (host copy owned by the caller). */
+  /** Synchronous read-back. The array is shared (the buffer's host copy): callers copy before changing it. */
   read(buf: DeviceBuffer): Float32Array {
     tracing.tracer?.onRead(buf);
     const h = buf.handle;
     if (h === null) throw new Error('tensor data was released (disposed or freed by tidy())');
     if (h instanceof Float32Array) return h;
+    if (buf.host) return buf.host;
+    this.stats.readbacks++;
     const arr = h.toArray();
-    return arr instanceof Float32Array ? arr : Float32Array.from(arr.flat ? arr.flat(3) : arr);
+    return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr.flat ? arr.flat(3) : arr));
   }
 
   async readAsync(buf: DeviceBuffer): Promise<Float32Array> {
     tracing.tracer?.onRead(buf);
     const h: any = buf.handle;
-    if (h && !(h instanceof Float32Array) && typeof h.toArray === 'function') {
+    if (h && !(h instanceof Float32Array) && !buf.host && typeof h.toArray === 'function') {
+      this.stats.readbacks++;
       const arr = await h.toArray();
-      return arr instanceof Float32Array ? arr : Float32Array.from(arr);
+      return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr));
     }
     return this.read(buf);
   }
 
+  /** The buffer's values where they are on the host without a read-back (host backends; GL: uploaded or read before), else null. */
+  hostValues(buf: DeviceBuffer): Float32Array | null {
+    return buf.handle instanceof Float32Array ? buf.handle : buf.handle === null ? null : buf.host;
+  }
+
   free(buf: DeviceBuffer): void {
-    const h = buf.handle;
     buf.handle = null;
-    unreachableTextures.unregister(buf);
+    buf.host = null;
     this.stats.live--;
-    if (h && !(h instanceof Float32Array)) h.delete();
+    if (buf.gl) {
+      unreachableTextures.unregister(buf);
+      deleteTextures(buf.gl);
+      buf.gl = null;
+    }
   }
 
   destroy(): void {
@@ -368,8 +452,37 @@ export class Backend {
  * with the wrong layout), and so is the part base, a compile-time constant.
  */
 function kernelKey(spec: KernelSpec, output: number[], args: Handle[], partBase: number): string {
-  const sizes = args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `t${spec.inputs[k].size}`)).join(',');
-  return `${output.join('x')}${spec.rows4 ? '*4' : ''}|${sizes}|${spec.partAxis === undefined ? '' : `@${partBase}`}|${spec.source}`;
+  const sizes = args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `${spec.quadInputs?.[k] ? 'q' : 't'}${spec.inputs[k].size}`)).join(',');
+  return `${output.join('x')}${spec.rows4 ? '*4' : spec.quads ? '/4' : ''}|${sizes}|${spec.partAxis === undefined ? '' : `@${partBase}`}|${spec.source}`;
+}
+
+/** The GL upload kernel: renders its input array into a texture of the same layout. */
+const UPLOAD_SOURCE = 'function(a) { return a[this.thread.x]; }';
+
+/**
+ * gpu.js's texture classes: a kernel's result texture and the reinterpretations below must be instances of
+ * the very classes gpu.js makes (it tells argument types apart by constructor).
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { GLTextureMemoryOptimized } = require('gpu.js/src/backend/gl/texture/memory-optimized');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { GLTextureArray4Float } = require('gpu.js/src/backend/gl/texture/array-4-float');
+
+/**
+ * The result of a quads kernel (an Array(4) texture of ceil(size/4) texels) as the memory-optimized float
+ * texture of `size` cells it is bit for bit: texel t holds cells 4t..4t+3 in r, g, b, a, and both layouts
+ * size the texture as the closest square of ceil(size/4) texels. Shares the GL texture (reference-counted).
+ */
+function asFlatTexture(quads: any, size: number): Handle {
+  const flat = new GLTextureMemoryOptimized({ ...quads, texture: quads.texture, output: [size], dimensions: [size, 1, 1] });
+  quads.delete();
+  return flat;
+}
+
+/** A second view of a flat texture: Array(4) per texel (kernels read 4 consecutive cells with one fetch). */
+function asQuadTexture(flat: any, size: number): { delete(): void } {
+  const n = Math.ceil(size / 4);
+  return new GLTextureArray4Float({ ...flat, texture: flat.texture, output: [n], dimensions: [n, 1, 1] });
 }
 
 /** Can this gpu.js mode run here? Probed once per process, by actually running a kernel. */

@@ -58,7 +58,10 @@ export type Axis = (typeof AXES)[number];
 
 export class KernelBuilder {
   private readonly buffers: DeviceBuffer[] = [];
+  /** per input: read a texel (Array(4)) at a time (GL quads views, see atQuad) */
+  private readonly quadFlags: boolean[] = [];
   private readonly inputNames = new Map<DeviceBuffer, string>();
+  private readonly quadNames = new Map<DeviceBuffer, string>();
   private readonly scalarValues: number[] = [];
   private readonly lines: string[] = [];
   private counter = 0;
@@ -77,18 +80,23 @@ export class KernelBuilder {
   /** grid axis along which parts may be cut (see above); null: this kernel always runs whole */
   readonly partAxis: number | null;
 
+  /** GL quads kernel: one thread per 4 consecutive output cells, returning Array(4) (KernelSpec.quads) */
+  readonly quads: boolean;
+
   constructor(
     readonly outShape: Shape,
     readonly gridOpts?: GridOptions,
-    opts: { rowGrid?: boolean } = {},
+    opts: { rowGrid?: boolean; quads?: boolean } = {},
   ) {
     this.outSize = numelOf(outShape);
+    this.quads = !!opts.quads && !gridOpts;
     const X = outShape[outShape.length - 1];
     if (!gridOpts && opts.rowGrid && outShape.length >= 2 && X >= ROW_GRID_MIN && this.outSize > 0) {
       this.rowGrid = [X, this.outSize / X];
     }
     this.partAxis = partAxisOf(gridOpts?.grid ?? this.rowGrid ?? [this.outSize]);
     if (this.rowGrid) this.lines.push(`const i = ${this.threadId('y')} * ${X} + this.thread.x;`);
+    else if (this.quads) this.lines.push(`const i = ${this.threadId('x')} * 4;`);
     else if (!gridOpts) this.lines.push(`const i = ${this.threadId('x')};`);
   }
 
@@ -122,10 +130,23 @@ export class KernelBuilder {
     if (!n) {
       n = `in${this.buffers.length}`;
       this.buffers.push(buf);
+      this.quadFlags.push(false);
       this.inputNames.set(buf, n);
     }
     return n;
   }
+
+  private quadName(buf: DeviceBuffer): string {
+    let n = this.quadNames.get(buf);
+    if (!n) {
+      n = `in${this.buffers.length}`;
+      this.buffers.push(buf);
+      this.quadFlags.push(true);
+      this.quadNames.set(buf, n);
+    }
+    return n;
+  }
+
 
   /** Splits a flat row-major index into one variable per dim of `dims`. */
   decompose(flat: string, dims: Shape): string[] {
@@ -145,7 +166,7 @@ export class KernelBuilder {
     return name;
   }
 
-  /** The output's multi-index variables (declared once). */
+  /** The output's multi-index variables (declared once); in a quads kernel, those of the thread's first cell. */
   outIndex(): string[] {
     if (this.gridOpts) throw new Error('internal: outIndex() of a grid kernel; the op supplies its indices');
     if (!this.outVars) {
@@ -169,6 +190,11 @@ export class KernelBuilder {
     // webasm and GL kernels cannot even take a 0-length argument: read a constant instead
     if (ref.buffer.size === 0) return '0.0';
     const name = this.bufferName(ref.buffer);
+    return `${name}[${this.flatIndex(ref, idx)}]`;
+  }
+
+  /** The flat index of `ref` at one index expression per dim (see at). */
+  private flatIndex(ref: StridedRef, idx: readonly string[]): string {
     const terms: string[] = [];
     if (ref.offset) terms.push(String(ref.offset));
     idx.forEach((e, d) => {
@@ -177,7 +203,16 @@ export class KernelBuilder {
       const v = /\(/.test(e) && /[A-Za-z_$][\w$.]*\s*\(/.test(e) ? this.let(e, 'ix') : e;
       terms.push(s === 1 ? v : `${v} * ${s}`);
     });
-    return `${name}[${terms.length ? terms.join(' + ') : '0'}]`;
+    return terms.length ? terms.join(' + ') : '0';
+  }
+
+  /**
+   * GL only: the texel of `ref` holding 4 consecutive flat cells starting at `idx` (an Array(4) value,
+   * component c = flat cell + c). The caller guarantees that flat index is a multiple of 4 (quadAligned):
+   * GL stores 4 consecutive flat cells per texel, so this is one texture fetch.
+   */
+  atQuad(ref: StridedRef, idx: readonly string[]): string {
+    return `${this.quadName(ref.buffer)}[(${this.flatIndex(ref, idx)}) / 4]`;
   }
 
   /** Element of `ref` broadcast (NumPy rules) to the output shape at the current output cell. */
@@ -220,6 +255,7 @@ export class KernelBuilder {
   build(result: string): KernelSpec {
     const params = [...this.buffers.map((_, k) => `in${k}`), ...this.scalarValues.map((_, k) => `s${k}`)];
     const source = `function(${params.join(', ')}) {\n${this.lines.join('\n')}\nreturn ${result};\n}`;
+    const quadInputs = this.quadFlags.some((q) => q) ? [...this.quadFlags] : undefined;
     return {
       source,
       outSize: this.outSize,
@@ -228,6 +264,8 @@ export class KernelBuilder {
       loopMax: this.loopMax,
       grid: this.gridOpts?.grid ?? this.rowGrid ?? undefined,
       rows4: this.gridOpts?.rows4,
+      quads: this.quads || undefined,
+      quadInputs,
       work: this.work ?? Math.max(this.loopMax, 1),
       partAxis: this.partAxis ?? undefined,
       meta: this.meta,

@@ -69,12 +69,18 @@ export function copyInto(out: any, dst: Float32Array, offset: number, size: numb
   dst.set(src.length === size ? src : src.subarray(0, size), offset);
 }
 
-/** gpu.js settings of a kernel; `partBase`: the first thread id of the part it runs (kernel-builder.ts), if it names one. */
-export function kernelSettings(output: number[], loopMax: number | undefined, pipeline: boolean, partBase?: number) {
+/**
+ * gpu.js settings of a kernel; `partBase`: the first thread id of the part it runs (kernel-builder.ts), if it
+ * names one; `flatOutput` false: a GL kernel whose threads return Array(4) (KernelSpec.quads), already 4 cells per texel.
+ */
+export function kernelSettings(output: number[], loopMax: number | undefined, pipeline: boolean, partBase?: number, flatOutput = true) {
   return {
     output,
     ...(partBase === undefined ? {} : { constants: { [PART_BASE]: partBase }, constantTypes: { [PART_BASE]: 'Integer' } }),
     pipeline,
+    // GL: 4 values per RGBA texel (gpu.js runs the kernel once per channel): a quarter of the texels to
+    // store, sample and read back
+    optimizeFloatMemory: pipeline && flatOutput,
     immutable: true,
     precision: 'single',
     tactic: 'precision',

@@ -10,7 +10,12 @@
  *    (TILED_UNROLL/TILED_SETS, measured); index arithmetic is kept in integers (`r | 0`, thread ids).
  *  - 'rowvec' (host-memory backends, M < 4, or batched with M % 4 != 0): grid [N, M, batch], one output
  *    per thread, row y uniform across a quad; k unrolled by 4 into 4 accumulators.
- *  - 'flat' (GL): one thread per flat output cell, the plain dot product — a GPU has the threads.
+ *  - 'quads' (GL, N % 4 == 0): one thread per 4 consecutive output cells (row m, columns n..n+3: one
+ *    RGBA texel of the result, which is how GL stores every tensor), k stepped by 4. Per 4 k steps it
+ *    fetches A[m, k..k+3] (one texel where A is row-major with K % 4 == 0, else 4 reads) and the 4x4 block
+ *    of B (4 texels where B's rows or columns are texel-aligned, else 16 reads) for 16 multiply-adds,
+ *    where 'flat' makes 32 reads for them.
+ *  - 'flat' (GL, N % 4 != 0): one thread per flat output cell, the plain dot product.
  * Every variant sums k in the same order for a given shape and backend, with or without an epilogue,
  * so a fused kernel (src/graph) gives the same bits as matmul followed by the elementwise ops (on
  * webasm and GL, f32 throughout; the cpu backend keeps f64 inside a kernel, so there the unfused
@@ -85,7 +90,7 @@ function matmulSplitK(a: Tensor, b: Tensor, K: number): Tensor {
   return acc!;
 }
 
-export type MatmulVariant = 'tiled4' | 'rowvec' | 'flat';
+export type MatmulVariant = 'tiled4' | 'rowvec' | 'quads' | 'flat';
 
 export interface MatmulShape {
   batch: number[];
@@ -111,7 +116,7 @@ export type MatmulEpilogue = (acc: string, kb: KernelBuilder, out: string[]) => 
 
 export function matmulVariant(s: MatmulShape, override?: MatmulVariant): MatmulVariant {
   const forced = override ?? option('matmul');
-  if (!backendFor(s.device).supportsTiles) return 'flat';
+  if (!backendFor(s.device).supportsTiles) return s.N % 4 === 0 && forced !== 'flat' ? 'quads' : 'flat';
   if (forced === 'flat' || forced === 'rowvec') return forced;
   if (forced === 'tiled4') return s.M >= 1 && (numelOf(s.batch) === 1 || s.M % 4 === 0) ? 'tiled4' : 'rowvec';
   if (s.M < 4) return 'rowvec';
@@ -139,7 +144,9 @@ export function matmulKernel(
       ? tiled4(ar, br, s, opts.epilogue)
       : variant === 'rowvec'
         ? rowvec(ar, br, s, opts.epilogue)
-        : flat(ar, br, s, opts.epilogue);
+        : variant === 'quads'
+          ? quads(ar, br, s, opts.epilogue)
+          : flat(ar, br, s, opts.epilogue);
   kb.meta = { kind: 'matmul', a: ar, b: br, ...s } satisfies MatmulMeta;
   kb.work = s.K;
   return kb;
@@ -241,5 +248,62 @@ function flat(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: MatmulE
   const acc = kb.let('0.0', 'acc');
   kb.loop(s.K, (k) => kb.emit(`${acc} += ${kb.at(ar, [...bi(ar), m, k])} * ${kb.at(br, [...bi(br), k, n])};`));
   kb.result = epilogue ? kb.let(epilogue(acc, kb, o), 'e') : acc;
+  return kb;
+}
+
+/**
+ * Whether `r` can be read a texel at a time along dim `d`: unit stride there, and every texel-sized run
+ * starting at a multiple of 4 of that dim starts at a flat index that is a multiple of 4 (GL's 4 cells per texel).
+ */
+function quadAligned(r: StridedRef, d: number): boolean {
+  const dim = r.shape.length + d;
+  if (r.strides[dim] !== 1 || r.shape[dim] % 4 !== 0 || r.offset % 4 !== 0) return false;
+  return r.strides.every((st, k) => k === dim || r.shape[k] === 1 || st % 4 === 0);
+}
+
+function quads(ar: StridedRef, br: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): MatmulKernel {
+  const { M, K, N } = s;
+  const kb = new KernelBuilder([...s.batch, M, N], undefined, { quads: true }) as MatmulKernel;
+  // the thread's first cell: [...batch, m, n0] with n0 % 4 == 0 (N % 4 == 0: the 4 cells share batch and row)
+  const o = kb.outIndex();
+  const ob = o.slice(0, s.batch.length);
+  const [m, n0] = o.slice(-2);
+  const bi = batchIndexer(s, ob);
+  const col = (j: number) => (j ? `(${n0} + ${j})` : n0);
+  const aQuad = quadAligned(ar, -1);
+  const bRowQuad = quadAligned(br, -1);
+  const bColQuad = !bRowQuad && quadAligned(br, -2);
+  for (let j = 0; j < 4; j++) kb.emit(`let c${j} = 0.0;`);
+  const main = K - (K % 4);
+  if (main > 0) {
+    kb.loopFrom(0, main, 4, (r) => {
+      const k = (i: number) => (i ? `(${intOf(r)} + ${i})` : intOf(r));
+      // a[i] = A[m, k + i]
+      let a: string[];
+      if (aQuad) {
+        const av = kb.let(kb.atQuad(ar, [...bi(ar), m, k(0)]), 'aq');
+        a = [0, 1, 2, 3].map((i) => `${av}[${i}]`);
+      } else a = [0, 1, 2, 3].map((i) => kb.let(kb.at(ar, [...bi(ar), m, k(i)]), 'a'));
+      // b(i, j) = B[k + i, n0 + j]
+      let b: (i: number, j: number) => string;
+      if (bRowQuad) {
+        const rows = [0, 1, 2, 3].map((i) => kb.let(kb.atQuad(br, [...bi(br), k(i), n0]), 'bq'));
+        b = (i, j) => `${rows[i]}[${j}]`;
+      } else if (bColQuad) {
+        const cols = [0, 1, 2, 3].map((j) => kb.let(kb.atQuad(br, [...bi(br), k(0), col(j)]), 'bq'));
+        b = (i, j) => `${cols[j]}[${i}]`;
+      } else b = (i, j) => kb.at(br, [...bi(br), k(i), col(j)]);
+      // k in order within each cell, as the other variants sum it
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) kb.emit(`c${j} += ${a[i]} * ${b(i, j)};`);
+    });
+  }
+  if (main < K) {
+    kb.loopFrom(main, K, 1, (r) => {
+      const av = kb.let(kb.at(ar, [...bi(ar), m, intOf(r)]), 'a');
+      for (let j = 0; j < 4; j++) kb.emit(`c${j} += ${av} * ${kb.at(br, [...bi(br), intOf(r), col(j)])};`);
+    });
+  }
+  const outs = [0, 1, 2, 3].map((j) => (epilogue ? kb.let(epilogue(`c${j}`, kb, [...ob, m, col(j)]), 'e') : `c${j}`));
+  kb.result = `[${outs.join(', ')}]`;
   return kb;
 }

@@ -1,7 +1,8 @@
 /**
  * Range checks of integer-valued tensors (indices, class targets). Where the values already live on the
- * host (cpu, webasm) reading them is free, so a bad index is a clear error naming the op; device-resident
- * values (gpu) are clamped inside the kernels instead of paying a read-back.
+ * host (cpu, webasm; on gpu, a tensor uploaded from the host, which keeps its host copy) reading them is
+ * free, so a bad index is a clear error naming the op; values only on the GPU (kernel results) are clamped
+ * inside the kernels instead of paying a read-back.
  *
  * The read is a validation, not data-dependent control flow: it is hidden from the graph tracer, so
  * nn.compile still captures a forward that checks indices (its replays skip the check and clamp).
@@ -12,7 +13,8 @@ import { tracing } from '../backend/gpujs-backend';
 
 /** Throws the message `problem` returns for the first offending value. */
 export function checkIndexValues(t: Tensor, problem: (v: number) => string | null): void {
-  if (backendFor(t.device).resident) return;
+  const backend = backendFor(t.device);
+  if (backend.resident && !(t.isContiguous && backend.hostValues(t.storage.buffer))) return;
   const tracer = tracing.tracer;
   tracing.tracer = null;
   let vals: Float32Array;

@@ -18,7 +18,7 @@ export interface BackendOptions {
   /** tsnn's WebAssembly code generation extensions (TSNN_WASM_CODEGEN=off: false; default true) */
   wasmCodegen?: boolean;
   /** force one matmul kernel variant (TSNN_MATMUL); default: chosen per shape and device */
-  matmul?: 'flat' | 'rowvec' | 'tiled4';
+  matmul?: 'flat' | 'rowvec' | 'tiled4' | 'quads';
   /** force one conv2d kernel variant (TSNN_CONV); default: chosen per shape and device */
   conv?: 'direct' | 'im2col';
   /** most elements of one im2col column buffer (TSNN_CONV_COLS; tests of the chunked path lower it) */
@@ -67,7 +67,7 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
   matmul: {
     env: 'TSNN_MATMUL',
     parse: (v) => (v === '' ? undefined : (v as BackendOptions['matmul'])),
-    check: (v) => (['flat', 'rowvec', 'tiled4'].includes(v as string) ? null : "'flat', 'rowvec' or 'tiled4'"),
+    check: (v) => (['flat', 'rowvec', 'tiled4', 'quads'].includes(v as string) ? null : "'flat', 'rowvec', 'tiled4' or 'quads'"),
   },
   conv: {
     env: 'TSNN_CONV',
