@@ -602,7 +602,13 @@ function im2colForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, d
   for (const [n0, nc] of ig.chunks) {
     const c: Cols = ig.pointwise ? { t: xs, owned: xs !== x, whole: true, n0, nc } : { t: unfold(g, x, n0, nc), owned: true, whole: false, n0, nc };
     cols.push(c);
-    const y = mm(wr, colsRef(g, ig, c), { batch: ig.batch(nc), M: g.Og, K: ig.Kg, N: ig.P, device }, epilogue, br ? { ref: br, groups: ig.G } : undefined);
+    const y = mm(
+      wr,
+      colsRef(g, ig, c),
+      { batch: ig.batch(nc), M: g.Og, K: ig.Kg, N: ig.P, device },
+      epilogue,
+      br ? { ref: br, groups: ig.G } : undefined,
+    );
     ys.push(asShape(y, [nc, g.O, g.OH, g.OW]));
   }
   for (const t of temps) t.dispose();

@@ -385,7 +385,8 @@ describe('graph: nn.compile', () => {
         expect(text).to.contain('fused kernel');
         expect(text).to.match(/function\(in0/);
         expect(text).to.contain('hidden.weight');
-        if (device !== 'gpu' && !directMatmul(device)) expect(text).to.contain('= clone(hidden.weight)   (parameters only: reused until they change)');
+        if (device !== 'gpu' && !directMatmul(device))
+          expect(text).to.contain('= clone(hidden.weight)   (parameters only: reused until they change)');
       });
     });
   }

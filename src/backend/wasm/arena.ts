@@ -51,7 +51,9 @@ export class WasmArena {
       if (end > this.bytes) {
         const pages = Math.ceil((end - this.bytes) / PAGE_BYTES);
         if (this.bytes / PAGE_BYTES + pages > MAX_PAGES) {
-          throw new RangeError(`${what}: the webasm kernels' WebAssembly memory cannot grow past ${MAX_PAGES * (PAGE_BYTES >> 20)} MiB (asked for ${size} more bytes)`);
+          throw new RangeError(
+            `${what}: the webasm kernels' WebAssembly memory cannot grow past ${MAX_PAGES * (PAGE_BYTES >> 20)} MiB (asked for ${size} more bytes)`,
+          );
         }
         this.memory.grow(pages);
       }

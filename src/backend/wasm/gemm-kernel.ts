@@ -43,9 +43,14 @@ function gemmFunction(s: GemmShape, rows: number): Code {
 
   /** one k step at static offset u (in k steps) from the a / b pointers */
   const step = (u: number) => {
-    for (let v = 0; v < V; v++) c.get(b).simd('v128.load', (u * NR + v * 4) * 4).set(bv[v]);
+    for (let v = 0; v < V; v++)
+      c.get(b)
+        .simd('v128.load', (u * NR + v * 4) * 4)
+        .set(bv[v]);
     for (let r = 0; r < rows; r++) {
-      c.get(a).simd('v128.load32_splat', (u * MR + r) * 4).set(av);
+      c.get(a)
+        .simd('v128.load32_splat', (u * MR + r) * 4)
+        .set(av);
       for (let v = 0; v < V; v++) {
         if (fma) c.get(av).get(bv[v]).get(acc[r][v]).simd('f32x4.relaxed_madd').set(acc[r][v]);
         else c.get(acc[r][v]).get(av).get(bv[v]).simd('f32x4.mul').simd('f32x4.add').set(acc[r][v]);
@@ -53,8 +58,14 @@ function gemmFunction(s: GemmShape, rows: number): Code {
     }
   };
   const advance = (steps: number) => {
-    c.get(a).i32(steps * MR * 4).op('i32.add').set(a);
-    c.get(b).i32(steps * NR * 4).op('i32.add').set(b);
+    c.get(a)
+      .i32(steps * MR * 4)
+      .op('i32.add')
+      .set(a);
+    c.get(b)
+      .i32(steps * NR * 4)
+      .op('i32.add')
+      .set(b);
     c.get(k).i32(steps).op('i32.sub').set(k);
   };
 
@@ -94,7 +105,15 @@ function gemmFunction(s: GemmShape, rows: number): Code {
         c.get(ACC).op('i32.eqz').brIf(0);
         for (let r = 0; r < rows; r++) {
           for (let v = 0; v < V; v++) {
-            c.get(acc[r][v]).get(cp).i32(r).get(LDC).op('i32.mul').op('i32.add').simd('v128.load', v * 16).simd('f32x4.add').set(acc[r][v]);
+            c.get(acc[r][v])
+              .get(cp)
+              .i32(r)
+              .get(LDC)
+              .op('i32.mul')
+              .op('i32.add')
+              .simd('v128.load', v * 16)
+              .simd('f32x4.add')
+              .set(acc[r][v]);
           }
         }
       });
@@ -106,7 +125,10 @@ function gemmFunction(s: GemmShape, rows: number): Code {
           c.get(acc[r][v]).simd('v128.store', v * 16);
         }
       }
-      c.get(cp).i32(NR * 4).op('i32.add').set(cp);
+      c.get(cp)
+        .i32(NR * 4)
+        .op('i32.add')
+        .set(cp);
       c.get(bj).get(BSTRIDE).op('i32.add').set(bj);
       c.get(j).i32(1).op('i32.sub').tee(j);
       c.brIf(0);

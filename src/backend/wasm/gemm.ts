@@ -57,7 +57,16 @@ export function gemmEngine(): GemmEngine {
  * out[outAt + m*N + n] = sum_k A[m, k] B[k, n] for one matrix pair. `bKey`: the host array B lives in
  * when B may be packed once and reused (see PanelCache), else null.
  */
-export function gemmInto(out: Float32Array, outAt: number, A: MatrixView, B: MatrixView, M: number, K: number, N: number, bKey: Float32Array | null): void {
+export function gemmInto(
+  out: Float32Array,
+  outAt: number,
+  A: MatrixView,
+  B: MatrixView,
+  M: number,
+  K: number,
+  N: number,
+  bKey: Float32Array | null,
+): void {
   if (M === 0 || N === 0) return;
   if (K === 0) {
     out.fill(0, outAt, outAt + M * N);

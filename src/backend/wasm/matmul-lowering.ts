@@ -13,11 +13,14 @@ import { wasmFeatures } from './features';
 import { gemmInto, MR, NR, useFma } from './gemm';
 import type { MatrixView } from './pack';
 
-export const wasmMatmulConfig = { enabled: process.env.TSNN_WASM_MATMUL !== 'gpujs' && process.env.TSNN_WASM_MATMUL !== 'off' };
+/** `enabled`: true / false overrides TSNN_WASM_MATMUL (tests); null reads it at every call (the bench sets it per runner). */
+export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
 
-/** Whether matmul on webasm takes the direct path in this process. */
+/** Whether matmul on webasm takes the direct path now. */
 export function wasmMatmulAvailable(): boolean {
-  return wasmMatmulConfig.enabled && wasmFeatures().simd;
+  const env = process.env.TSNN_WASM_MATMUL;
+  const on = wasmMatmulConfig.enabled ?? (env !== 'gpujs' && env !== 'off');
+  return on && wasmFeatures().simd;
 }
 
 export interface DirectMatmulShape {
