@@ -12,7 +12,7 @@
 import { WasmArena } from './arena';
 import { gemmModuleBytes, GemmShape } from './gemm-kernel';
 import { wasmFeatures } from './features';
-import { wasmApi } from './runtime';
+import { envVar, wasmApi } from './runtime';
 import { packA, packB, MatrixView } from './pack';
 import { PanelCache } from './panel-cache';
 
@@ -36,7 +36,7 @@ let engine: GemmEngine | null = null;
 
 /** Relaxed-SIMD FMA: on where the runtime validates it, unless TSNN_WASM_FMA=off. */
 export function useFma(): boolean {
-  return wasmFeatures().relaxedSimd && process.env.TSNN_WASM_FMA !== 'off';
+  return wasmFeatures().relaxedSimd && envVar('TSNN_WASM_FMA') !== 'off';
 }
 
 /** The one engine of this thread (module compiled and instantiated on first use). */

@@ -10,6 +10,7 @@
 import type { KernelSpec } from '../gpujs-backend';
 import type { StridedRef } from '../kernel-builder';
 import { wasmFeatures } from './features';
+import { envVar } from './runtime';
 import { gemmInto, MR, NR, useFma } from './gemm';
 import type { MatrixView } from './pack';
 
@@ -18,7 +19,7 @@ export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
 
 /** Whether matmul on webasm takes the direct path now. */
 export function wasmMatmulAvailable(): boolean {
-  const env = process.env.TSNN_WASM_MATMUL;
+  const env = envVar('TSNN_WASM_MATMUL');
   const on = wasmMatmulConfig.enabled ?? (env !== 'gpujs' && env !== 'off');
   return on && wasmFeatures().simd;
 }
