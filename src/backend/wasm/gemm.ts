@@ -53,23 +53,25 @@ export function gemmEngine(): GemmEngine {
   return engine;
 }
 
+/** One product of a batch: its A and B, and where its M x N result goes in `out`. */
+export interface GemmJob {
+  outAt: number;
+  A: MatrixView;
+  B: MatrixView;
+}
+
+const sameView = (x: MatrixView, y: MatrixView | null) => y !== null && x.data === y.data && x.offset === y.offset && x.rs === y.rs && x.cs === y.cs;
+
 /**
- * out[outAt + m*N + n] = sum_k A[m, k] B[k, n] for one matrix pair. `bKey`: the host array B lives in
- * when B may be packed once and reused (see PanelCache), else null.
+ * out[job.outAt + m*N + n] = sum_k A[m, k] B[k, n] for each job (all M x K by K x N). Scratch is
+ * allocated once per call; an A or B equal to the previous job's (a broadcast operand: a convolution's
+ * weight against every image) is packed once. `bKey`: the host array every job's B lives in when B may
+ * be kept packed across calls (PanelCache), else null.
  */
-export function gemmInto(
-  out: Float32Array,
-  outAt: number,
-  A: MatrixView,
-  B: MatrixView,
-  M: number,
-  K: number,
-  N: number,
-  bKey: Float32Array | null,
-): void {
-  if (M === 0 || N === 0) return;
+export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: number, N: number, bKey: Float32Array | null): void {
+  if (M === 0 || N === 0 || jobs.length === 0) return;
   if (K === 0) {
-    out.fill(0, outAt, outAt + M * N);
+    for (const j of jobs) out.fill(0, j.outAt, j.outAt + M * N);
     return;
   }
   const e = gemmEngine();
@@ -77,37 +79,52 @@ export function gemmInto(
   const mT = Math.ceil(M / MR);
   const nT = Math.ceil(N / NR);
   const ldc = nT * NR;
+  const bBytes = nT * NR * K * 4;
   const aBlock = arena.alloc(mT * MR * K * 4);
   const cBlock = arena.alloc(M * ldc * 4 + 64);
   let bBlock = -1;
+  let lastA: MatrixView | null = null;
+  let lastB: MatrixView | null = null;
+  let bAt = -1;
   try {
-    const bPacked = e.panels.get(bKey, B, K, N);
-    let bAt: number;
-    if (bPacked >= 0) bAt = bPacked;
-    else {
-      const bytes = nT * NR * K * 4;
-      bBlock = arena.alloc(bytes);
-      packB(arena.f32, bBlock >> 2, B, K, N, NR);
-      bAt = bBlock;
-      if (bKey && e.panels.put(bKey, B, K, N, bBlock, bytes)) bBlock = -1; // owned by the cache now
+    for (const { outAt, A, B } of jobs) {
+      if (!sameView(B, lastB)) {
+        const cached = e.panels.get(bKey, B, K, N);
+        if (cached >= 0) bAt = cached;
+        else {
+          if (bBlock < 0) bBlock = arena.alloc(bBytes);
+          packB(arena.f32, bBlock >> 2, B, K, N, NR);
+          bAt = bBlock;
+          if (bKey && e.panels.put(bKey, B, K, N, bBlock, bBytes)) bBlock = -1; // owned by the cache now
+        }
+        lastB = B;
+      }
+      if (!sameView(A, lastA)) {
+        packA(arena.f32, aBlock >> 2, A, M, K, MR);
+        lastA = A;
+      }
+      runPanels(e, aBlock, bAt, cBlock, M, K, nT, ldc);
+      const f32 = arena.f32;
+      const c0 = cBlock >> 2;
+      if (ldc === N) out.set(f32.subarray(c0, c0 + M * N), outAt);
+      else for (let m = 0; m < M; m++) out.set(f32.subarray(c0 + m * ldc, c0 + m * ldc + N), outAt + m * N);
     }
-    packA(arena.f32, aBlock >> 2, A, M, K, MR);
-    const full = Math.floor(M / MR);
-    const rest = M - full * MR;
-    for (let k0 = 0; k0 < K; k0 += KC) {
-      const kc = Math.min(KC, K - k0);
-      const acc = k0 > 0 ? 1 : 0;
-      const bp = bAt + k0 * NR * 4;
-      for (let i = 0; i < full; i++) e.gemm[MR](aBlock + (i * K * MR + k0 * MR) * 4, bp, cBlock + i * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
-      if (rest > 0) e.gemm[rest](aBlock + (full * K * MR + k0 * MR) * 4, bp, cBlock + full * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
-    }
-    const f32 = arena.f32;
-    const c0 = cBlock >> 2;
-    if (ldc === N) out.set(f32.subarray(c0, c0 + M * N), outAt);
-    else for (let m = 0; m < M; m++) out.set(f32.subarray(c0 + m * ldc, c0 + m * ldc + N), outAt + m * N);
   } finally {
     arena.free(aBlock);
     arena.free(cBlock);
     if (bBlock >= 0) arena.free(bBlock);
+  }
+}
+
+/** C (M rows, `ldc` floats apart) = packed A x packed B, over K blocks of KC. */
+function runPanels(e: GemmEngine, aBlock: number, bAt: number, cBlock: number, M: number, K: number, nT: number, ldc: number): void {
+  const full = Math.floor(M / MR);
+  const rest = M - full * MR;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = Math.min(KC, K - k0);
+    const acc = k0 > 0 ? 1 : 0;
+    const bp = bAt + k0 * NR * 4;
+    for (let i = 0; i < full; i++) e.gemm[MR](aBlock + (i * K * MR + k0 * MR) * 4, bp, cBlock + i * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
+    if (rest > 0) e.gemm[rest](aBlock + (full * K * MR + k0 * MR) * 4, bp, cBlock + full * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
   }
 }

@@ -11,8 +11,7 @@ import type { KernelSpec } from '../gpujs-backend';
 import type { StridedRef } from '../kernel-builder';
 import { wasmFeatures } from './features';
 import { envVar } from './runtime';
-import { gemmInto, MR, NR, useFma } from './gemm';
-import type { MatrixView } from './pack';
+import { gemmBatch, GemmJob, MR, NR, useFma } from './gemm';
 
 /** `enabled`: true / false overrides TSNN_WASM_MATMUL (tests); null reads it at every call (the bench sets it per runner). */
 export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
@@ -56,14 +55,17 @@ export function wasmMatmulSpec(a: StridedRef, b: StridedRef, s: DirectMatmulShap
   const native = (args: Float32Array[]): Float32Array => {
     const [A, B, bias] = args;
     const out = new Float32Array(outSize);
+    const jobs: GemmJob[] = [];
     for (let z = 0; z < nb; z++) {
-      const av: MatrixView = { data: A, offset: aOffsets[z], rs: aLay.rs, cs: aLay.cs };
-      const bv: MatrixView = { data: B, offset: bOffsets[z], rs: bLay.rs, cs: bLay.cs };
-      // B packed once per call when it is shared by every batch entry, and kept across calls when it
-      // is one matrix (a weight); per-entry Bs of a batched product are packed and dropped
-      gemmInto(out, z * M * N, av, bv, M, K, N, nb === 1 || bLay.shared ? B : null);
-      if (rowBias) addRowBias(out, z * M * N, bias, rowBias, z, M, N);
+      jobs.push({
+        outAt: z * M * N,
+        A: { data: A, offset: aOffsets[z], rs: aLay.rs, cs: aLay.cs },
+        B: { data: B, offset: bOffsets[z], rs: bLay.rs, cs: bLay.cs },
+      });
     }
+    // a B shared by every batch entry (a weight) may be kept packed across calls; per-entry Bs are not
+    gemmBatch(out, jobs, M, K, N, nb === 1 || bLay.shared ? B : null);
+    if (rowBias) for (let z = 0; z < nb; z++) addRowBias(out, z * M * N, bias, rowBias, z, M, N);
     return out;
   };
   return {
