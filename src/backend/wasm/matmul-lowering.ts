@@ -11,7 +11,8 @@ import type { KernelSpec } from '../gpujs-backend';
 import type { StridedRef } from '../kernel-builder';
 import { wasmFeatures } from './features';
 import { envVar } from './runtime';
-import { gemmBatch, GemmJob, MR, NR, useFma } from './gemm';
+import { gemmBatch, gemmEngine, GemmJob, MR, NR, useFma } from './gemm';
+import { warnOnce } from '../../util/warn-once';
 
 /** `enabled`: true / false overrides TSNN_WASM_MATMUL (tests); null reads it at every call (the bench sets it per runner). */
 export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
@@ -20,7 +21,22 @@ export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
 export function wasmMatmulAvailable(): boolean {
   const env = envVar('TSNN_WASM_MATMUL');
   const on = wasmMatmulConfig.enabled ?? (env !== 'gpujs' && env !== 'off');
-  return on && wasmFeatures().simd;
+  return on && wasmFeatures().simd && engineStarts();
+}
+
+let started: boolean | null = null;
+
+/** The engine's module and memory come up (a memory reservation can fail under `ulimit -v`): else gpu.js, with a warning. */
+function engineStarts(): boolean {
+  if (started !== null) return started;
+  try {
+    gemmEngine();
+    started = true;
+  } catch (e) {
+    started = false;
+    warnOnce(`webasm: the direct WebAssembly matmul could not start (${(e as Error).message}); matmul runs on the gpu.js kernel`);
+  }
+  return started;
 }
 
 export interface DirectMatmulShape {
