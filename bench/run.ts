@@ -25,6 +25,8 @@ import { CASES, CaseId } from './cases';
 import { Tensor, nn, tidy, noGrad } from '../src';
 import type { DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
+import { wasmPeak } from './wasm-peak';
+import { wasmFeatures } from '../src/backend/wasm/features';
 
 /** The convolution cases: x [N, C, H, W] * w [O, C, K, K], padding 1 (TF.js gets the same in NHWC / HWIO). */
 const CONV = { N: 128, C: 16, H: 14, W: 14, O: 32, K: 3 };
@@ -56,6 +58,8 @@ interface Opts {
   cases?: string;
   out: string;
   quick: boolean;
+  /** webasm: also time every form with matmul on the gpu.js kernel (before/after the direct wasm gemm) */
+  ablation: boolean;
   torchOpenblasEnv: 'user' | 'inherit';
 }
 
@@ -276,6 +280,11 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
   return out;
 }
 
+/** The same runners with TSNN_WASM_MATMUL=gpujs, labelled apart (not a tsnn form the pairs pick from). */
+function gpujsMatmulRunners(rs: Runner[]): Runner[] {
+  return rs.filter((r) => r.variant !== 'direct').map((r) => ({ ...r, impl: 'tsnn, gpu.js matmul', env: { ...r.env, TSNN_WASM_MATMUL: 'gpujs' } }));
+}
+
 // ---- TensorFlow.js ------------------------------------------------------------------------------------
 async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Map<CaseId, Runner> }> {
   const runners = new Map<CaseId, Runner>();
@@ -463,6 +472,7 @@ async function main(): Promise<void> {
     .option('--cases <list>', `cases to run (comma separated: ${CASES.map((c) => c.id).join(', ')})`)
     .option('--no-torch', 'skip PyTorch')
     .option('--no-tfjs', 'skip TensorFlow.js')
+    .option('--no-ablation', "webasm: skip the rows with matmul on the gpu.js kernel (TSNN_WASM_MATMUL=gpujs), the direct wasm gemm's before/after")
     .option(
       '--torch-openblas-env <mode>',
       "'user' (default): the PyTorch process runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, as on a user's machine (its products are checked); 'inherit': keeps them",
@@ -492,9 +502,14 @@ async function main(): Promise<void> {
     node: process.version,
     platform: `${os.platform()} ${os.arch()}`,
   };
+  const features = wasmFeatures();
+  const peak = features.simd ? wasmPeak() : null;
   const header = [
     `tsnn bench, ${started.toISOString()}`,
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, node ${machine.node}; load average at start ${loadStart.join(' ')} (1, 5, 15 min)`,
+    peak
+      ? `wasm SIMD peak probe, 1 thread: ${peak.gflops.toFixed(1)} GFLOP/s (${peak.fma ? 'relaxed_madd' : 'f32x4.mul + f32x4.add'}; relaxed SIMD ${features.relaxedSimd ? 'on' : 'off in this runtime'}), CPU time`
+      : 'wasm SIMD: not available here',
     `tsnn: auto device ${best}; timed at ${threadCounts.join(' and ')} thread(s) (TSNN_THREADS); devices ${devices.join(', ')}`,
   ];
   console.error(header.join('\n'));
@@ -509,7 +524,13 @@ async function main(): Promise<void> {
       date: started.toISOString(),
       elapsedS: Math.round((Date.now() - started.getTime()) / 1000),
       command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
-      machine: { ...machine, loadavgStart: loadStart.map(Number), loadavgEnd: os.loadavg() },
+      machine: {
+        ...machine,
+        loadavgStart: loadStart.map(Number),
+        loadavgEnd: os.loadavg(),
+        wasmSimd: features,
+        wasmPeakGflops: peak?.gflops ?? null,
+      },
       protocol: {
         warmup: o.warmup,
         rounds: o.rounds,
@@ -560,6 +581,9 @@ async function main(): Promise<void> {
       console.error(`${id}:`);
       const runners: Runner[] = [];
       for (const d of order) runners.push(...tsnnRunners(id, d, d === best ? [...threadCounts].reverse() : [backendFor(d).threads]));
+      // before/after on webasm: the same forms with matmul on the gpu.js kernel instead of the direct wasm gemm
+      if (best === 'webasm' && id !== 'resnet18_eval' && o.ablation)
+        runners.push(...gpujsMatmulRunners(tsnnRunners(id, best, [...threadCounts].reverse())));
       const tfRunner = tf?.runners.get(id);
       if (tfRunner) runners.push(tfRunner);
       timeCase(id, runners, o, results);

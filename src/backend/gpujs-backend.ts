@@ -144,6 +144,11 @@ export interface KernelSpec {
   meta?: unknown;
   /** the op's name, for errors */
   op?: string;
+  /**
+   * A runner that computes the output itself instead of a gpu.js kernel (a direct lowering, src/backend/wasm:
+   * host backends only): gets the input handles, returns the flat output. `source` then only names it.
+   */
+  native?: (inputs: Float32Array[]) => Float32Array;
 }
 
 /** Observes kernel runs, uploads and host reads (the graph capture in src/graph installs one). */
@@ -262,6 +267,11 @@ export class Backend {
       if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
       return b.handle;
     });
+    if (spec.native) {
+      if (this.resident) throw new Error(`internal: a direct kernel cannot run on '${this.device}'`);
+      this.stats.kernelRuns++;
+      return spec.native(args as Float32Array[]);
+    }
     const output = spec.grid ?? [spec.outSize];
     if (spec.quads || spec.quadInputs) throw new Error(`internal: quad kernels run on GL only, not on '${this.device}'`);
     this.stats.kernelRuns++;

@@ -89,6 +89,7 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
         if (p === undefined || !live[p] || fusedInto[p] !== -1) continue;
         const pm = steps[p].meta;
         if (!pm || (pm.kind !== 'map' && pm.kind !== 'matmul')) continue;
+        if (steps[p].spec.native) continue; // a direct lowering (webasm matmul) takes no gpu.js epilogue
         if (consumers.get(v)!.size !== 1) continue;
         // every read of v by c must be an identity read
         const reads = meta.inputs.filter((x): x is StridedRef => typeof x !== 'number' && x.buffer === r.buffer);

@@ -29,6 +29,7 @@ import { contiguousStrides, fmtShape, numelOf } from '../tensor/shape';
 import { cat, contiguous, reshape } from './shape';
 import { sum } from './reduce';
 import { matmulKernel, MatmulEpilogue, MatmulShape } from './matmul';
+import { directMatmul, RowBias } from '../backend/direct-lowering';
 import {
   Pair,
   pair,
@@ -437,7 +438,13 @@ function imGeom(g: ConvGeom): ImGeom {
  * a @ b through matmulKernel (the tiled variant on cpu/webasm); a reduction longer than MAX_LOOP is
  * summed over chunks of it. `epilogue` must be additive (a bias): it is applied to the last chunk.
  */
-function mm(a: StridedRef, b: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue): Tensor {
+function mm(a: StridedRef, b: StridedRef, s: MatmulShape, epilogue?: MatmulEpilogue, bias?: RowBias): Tensor {
+  // a direct lowering (webasm: packed SIMD gemm) where the backend has one; the bias is its row epilogue
+  const direct = directMatmul(s.device, a, b, s, bias);
+  if (direct) {
+    direct.meta = undefined; // as below: not a plain matmul of its output's shape
+    return Tensor.fromBuffer(backendFor(s.device).run(direct), [...s.batch, s.M, s.N]);
+  }
   if (s.K <= MAX_LOOP) {
     const kb = matmulKernel(a, b, s, { epilogue });
     // not a plain matmul of its output's shape (a conv's [N, G, Og, P] read as [N, O, OH, OW]): the graph
@@ -568,7 +575,13 @@ function im2colForward(g: ConvGeom, x: Tensor, w: Tensor, bias: Tensor | null, d
   for (const [n0, nc] of ig.chunks) {
     const c: Cols = ig.pointwise ? { t: xs, owned: xs !== x, whole: true, n0, nc } : { t: unfold(g, x, n0, nc), owned: true, whole: false, n0, nc };
     cols.push(c);
-    const y = mm(wr, colsRef(g, ig, c), { batch: ig.batch(nc), M: g.Og, K: ig.Kg, N: ig.P, device }, epilogue);
+    const y = mm(
+      wr,
+      colsRef(g, ig, c),
+      { batch: ig.batch(nc), M: g.Og, K: ig.Kg, N: ig.P, device },
+      epilogue,
+      br ? { ref: br, groups: ig.G } : undefined,
+    );
     ys.push(asShape(y, [nc, g.O, g.OH, g.OW]));
   }
   for (const t of temps) t.dispose();

@@ -33,6 +33,7 @@ import { reshape, slice, transpose, unsqueeze, squeeze } from './shape';
 import { add } from './elementwise';
 import { sumTo } from './reduce';
 import { packedOperand } from './packed-operand';
+import { directMatmul } from '../backend/direct-lowering';
 
 /** Below this many rows of A, packing B on every call costs more than it saves (only a cached copy is used). */
 const PACK_MIN_ROWS = 8;
@@ -51,12 +52,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const device = commonDevice('matmul', a, b);
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  if (K > MAX_LOOP) return matmulSplitK(a, b, K);
-  // host backends read B's rows with vector loads: hand them a row-major (packed) B
-  const bRows = backendFor(device).supportsTiles ? packedOperand(b, { cacheOnly: M < PACK_MIN_ROWS }) : b;
-  const kb = matmulKernel(ref(a), ref(bRows), { batch, M, K, N, device });
-  kb.op = 'matmul';
-  const y = runKernel(kb, kb.result, device);
+  // a direct lowering (webasm: packed SIMD gemm) where the backend has one; it packs strided operands itself
+  const direct = directMatmul(device, ref(a), ref(b), { batch, M, K, N });
+  const y = direct ? Tensor.fromBuffer(backendFor(device).run(direct), [...batch, M, N]) : gpujsMatmul(a, b, { batch, M, K, N, device });
+  if (!y) return matmulSplitK(a, b, K);
   return record(
     y,
     'matmul',
@@ -64,6 +63,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     (g) => [a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null, b.requiresGrad ? sumTo(gradOfB(a, b, g), b.shape) : null],
     [a, b],
   );
+}
+
+/** The gpu.js kernel (the reference path); null when K is over one kernel's loop budget. */
+function gpujsMatmul(a: Tensor, b: Tensor, s: MatmulShape): Tensor | null {
+  if (s.K > MAX_LOOP) return null;
+  // host backends read B's rows with vector loads: hand them a row-major (packed) B
+  const bRows = backendFor(s.device).supportsTiles ? packedOperand(b, { cacheOnly: s.M < PACK_MIN_ROWS }) : b;
+  const kb = matmulKernel(ref(a), ref(bRows), s);
+  kb.op = 'matmul';
+  return runKernel(kb, kb.result, s.device);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { Tensor, rand, manualSeed, noGrad, backendFor } from '../../src';
+import { wasmMatmulConfig } from '../../src/backend/wasm/matmul-lowering';
 import { matmulKernel, matmulVariant, MatmulEpilogue, MatmulVariant } from '../../src/ops/matmul';
 import { ref, runKernel } from '../../src/ops/kernel';
 import { broadcastShapes } from '../../src/tensor/shape';
@@ -142,6 +143,9 @@ describe('perf: matmul kernel variants', () => {
         it('a threaded split gives the single-thread bits', () => {
           manualSeed(5);
           const saved = process.env.TSNN_THREADS;
+          // the gpu.js kernels' split (webasm's direct matmul runs on one thread: test/backend/wasm-matmul.test.ts)
+          const direct = wasmMatmulConfig.enabled;
+          wasmMatmulConfig.enabled = false;
           try {
             noGrad(() => {
               const a = r([300, 130], device);
@@ -167,6 +171,7 @@ describe('perf: matmul kernel variants', () => {
               two.forEach((t, k) => expectClose(t, one[k], 0, 0, `case ${k}`));
             });
           } finally {
+            wasmMatmulConfig.enabled = direct;
             if (saved === undefined) delete process.env.TSNN_THREADS;
             else process.env.TSNN_THREADS = saved;
           }

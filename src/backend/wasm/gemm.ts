@@ -1,0 +1,130 @@
+/**
+ * Runs C = A B on the direct WebAssembly micro-kernel (gemm-kernel.ts): packs A and B into panels in
+ * the arena (arena.ts), runs the kernel over cache-sized blocks of K, and copies C out into a fresh host
+ * array (device buffers on webasm are host Float32Arrays; the arena is scratch only).
+ *
+ * Tile: 4x8 (8 v128 accumulators), k loop not unrolled. Measured on this machine (AMD EPYC, V8 11.3,
+ * 512^3, CPU time): 4x8 43-52 GFLOP/s against a 52-55 GFLOP/s register peak; 6x8, 5x8, 4x12, 4x16 and
+ * explicit unrolling are 20-33 GFLOP/s, because TurboFan hoists every broadcast load of an unrolled body
+ * ahead of the multiplies and spills accumulators (x64 V8 allocates 15 xmm registers); it unrolls the
+ * plain 4x8 loop by 2 itself with no spill (bench/README.md has the table).
+ */
+import { WasmArena } from './arena';
+import { gemmModuleBytes, GemmShape } from './gemm-kernel';
+import { wasmFeatures } from './features';
+import { envVar, wasmApi } from './runtime';
+import { packA, packB, MatrixView } from './pack';
+import { PanelCache } from './panel-cache';
+
+export const MR = 4;
+export const NR = 8;
+/** K block: an A panel (MR x KC floats, 8 KiB) stays in L1 while the kernel walks the B panels */
+const KC = 512;
+
+type GemmFn = (ap: number, bp: number, cp: number, nTiles: number, kc: number, ldc: number, bStride: number, accumulate: number) => void;
+
+export interface GemmEngine {
+  arena: WasmArena;
+  shape: GemmShape;
+  /** gemm[r] computes r rows (1..MR) */
+  gemm: GemmFn[];
+  peak: (iters: number) => void;
+  panels: PanelCache;
+}
+
+let engine: GemmEngine | null = null;
+
+/** Relaxed-SIMD FMA: on where the runtime validates it, unless TSNN_WASM_FMA=off. */
+export function useFma(): boolean {
+  return wasmFeatures().relaxedSimd && envVar('TSNN_WASM_FMA') !== 'off';
+}
+
+/** The one engine of this thread (module compiled and instantiated on first use). */
+export function gemmEngine(): GemmEngine {
+  if (engine) return engine;
+  if (!wasmApi || !wasmFeatures().simd) throw new Error('internal: the direct webasm matmul needs WebAssembly SIMD');
+  const arena = new WasmArena();
+  const shape: GemmShape = { MR, NR, UNROLL: 1, fma: useFma() };
+  const module = new wasmApi.Module(gemmModuleBytes(shape, { pages: 1 }));
+  const ex = new wasmApi.Instance(module, { env: { memory: arena.memory } }).exports;
+  const gemm: GemmFn[] = [];
+  for (let r = 1; r <= MR; r++) gemm[r] = ex[`gemm${r}`] as GemmFn;
+  engine = { arena, shape, gemm, peak: ex.peak as (iters: number) => void, panels: new PanelCache(arena) };
+  return engine;
+}
+
+/** One product of a batch: its A and B, and where its M x N result goes in `out`. */
+export interface GemmJob {
+  outAt: number;
+  A: MatrixView;
+  B: MatrixView;
+}
+
+const sameView = (x: MatrixView, y: MatrixView | null) => y !== null && x.data === y.data && x.offset === y.offset && x.rs === y.rs && x.cs === y.cs;
+
+/**
+ * out[job.outAt + m*N + n] = sum_k A[m, k] B[k, n] for each job (all M x K by K x N). Scratch is
+ * allocated once per call; an A or B equal to the previous job's (a broadcast operand: a convolution's
+ * weight against every image) is packed once. `bKey`: the host array every job's B lives in when B may
+ * be kept packed across calls (PanelCache), else null.
+ */
+export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: number, N: number, bKey: Float32Array | null): void {
+  if (M === 0 || N === 0 || jobs.length === 0) return;
+  if (K === 0) {
+    for (const j of jobs) out.fill(0, j.outAt, j.outAt + M * N);
+    return;
+  }
+  const e = gemmEngine();
+  const { arena } = e;
+  const mT = Math.ceil(M / MR);
+  const nT = Math.ceil(N / NR);
+  const ldc = nT * NR;
+  const bBytes = nT * NR * K * 4;
+  const aBlock = arena.alloc(mT * MR * K * 4);
+  const cBlock = arena.alloc(M * ldc * 4 + 64);
+  let bBlock = -1;
+  let lastA: MatrixView | null = null;
+  let lastB: MatrixView | null = null;
+  let bAt = -1;
+  try {
+    for (const { outAt, A, B } of jobs) {
+      if (!sameView(B, lastB)) {
+        const cached = e.panels.get(bKey, B, K, N);
+        if (cached >= 0) bAt = cached;
+        else {
+          if (bBlock < 0) bBlock = arena.alloc(bBytes);
+          packB(arena.f32, bBlock >> 2, B, K, N, NR);
+          bAt = bBlock;
+          if (bKey && e.panels.put(bKey, B, K, N, bBlock, bBytes)) bBlock = -1; // owned by the cache now
+        }
+        lastB = B;
+      }
+      if (!sameView(A, lastA)) {
+        packA(arena.f32, aBlock >> 2, A, M, K, MR);
+        lastA = A;
+      }
+      runPanels(e, aBlock, bAt, cBlock, M, K, nT, ldc);
+      const f32 = arena.f32;
+      const c0 = cBlock >> 2;
+      if (ldc === N) out.set(f32.subarray(c0, c0 + M * N), outAt);
+      else for (let m = 0; m < M; m++) out.set(f32.subarray(c0 + m * ldc, c0 + m * ldc + N), outAt + m * N);
+    }
+  } finally {
+    arena.free(aBlock);
+    arena.free(cBlock);
+    if (bBlock >= 0) arena.free(bBlock);
+  }
+}
+
+/** C (M rows, `ldc` floats apart) = packed A x packed B, over K blocks of KC. */
+function runPanels(e: GemmEngine, aBlock: number, bAt: number, cBlock: number, M: number, K: number, nT: number, ldc: number): void {
+  const full = Math.floor(M / MR);
+  const rest = M - full * MR;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = Math.min(KC, K - k0);
+    const acc = k0 > 0 ? 1 : 0;
+    const bp = bAt + k0 * NR * 4;
+    for (let i = 0; i < full; i++) e.gemm[MR](aBlock + (i * K * MR + k0 * MR) * 4, bp, cBlock + i * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
+    if (rest > 0) e.gemm[rest](aBlock + (full * K * MR + k0 * MR) * 4, bp, cBlock + full * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
+  }
+}
