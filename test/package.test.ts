@@ -2,6 +2,8 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { pathToFileURL } from 'url';
 import { repoRoot } from './helpers';
 
 function declarations(dir: string): string[] {
@@ -33,5 +35,30 @@ describe('package', () => {
     expect(pkg.files).to.include.members(['dist/src', 'transformer/dist', 'bin']);
     for (const f of [pkg.main, pkg.types, pkg.bin.ttsc, 'transformer/dist/index.js'])
       expect(fs.existsSync(path.join(repoRoot(), f)), f).to.equal(true);
+  });
+
+  it('exports map: import and require entries with their own types, the plugin, the transformer', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8'));
+    const dot = pkg.exports['.'];
+    expect(dot.import).to.deep.equal({ types: './dist/esm/index.d.mts', default: './dist/esm/index.mjs' });
+    expect(dot.require).to.deep.equal({ types: './dist/src/index.d.ts', default: './dist/src/index.js' });
+    expect(pkg.exports['./plugin']).to.equal('./plugin/index.js');
+    expect(pkg.exports['./transformer/dist/index.js']).to.equal('./transformer/dist/index.js'); // the tsconfig entry transformer/README.md shows
+    expect(pkg.files).to.include('dist/esm');
+  });
+
+  it('the ESM entry re-exports every name of the CommonJS build, as the very same objects', function () {
+    this.timeout(120_000); // a child node loading the library
+    const esm = pathToFileURL(path.join(repoRoot(), 'dist/esm/index.mjs')).href;
+    const cjs = pathToFileURL(path.join(repoRoot(), 'dist/src/index.js')).href;
+    const script = `import * as esm from '${esm}'; import cjs from '${cjs}';
+      const names = Object.keys(cjs).filter((n) => n !== '__esModule');
+      console.log(JSON.stringify({ count: names.length, differ: names.filter((n) => esm[n] !== cjs[n]),
+        extra: Object.keys(esm).filter((n) => n !== 'default' && !(n in cjs)), defaultIsCjs: esm.default === cjs }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.count).to.be.greaterThan(50);
+    expect(out).to.deep.include({ differ: [], extra: [], defaultIsCjs: true });
   });
 });
