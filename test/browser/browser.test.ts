@@ -264,9 +264,9 @@ describe('browser: tsnn in Chromium', function () {
         const r = await page.evaluate(async (d: string) => {
           const t = (globalThis as any).t;
           t.manualSeed(5);
-          // 300 x 280 outputs x 260 inner steps: well over the size at which a kernel is split
-          const a = t.rand([300, 260], { device: d });
-          const b = t.rand([260, 280], { device: d });
+          // 256 x 256 outputs x 192 inner steps: over the size at which a kernel is split (SPLIT_WORK)
+          const a = t.rand([256, 192], { device: d });
+          const b = t.rand([192, 256], { device: d });
           t.setBackendOptions({ threads: 1 });
           const one = Array.from(a.matmul(b).dataSync() as Float32Array);
           t.setBackendOptions({ threads: 2, split: 'always' });
@@ -274,7 +274,7 @@ describe('browser: tsnn in Chromium', function () {
           let split: number[] = [];
           // a page starts its Web Workers once it yields: until then the calling thread runs every part
           for (let k = 0; k < 100 && stats.workerParts === 0; k++) {
-            await new Promise((r) => setTimeout(r, 50));
+            await new Promise((r) => setTimeout(r, 100));
             split = Array.from(a.matmul(b).dataSync() as Float32Array);
           }
           t.setBackendOptions({ threads: undefined, split: undefined });

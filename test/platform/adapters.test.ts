@@ -26,6 +26,7 @@ import {
 import { option } from '../../src/platform/options';
 import { threadCount } from '../../src/backend/kernel-threads';
 import { wasmCodegenStats } from '../../src/backend/wasm-codegen';
+import { Backend } from '../../src/backend/gpujs-backend';
 import * as envNode from '../../src/platform/env';
 import * as envBrowser from '../../src/platform/env.browser';
 import * as filesNode from '../../src/platform/files';
@@ -97,16 +98,17 @@ describe('platform: setBackendOptions', () => {
 
   it('wasmCodegen: false compiles kernels with gpu.js code only, from then on', function () {
     if (!testDevices().includes('webasm')) this.skip();
-    const gpujs = require('gpu.js');
+    // tsnn's own webasm backend (the one its kernels run on), a fresh one per compile
     const a = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
     const compileAndRun = () => {
-      const gpu = new gpujs.GPU({ mode: 'webasm' });
+      const b = new Backend('webasm');
       try {
         const before = wasmCodegenStats.vectorLoads;
-        const out = gpu.createKernel('function(a) { return a[this.thread.y * 16 + this.thread.x] * 2; }', { output: [16, 4] })(a);
-        return { loads: wasmCodegenStats.vectorLoads - before, v17: out[1][1] };
+        const source = 'function(in0) { return in0[this.thread.y * 16 + this.thread.x] * 2; }';
+        const out = b.read(b.run({ source, outSize: 64, grid: [16, 4], inputs: [b.upload(a)], scalars: [] }));
+        return { loads: wasmCodegenStats.vectorLoads - before, v17: out[17] };
       } finally {
-        gpu.destroy();
+        b.destroy();
       }
     };
     const on = compileAndRun();
