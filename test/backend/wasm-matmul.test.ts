@@ -214,6 +214,14 @@ function maxRelDiff(x: Float32Array, y: Float32Array, ref: { bound: Float64Array
     const y2 = withDirect(true, () => ops.matmul(x, w.transpose(0, 1)).dataSync().slice());
     expect(panels.stats.hits).to.equal(hits + 1);
     expect(Array.from(y2)).to.deep.equal(Array.from(y1));
+    // a row-major B: read in place on first use, packed and kept from the second
+    const r = rand([12, 20], 5);
+    const z1 = withDirect(true, () => ops.matmul(x, r).dataSync().slice());
+    withDirect(true, () => ops.matmul(x, r).dataSync());
+    const rh = panels.stats.hits;
+    const z3 = withDirect(true, () => ops.matmul(x, r).dataSync().slice());
+    expect(panels.stats.hits).to.equal(rh + 1);
+    expect(Array.from(z3)).to.deep.equal(Array.from(z1));
     w.mul_(2); // a new buffer: the old panels must not be used
     const y3 = withDirect(true, () => ops.matmul(x, w.transpose(0, 1)).dataSync().slice());
     for (let i = 0; i < y1.length; i++) expect(y3[i]).to.be.closeTo(2 * y1[i], 1e-5 * (1 + Math.abs(y1[i])));
