@@ -62,6 +62,11 @@ function makeCase(id: string): () => void {
         void loss.item();
       });
   }
+  if (id === 'conv_fwd') {
+    const x = tsnn.rand([128, 16, 14, 14], { device });
+    const w = tsnn.rand([32, 16, 3, 3], { device });
+    return () => tidy(() => noGrad(() => void (tsnn.F.conv2d(x, w, null, { padding: 1 }) as Tensor).dataSync()));
+  }
   if (id === 'conv_train') {
     // bench/run.ts's conv case: [128,16,14,14] * [32,16,3,3], padding 1, forward + backward, im2col
     const x = tsnn.rand([128, 16, 14, 14], { device, requiresGrad: true });

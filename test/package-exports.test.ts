@@ -45,7 +45,7 @@ const missing = (names: string[], has: (n: string) => boolean) => names.filter((
 const isFn = (x: unknown) => typeof x === 'function';
 
 /** src/ops exports these to other src modules only; they are not ops a user calls. */
-const INTERNAL_HELPERS = ['binary', 'inplace', 'isContiguousTensor', 'matmulKernel', 'matmulVariant', 'sumTo', 'toDevice', 'unary'];
+const INTERNAL_HELPERS = ['binary', 'inplace', 'isContiguousTensor', 'matmulAddBias', 'matmulKernel', 'matmulVariant', 'sumTo', 'toDevice', 'unary'];
 
 describe('package exports: everything docs/API.md lists', () => {
   const root = packageRoot();

@@ -6,12 +6,22 @@
 import type { DeviceName } from './device';
 import type { KernelSpec } from './gpujs-backend';
 import type { StridedRef } from './kernel-builder';
-import { wasmMatmulAvailable, wasmMatmulSpec, DirectMatmulShape, RowBias } from './wasm/matmul-lowering';
+import { wasmMatmulAvailable, wasmMatmulSpec, DirectMatmulShape, RowBias, ColBias } from './wasm/matmul-lowering';
 
 export type { RowBias } from './wasm/matmul-lowering';
 
-/** `rowBias`: out[z, m, n] += bias[(z % groups) * M + m], after the product (a convolution's bias). */
-export function directMatmul(device: DeviceName, a: StridedRef, b: StridedRef, s: DirectMatmulShape, rowBias?: RowBias): KernelSpec | null {
+/**
+ * `rowBias`: out[z, m, n] += bias[(z % groups) * M + m] (a convolution's bias); `colBias`: out[..., n] +=
+ * bias[n] (nn.Linear's); both after the product, rounded to f32 as the separate add.
+ */
+export function directMatmul(
+  device: DeviceName,
+  a: StridedRef,
+  b: StridedRef,
+  s: DirectMatmulShape,
+  rowBias?: RowBias,
+  colBias?: ColBias,
+): KernelSpec | null {
   if (device !== 'webasm' || !wasmMatmulAvailable()) return null;
-  return wasmMatmulSpec(a, b, s, rowBias);
+  return wasmMatmulSpec(a, b, s, rowBias, colBias);
 }

@@ -5,6 +5,7 @@
 import { Tensor } from '../tensor/tensor';
 import { fmtShape } from '../tensor/shape';
 import * as ops from '../ops';
+import { matmulAddBias } from '../ops/matmul';
 
 export const relu = (x: Tensor) => ops.relu(x);
 export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none') => ops.gelu(x, approximate);
@@ -18,8 +19,9 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new Error(`linear: input ${fmtShape(x.shape)} does not match weight ${fmtShape(weight.shape)} (expected last dim ${weight.shape[1]})`);
   }
-  const y = ops.matmul(x, ops.transpose(weight, 0, 1));
-  return bias ? ops.add(y, bias) : y;
+  const wt = ops.transpose(weight, 0, 1);
+  // with the bias in the product's own pass where the backend lowers matmul directly (webasm)
+  return bias ? matmulAddBias(x, wt, bias) : ops.matmul(x, wt);
 }
 export * from './losses';
 export { dropout } from './dropout';

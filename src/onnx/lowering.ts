@@ -101,7 +101,11 @@ const LOWERINGS: Record<string, Lowering> = {
   min: reduce('ReduceMin'),
   argmax: argExtreme('ArgMax'),
   argmin: argExtreme('ArgMin'),
-  matmul: (cx, _o, i) => node(cx, 'MatMul', [cx.val(i[0]!), cx.val(i[1]!)]),
+  // a third input: the bias F.linear adds in the product's pass on webasm (ops/matmul.ts matmulAddBias)
+  matmul: (cx, _o, i) => {
+    const mm = node(cx, 'MatMul', [cx.val(i[0]!), cx.val(i[1]!)]);
+    return i[2] ? node(cx, 'Add', [mm, cx.val(i[2])]) : mm;
+  },
   softmax: (cx, _o, i, a) => node(cx, 'Softmax', [cx.val(first(i))], { axis: a.dim as number }),
   logSoftmax: (cx, _o, i, a) => node(cx, 'LogSoftmax', [cx.val(first(i))], { axis: a.dim as number }),
   logsumexp: (cx, _o, i, a) => node(cx, 'ReduceLogSumExp', [cx.val(first(i)), cx.b.int64s([a.dim as number])], { keepdims: 1 }),

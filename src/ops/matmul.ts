@@ -65,6 +65,62 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   );
 }
 
+/**
+ * a @ b + bias (bias [N], broadcast over rows): nn.Linear's forward. Where the backend lowers matmul
+ * directly (webasm), the bias is added in the same pass over the output, with the same f32 rounding as
+ * the separate add; elsewhere it is matmul then add.
+ */
+export function matmulAddBias(a: Tensor, b: Tensor, bias: Tensor): Tensor {
+  const direct =
+    a instanceof Tensor &&
+    b instanceof Tensor &&
+    bias instanceof Tensor &&
+    a.ndim >= 2 &&
+    b.ndim === 2 &&
+    bias.ndim === 1 &&
+    a.shape[a.ndim - 1] === b.shape[0] &&
+    bias.shape[0] === b.shape[1] &&
+    a.device === b.device &&
+    bias.device === a.device &&
+    !bias.isDisposed &&
+    isRowMajorBatch(a)
+      ? directMatmul(a.device, rowsOf(a), ref(b), { batch: [], M: numelOf(a.shape.slice(0, -1)), K: b.shape[0], N: b.shape[1] }, undefined, {
+          ref: ref(bias),
+        })
+      : null;
+  if (!direct) return add(matmul(a, b), bias);
+  const y = Tensor.fromBuffer(backendFor(a.device).run(direct), [...a.shape.slice(0, -1), b.shape[1]]);
+  return record(
+    y,
+    'matmul',
+    [a, b, bias],
+    (g) => [
+      a.requiresGrad ? sumTo(matmul(g, transpose(b)), a.shape) : null,
+      b.requiresGrad ? sumTo(gradOfB(a, b, g), b.shape) : null,
+      bias.requiresGrad ? sumTo(g, bias.shape) : null,
+    ],
+    [a, b, bias],
+  );
+}
+
+/** `a` as one [M, K] matrix of rows (isRowMajorBatch). */
+function rowsOf(a: Tensor): StridedRef {
+  const r = ref(a);
+  const n = a.ndim;
+  return { ...r, shape: [numelOf(a.shape.slice(0, -1)), a.shape[n - 1]], strides: [a.strides[n - 2], a.strides[n - 1]] };
+}
+
+/** Leading dims of `a` fold into rows of one [M, K] matrix (rows evenly spaced by the stride of dim -2). */
+function isRowMajorBatch(a: Tensor): boolean {
+  if (a.ndim === 2) return true;
+  let expect = a.strides[a.ndim - 2];
+  for (let d = a.ndim - 2; d >= 0; d--) {
+    if (a.shape[d] !== 1 && a.strides[d] !== expect) return false;
+    expect *= a.shape[d];
+  }
+  return true;
+}
+
 /** The gpu.js kernel (the reference path); null when K is over one kernel's loop budget. */
 function gpujsMatmul(a: Tensor, b: Tensor, s: MatmulShape): Tensor | null {
   if (s.K > MAX_LOOP) return null;

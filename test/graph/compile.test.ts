@@ -7,10 +7,24 @@ import { expect } from 'chai';
 import { nn, F, Tensor, child, manualSeed, noGrad, ones, rand, randn, random, tensor, tidy, optim } from '../../src';
 import type { DeviceName } from '../../src';
 import { expectClose, testDevices } from '../helpers';
-import { wasmMatmulAvailable } from '../../src/backend/wasm/matmul-lowering';
+import { wasmMatmulConfig } from '../../src/backend/wasm/matmul-lowering';
 
-/** webasm's matmul runs the direct WebAssembly lowering: it packs weights itself (no graph step) and takes no epilogue. */
-const directMatmul = (device: DeviceName) => device === 'webasm' && wasmMatmulAvailable();
+/**
+ * Runs a test on the gpu.js matmul kernel: the tests below count that path's graph steps (packed weights,
+ * matmul epilogues); webasm's direct matmul packs its own panels and takes no gpu.js epilogue (its compiled
+ * replays: test/backend/wasm-matmul.test.ts).
+ */
+function onGpujsMatmul(f: () => void): () => void {
+  return () => {
+    const was = wasmMatmulConfig.enabled;
+    wasmMatmulConfig.enabled = false;
+    try {
+      f();
+    } finally {
+      wasmMatmulConfig.enabled = was;
+    }
+  };
+}
 
 class MLP extends nn.Module {
   @child hidden = new nn.Linear(12, 16);
@@ -151,49 +165,53 @@ describe('graph: nn.compile', () => {
         expect(c.compileStats).to.include({ captures: 1, replays: 2 });
       });
 
-      it('packed weights: reused across inference replays, recomputed after an in-place weight change', () => {
-        const [net] = clone(() => new MLP(), device);
-        const c = nn.compile(net);
-        const x = rand([9, 12], { device });
-        noGrad(() => {
-          for (let k = 0; k < 3; k++) expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
-        });
-        // host backends pack W^T for the tiled matmul (a graph step); GL reads the transposed view directly,
-        // webasm's direct matmul packs into its own panel cache (test/backend/wasm-matmul.test.ts)
-        const packs = device === 'gpu' || directMatmul(device) ? 0 : 2;
-        expect(c.compileStats.reusedSteps).to.equal(packs * 1, 'second replay reuses both packed weights');
-        noGrad(() => {
-          net.hidden.weight.mul_(-0.5); // a new buffer: the packed copy must be recomputed
-          expectClose(c(x), net(x), tol(device), tol(device), 'after the in-place change');
-        });
-        expect(c.compileStats.reusedSteps).to.equal(packs * 2 - (packs ? 1 : 0), 'only the unchanged weight was reused');
-      });
+      it(
+        'packed weights: reused across inference replays, recomputed after an in-place weight change',
+        onGpujsMatmul(() => {
+          const [net] = clone(() => new MLP(), device);
+          const c = nn.compile(net);
+          const x = rand([9, 12], { device });
+          noGrad(() => {
+            for (let k = 0; k < 3; k++) expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
+          });
+          // host backends pack W^T for the tiled matmul (a graph step); GL reads the transposed view directly
+          const packs = device === 'gpu' ? 0 : 2;
+          expect(c.compileStats.reusedSteps).to.equal(packs * 1, 'second replay reuses both packed weights');
+          noGrad(() => {
+            net.hidden.weight.mul_(-0.5); // a new buffer: the packed copy must be recomputed
+            expectClose(c(x), net(x), tol(device), tol(device), 'after the in-place change');
+          });
+          expect(c.compileStats.reusedSteps).to.equal(packs * 2 - (packs ? 1 : 0), 'only the unchanged weight was reused');
+        }),
+      );
 
-      it('an MLP: loss and gradients equal eager, on the capture call and on replays', () => {
-        const [eager, compiledNet] = clone(() => new MLP(), device);
-        const c = nn.compile(compiledNet);
-        const target = tensor([0, 3, 1, 4, 2, 0], { device });
-        for (let k = 0; k < 3; k++) {
-          const x = rand([6, 12], { device });
-          eager.zeroGrad();
-          c.zeroGrad();
-          const le = F.crossEntropy(eager(x), target);
-          const lc = F.crossEntropy(c(x), target);
-          le.backward();
-          lc.backward();
-          expectClose(lc, le, tol(device), tol(device), `loss ${k}`);
-          const ge = grads(eager);
-          grads(compiledNet).forEach((g, i) =>
-            expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`),
-          );
-        }
-        expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
-        // relu's backward mask reads relu's output, so relu fuses into the matmul epilogue with autograd on too
-        const text = c.explain({ print: false });
-        expect(text).to.contain("reads relu's output");
-        // the direct webasm matmul takes no epilogue: bias + relu fuse on their own
-        expect(text).to.contain(`forward program: 5 captured kernels -> ${directMatmul(device) ? 4 : 2} kernels`);
-      });
+      it(
+        'an MLP: loss and gradients equal eager, on the capture call and on replays',
+        onGpujsMatmul(() => {
+          const [eager, compiledNet] = clone(() => new MLP(), device);
+          const c = nn.compile(compiledNet);
+          const target = tensor([0, 3, 1, 4, 2, 0], { device });
+          for (let k = 0; k < 3; k++) {
+            const x = rand([6, 12], { device });
+            eager.zeroGrad();
+            c.zeroGrad();
+            const le = F.crossEntropy(eager(x), target);
+            const lc = F.crossEntropy(c(x), target);
+            le.backward();
+            lc.backward();
+            expectClose(lc, le, tol(device), tol(device), `loss ${k}`);
+            const ge = grads(eager);
+            grads(compiledNet).forEach((g, i) =>
+              expectClose(g, ge[i], tol(device), tol(device), `call ${k}, grad of ${eager.namedParameters()[i][0]}`),
+            );
+          }
+          expect(c.compileStats).to.include({ captures: 1, replays: 2, eagerCalls: 0 });
+          // relu's backward mask reads relu's output, so relu fuses into the matmul epilogue with autograd on too
+          const text = c.explain({ print: false });
+          expect(text).to.contain("reads relu's output");
+          expect(text).to.contain('forward program: 5 captured kernels -> 2 kernels');
+        }),
+      );
 
       it('gradients reach an input that requires grad', () => {
         const [net] = clone(() => new MLP(), device);
@@ -329,17 +347,20 @@ describe('graph: nn.compile', () => {
         expect(c.compileStats.replays).to.equal(2);
       });
 
-      it('an op that needs the output index joins an elementwise kernel, not the matmul epilogue', () => {
-        const [net] = clone(() => new Masked(), device);
-        const c = nn.compile(net);
-        noGrad(() => {
-          for (let k = 0; k < 3; k++) {
-            const x = rand([5, 5], { device });
-            expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
-          }
-        });
-        expect(c.explain({ print: false })).to.contain('add + causal_mask + clamp + add + relu');
-      });
+      it(
+        'an op that needs the output index joins an elementwise kernel, not the matmul epilogue',
+        onGpujsMatmul(() => {
+          const [net] = clone(() => new Masked(), device);
+          const c = nn.compile(net);
+          noGrad(() => {
+            for (let k = 0; k < 3; k++) {
+              const x = rand([5, 5], { device });
+              expectClose(c(x), net(x), tol(device), tol(device), `call ${k}`);
+            }
+          });
+          expect(c.explain({ print: false })).to.contain('add + causal_mask + clamp + add + relu');
+        }),
+      );
 
       it('a forward that does not return one tensor runs eagerly for that signature', () => {
         const [net] = clone(() => new Pair(), device);
@@ -374,20 +395,22 @@ describe('graph: nn.compile', () => {
         expect(c.compileStats).to.include({ captures: 1, replays: 2 });
       });
 
-      it('explain() prints the graph and the fused kernel sources', () => {
-        const [net] = clone(() => new MLP(), device);
-        const c = nn.compile(net);
-        noGrad(() => c(rand([4, 12], { device })));
-        const text = c.explain({ print: false });
-        // host backends add two steps that pack W^T for the tiled matmul (reused while the weights are unchanged)
-        expect(text).to.contain(`captured forward graph (${device === 'gpu' || directMatmul(device) ? 5 : 7} kernels)`);
-        expect(text).to.contain(directMatmul(device) ? '= add + relu(' : 'matmul + add + relu');
-        expect(text).to.contain('fused kernel');
-        expect(text).to.match(/function\(in0/);
-        expect(text).to.contain('hidden.weight');
-        if (device !== 'gpu' && !directMatmul(device))
-          expect(text).to.contain('= clone(hidden.weight)   (parameters only: reused until they change)');
-      });
+      it(
+        'explain() prints the graph and the fused kernel sources',
+        onGpujsMatmul(() => {
+          const [net] = clone(() => new MLP(), device);
+          const c = nn.compile(net);
+          noGrad(() => c(rand([4, 12], { device })));
+          const text = c.explain({ print: false });
+          // host backends add two steps that pack W^T for the tiled matmul (reused while the weights are unchanged)
+          expect(text).to.contain(`captured forward graph (${device === 'gpu' ? 5 : 7} kernels)`);
+          expect(text).to.contain('matmul + add + relu');
+          expect(text).to.contain('fused kernel');
+          expect(text).to.match(/function\(in0/);
+          expect(text).to.contain('hidden.weight');
+          if (device !== 'gpu') expect(text).to.contain('= clone(hidden.weight)   (parameters only: reused until they change)');
+        }),
+      );
     });
   }
 });

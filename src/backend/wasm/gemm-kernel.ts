@@ -2,7 +2,9 @@
  * The register-tiled SIMD matmul micro-kernel, emitted as a WebAssembly module (emitter.ts).
  *
  * Packed operands (pack.ts): an A panel holds MR rows of A k-major (`a[k*MR + r]`), a B panel NR columns
- * of B k-major (`b[k*NR + c]`); both zero-padded to whole panels. `gemm{r}` computes r (<= MR) rows of C
+ * of B k-major (`b[k*NR + c]`); both zero-padded to whole panels. B may also be read in place as row-major
+ * rows (`ldb` = its row pitch): panel j is then columns 8j..8j+7 of every row (columns past N are read
+ * from the row's neighbour or padding and land in C's padding columns, which are dropped). `gemm{r}` computes r (<= MR) rows of C
  * against `nTiles` consecutive B panels: per k step, NR/4 vector loads of B and r broadcast loads of A feed
  * r*NR/4 accumulators that stay in registers for the whole k loop (unrolled by UNROLL, with static load
  * offsets). With `accumulate` the tile is added to C (K split into cache-sized blocks), otherwise stored.
@@ -27,9 +29,10 @@ export interface GemmShape {
 function gemmFunction(s: GemmShape, rows: number): Code {
   const { MR, NR, UNROLL, fma } = s;
   const V = NR / 4;
-  // params: ap, bp, cp, nTiles, kc, ldc, bStride, accumulate
-  const c = new Code(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
-  const [AP, BP, CP, NT, KC, LDC, BSTRIDE, ACC] = [0, 1, 2, 3, 4, 5, 6, 7];
+  // params: ap, bp, cp, nTiles, kc, ldc, bStride (bytes from one B panel to the next), accumulate,
+  // ldb (bytes from one k step of B to the next: NR*4 in a packed panel, the row pitch in a row-major B)
+  const c = new Code(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [AP, BP, CP, NT, KC, LDC, BSTRIDE, ACC, LDB] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const a = c.local('i32');
   const b = c.local('i32');
   const k = c.local('i32');
@@ -41,12 +44,13 @@ function gemmFunction(s: GemmShape, rows: number): Code {
   const bv = Array.from({ length: V }, () => c.local('v128'));
   const av = c.local('v128');
 
-  /** one k step at static offset u (in k steps) from the a / b pointers */
+  /** one k step: A at static offset u (in k steps) from the a pointer, B at the b pointer, which moves on by ldb */
   const step = (u: number) => {
     for (let v = 0; v < V; v++)
       c.get(b)
-        .simd('v128.load', (u * NR + v * 4) * 4)
+        .simd('v128.load', v * 16)
         .set(bv[v]);
+    c.get(b).get(LDB).op('i32.add').set(b);
     for (let r = 0; r < rows; r++) {
       c.get(a)
         .simd('v128.load32_splat', (u * MR + r) * 4)
@@ -62,10 +66,6 @@ function gemmFunction(s: GemmShape, rows: number): Code {
       .i32(steps * MR * 4)
       .op('i32.add')
       .set(a);
-    c.get(b)
-      .i32(steps * NR * 4)
-      .op('i32.add')
-      .set(b);
     c.get(k).i32(steps).op('i32.sub').set(k);
   };
 

@@ -21,7 +21,7 @@ export const NR = 8;
 /** K block: an A panel (MR x KC floats, 8 KiB) stays in L1 while the kernel walks the B panels */
 const KC = 512;
 
-type GemmFn = (ap: number, bp: number, cp: number, nTiles: number, kc: number, ldc: number, bStride: number, accumulate: number) => void;
+type GemmFn = (ap: number, bp: number, cp: number, nTiles: number, kc: number, ldc: number, bStride: number, accumulate: number, ldb: number) => void;
 
 export interface GemmEngine {
   arena: WasmArena;
@@ -85,16 +85,26 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
   let bBlock = -1;
   let lastA: MatrixView | null = null;
   let lastB: MatrixView | null = null;
-  let bAt = -1;
+  const b = { at: -1, ldb: NR * 4, stride: K * NR * 4 };
   try {
     for (const { outAt, A, B } of jobs) {
       if (!sameView(B, lastB)) {
         const cached = e.panels.get(bKey, B, K, N);
-        if (cached >= 0) bAt = cached;
-        else {
-          if (bBlock < 0) bBlock = arena.alloc(bBytes);
+        if (cached >= 0) Object.assign(b, { at: cached, ldb: NR * 4, stride: K * NR * 4 });
+        else if (B.cs === 1 && !(bKey && e.panels.wants(bKey, B, K, N))) {
+          // (a first use: `wants` noted it, so a second use packs and keeps it)
+          // row-major rows read once: copied in as they are (a memcpy per row) and read in place
+          if (bBlock < 0) bBlock = arena.alloc(Math.max(bBytes, (K * N + NR) * 4));
+          const f32 = arena.f32;
+          const at = bBlock >> 2;
+          if (B.rs === N) f32.set(B.data.subarray(B.offset, B.offset + K * N), at);
+          else for (let k = 0; k < K; k++) f32.set(B.data.subarray(B.offset + k * B.rs, B.offset + k * B.rs + N), at + k * N);
+          f32.fill(0, at + K * N, at + K * N + NR);
+          Object.assign(b, { at: bBlock, ldb: N * 4, stride: NR * 4 });
+        } else {
+          if (bBlock < 0) bBlock = arena.alloc(Math.max(bBytes, (K * N + NR) * 4));
           packB(arena.f32, bBlock >> 2, B, K, N, NR);
-          bAt = bBlock;
+          Object.assign(b, { at: bBlock, ldb: NR * 4, stride: K * NR * 4 });
           if (bKey && e.panels.put(bKey, B, K, N, bBlock, bBytes)) bBlock = -1; // owned by the cache now
         }
         lastB = B;
@@ -103,7 +113,7 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
         packA(arena.f32, aBlock >> 2, A, M, K, MR);
         lastA = A;
       }
-      runPanels(e, aBlock, bAt, cBlock, M, K, nT, ldc);
+      runPanels(e, aBlock, b, cBlock, M, K, nT, ldc);
       const f32 = arena.f32;
       const c0 = cBlock >> 2;
       if (ldc === N) out.set(f32.subarray(c0, c0 + M * N), outAt);
@@ -116,15 +126,25 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
   }
 }
 
-/** C (M rows, `ldc` floats apart) = packed A x packed B, over K blocks of KC. */
-function runPanels(e: GemmEngine, aBlock: number, bAt: number, cBlock: number, M: number, K: number, nT: number, ldc: number): void {
+/** C (M rows, `ldc` floats apart) = packed A x B (packed panels or row-major rows, see `b`), over K blocks of KC. */
+function runPanels(
+  e: GemmEngine,
+  aBlock: number,
+  b: { at: number; ldb: number; stride: number },
+  cBlock: number,
+  M: number,
+  K: number,
+  nT: number,
+  ldc: number,
+): void {
   const full = Math.floor(M / MR);
   const rest = M - full * MR;
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = Math.min(KC, K - k0);
     const acc = k0 > 0 ? 1 : 0;
-    const bp = bAt + k0 * NR * 4;
-    for (let i = 0; i < full; i++) e.gemm[MR](aBlock + (i * K * MR + k0 * MR) * 4, bp, cBlock + i * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
-    if (rest > 0) e.gemm[rest](aBlock + (full * K * MR + k0 * MR) * 4, bp, cBlock + full * MR * ldc * 4, nT, kc, ldc * 4, K * NR * 4, acc);
+    const bp = b.at + k0 * b.ldb;
+    for (let i = 0; i < full; i++)
+      e.gemm[MR](aBlock + (i * K * MR + k0 * MR) * 4, bp, cBlock + i * MR * ldc * 4, nT, kc, ldc * 4, b.stride, acc, b.ldb);
+    if (rest > 0) e.gemm[rest](aBlock + (full * K * MR + k0 * MR) * 4, bp, cBlock + full * MR * ldc * 4, nT, kc, ldc * 4, b.stride, acc, b.ldb);
   }
 }

@@ -55,11 +55,16 @@ export interface RowBias {
   groups: number;
 }
 
+/** out[..., m, n] += bias[n] after the product (nn.Linear's bias), in f32 as a separate add would. */
+export interface ColBias {
+  ref: StridedRef;
+}
+
 /**
  * out[..., m, n] = sum_k a[..., m, k] b[..., k, n], batch dims broadcast (right-aligned) as in
  * torch.matmul; a and b may be any strided views (transposes are packed directly).
  */
-export function wasmMatmulSpec(a: StridedRef, b: StridedRef, s: DirectMatmulShape, rowBias?: RowBias): KernelSpec {
+export function wasmMatmulSpec(a: StridedRef, b: StridedRef, s: DirectMatmulShape, rowBias?: RowBias, colBias?: ColBias): KernelSpec {
   const { batch, M, K, N } = s;
   const nb = batch.reduce((x, y) => x * y, 1);
   const outSize = nb * M * N;
@@ -82,18 +87,19 @@ export function wasmMatmulSpec(a: StridedRef, b: StridedRef, s: DirectMatmulShap
     // a B shared by every batch entry (a weight) may be kept packed across calls; per-entry Bs are not
     gemmBatch(out, jobs, M, K, N, nb === 1 || bLay.shared ? B : null);
     if (rowBias) for (let z = 0; z < nb; z++) addRowBias(out, z * M * N, bias, rowBias, z, M, N);
+    if (colBias) addColBias(out, bias, colBias, nb * M, N);
     return out;
   };
   return {
     source: `/* direct wasm gemm ${MR}x${NR}${useFma() ? ' relaxed-fma' : ''} */ [${[...batch, M, K, N].join('x')}] a(${a.strides.join(',')}) b(${b.strides.join(',')})`,
     outSize,
-    inputs: rowBias ? [a.buffer, b.buffer, rowBias.ref.buffer] : [a.buffer, b.buffer],
+    inputs: rowBias || colBias ? [a.buffer, b.buffer, (rowBias ?? colBias)!.ref.buffer] : [a.buffer, b.buffer],
     scalars: [],
     native,
     work: K,
     op: 'matmul',
     // what the graph tracer shows (explain); fuse.ts leaves a native step unfused (no gpu.js epilogue)
-    meta: { kind: 'matmul', a, b, batch, M, K, N, device: 'webasm', direct: true },
+    meta: colBias ? undefined : { kind: 'matmul', a, b, batch, M, K, N, device: 'webasm', direct: true },
   };
 }
 
@@ -105,6 +111,16 @@ function addRowBias(out: Float32Array, at: number, bias: Float32Array, rb: RowBi
     const row = at + m * N;
     // Float32Array stores round each sum to f32, as the f32 add of the gpu.js epilogue
     for (let n = 0; n < N; n++) out[row + n] += v;
+  }
+}
+
+function addColBias(out: Float32Array, bias: Float32Array, cb: ColBias, rows: number, N: number): void {
+  const st = cb.ref.strides[0] ?? 1;
+  const v = new Float32Array(N);
+  for (let n = 0; n < N; n++) v[n] = bias[cb.ref.offset + n * st];
+  for (let r = 0; r < rows; r++) {
+    const row = r * N;
+    for (let n = 0; n < N; n++) out[row + n] += v[n];
   }
 }
 

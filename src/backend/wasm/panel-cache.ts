@@ -53,6 +53,16 @@ export class PanelCache {
     return e.at;
   }
 
+  /** Would `put` keep this B (its view was used before)? If not, notes this use. */
+  wants(key: Float32Array, B: MatrixView, K: number, N: number): boolean {
+    const view = PanelCache.viewKey(B, K, N);
+    let views = this.seen.get(key);
+    if (!views) this.seen.set(key, (views = new Set()));
+    if (views.has(view)) return true;
+    views.add(view);
+    return false;
+  }
+
   /**
    * Hands the block at `at` (`bytes` of packed B) to the cache, evicting older entries to stay in budget;
    * false (the caller keeps the block) on the view's first packing, or when it alone is over the budget.
