@@ -10,6 +10,7 @@ import { fetchDigits } from './digits';
 import { train, accuracy, makeModel, TrainOptions, EpochInfo } from './trainer';
 import { LiveChart } from './chart';
 import { DrawPad, paint28 } from './draw-pad';
+import type { DemoApi, TrainRequest } from '../demo-api';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -25,8 +26,11 @@ function showDevice(): void {
   const mine = report.find((d) => d.device === device);
   $('device').textContent = device;
   $('renderer').textContent = mine?.renderer ? `(${mine.renderer})` : '';
-  $('devices').textContent = report.map((d) => `${d.device}: ${d.ok ? `ok${d.renderer ? ` (${d.renderer})` : ''}` : `unavailable (${d.why})`}`).join(' · ');
-  for (const opt of $<HTMLSelectElement>('device-select').options) opt.disabled = opt.value !== 'auto' && !report.find((d) => d.device === opt.value)?.ok;
+  $('devices').textContent = report
+    .map((d) => `${d.device}: ${d.ok ? `ok${d.renderer ? ` (${d.renderer})` : ''}` : `unavailable (${d.why})`}`)
+    .join(' · ');
+  for (const opt of $<HTMLSelectElement>('device-select').options)
+    opt.disabled = opt.value !== 'auto' && !report.find((d) => d.device === opt.value)?.ok;
 }
 
 function status(text: string): void {
@@ -44,10 +48,6 @@ function useDevice(spec: DeviceSpec): DeviceName {
   return d;
 }
 
-interface TrainRequest extends Partial<TrainOptions> {
-  deviceSpec?: DeviceSpec;
-}
-
 async function runTraining(req: TrainRequest = {}): Promise<{ device: DeviceName; history: EpochInfo[]; testAccuracy: number; seconds: number }> {
   if (!data) throw new Error('the digits are not loaded yet (await tsnnDemo.ready)');
   if (busy) throw new Error('training is already running');
@@ -61,26 +61,32 @@ async function runTraining(req: TrainRequest = {}): Promise<{ device: DeviceName
   try {
     const d = useDevice(req.deviceSpec ?? device);
     model = makeModel(d);
-    const o: TrainOptions = { device: d, epochs: 3, batchSize: 128, lr: 1e-3, shift: 1, seed: 0, ...req };
+    const o: TrainOptions = { device: d, epochs: 3, batchSize: 64, lr: 2e-3, shift: 0, seed: 0, ...req };
     let lastShown = 0;
     const history = await train(model, data, o, {
       onStep: (s) => {
         chart?.addLoss(s.epoch - 1 + s.step / s.stepsPerEpoch, s.loss);
         if (performance.now() - lastShown > 100 || s.step === s.stepsPerEpoch) {
           lastShown = performance.now();
-          status(`epoch ${s.epoch}/${o.epochs}, batch ${s.step}/${s.stepsPerEpoch}: loss ${s.loss.toFixed(4)}, ${Math.round(s.imagesPerSecond)} images/s on ${d}`);
+          status(
+            `epoch ${s.epoch}/${o.epochs}, batch ${s.step}/${s.stepsPerEpoch}: loss ${s.loss.toFixed(4)}, ${Math.round(s.imagesPerSecond)} images/s on ${d}`,
+          );
         }
       },
       onEpoch: (e) => {
         chart?.addAccuracy(e.epoch, e.testAccuracy);
-        status(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${(e.testAccuracy * 100).toFixed(2)}% (${e.seconds.toFixed(1)} s)`);
+        status(
+          `epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${(e.testAccuracy * 100).toFixed(2)}% (${e.seconds.toFixed(1)} s)`,
+        );
       },
       shouldStop: () => stopRequested,
     });
     trained = true;
     const testAccuracy = history.length ? history[history.length - 1].testAccuracy : 0;
     const seconds = (performance.now() - t0) / 1000;
-    status(`done on ${d}: test accuracy ${(testAccuracy * 100).toFixed(2)}% on ${data.test.n} held-out digits after ${history.length} epoch(s), ${seconds.toFixed(1)} s`);
+    status(
+      `done on ${d}: test accuracy ${(testAccuracy * 100).toFixed(2)}% on ${data.test.n} held-out digits after ${history.length} epoch(s), ${seconds.toFixed(1)} s`,
+    );
     return { device: d, history, testAccuracy, seconds };
   } finally {
     busy = false;
@@ -174,7 +180,8 @@ $<HTMLInputElement>('file').addEventListener('change', async (ev) => {
   if (!file) return;
   try {
     const r = await loadWeights(new Uint8Array(await file.arrayBuffer()));
-    $('file-status').textContent = `loaded ${file.name}: ${r.keys.length} tensors (${r.keys.join(', ')}); test accuracy ${(r.testAccuracy * 100).toFixed(2)}%`;
+    $('file-status').textContent =
+      `loaded ${file.name}: ${r.keys.length} tensors (${r.keys.join(', ')}); test accuracy ${(r.testAccuracy * 100).toFixed(2)}%`;
     showPrediction(pad.pixels());
   } catch (e) {
     $('file-status').textContent = `could not load ${file.name}: ${(e as Error).message}`;
@@ -194,7 +201,7 @@ const ready = fetchDigits('mnist-digits.bin.gz').then((d) => {
 ready.catch((e) => status(`error loading the digits: ${(e as Error).message}`));
 
 /** The page's API (the browser test drives it; handy from the console too). */
-const api = {
+const api: DemoApi = {
   ready,
   get device(): DeviceName {
     return device;
@@ -213,5 +220,4 @@ const api = {
   loadWeights: (bytes: Uint8Array | number[]) => loadWeights(bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes)),
   saveWeights: () => serialize(model.stateDict()),
 };
-(globalThis as unknown as { tsnnDemo: typeof api }).tsnnDemo = api;
-export type DemoApi = typeof api;
+(globalThis as unknown as { tsnnDemo: DemoApi }).tsnnDemo = api;

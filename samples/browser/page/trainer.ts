@@ -1,7 +1,7 @@
 /**
- * The demo's training loop, the same recipe as `npm run mnist` (samples/mnist/train.ts): the MLP, Adam with a
- * cosine learning-rate decay per batch, ±1 px shifts. It yields to the page after every step (the data
- * loader's async iteration), so the chart redraws and Stop is clickable while the main thread trains.
+ * The demo's training loop, the loop of `npm run mnist` (samples/mnist/train.ts): the same MLP and batches,
+ * Adam with a cosine learning-rate decay per batch; the page's defaults are a short run (main.ts). It yields to
+ * the page after every step (the data loader's async iteration), so the chart redraws and Stop is clickable.
  */
 import { F, optim, manualSeed, noGrad, tidy, nn, DeviceName } from '../../../src';
 import { loader, Split } from '../../mnist/batches';
