@@ -8,6 +8,8 @@ export { tidy, keep } from './tensor/scope';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
 export { getDefaultDevice, setDefaultDevice, deviceReport, backendFor, setKernelCacheSize } from './backend/devices';
 export type { DeviceName, DeviceSpec } from './backend/device';
+export { setBackendOptions, getBackendOptions } from './platform/options';
+export type { BackendOptions } from './platform/options';
 export * as ops from './ops/public';
 export {
   add,
@@ -65,5 +67,5 @@ export { child, param, buffer } from './nn/decorators';
 export { Module } from './nn/module';
 export * as optim from './optim';
 export * as data from './data';
-export { saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize, SafetensorsError } from './io';
+export { saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize, loadUrl, SafetensorsError } from './io';
 export * as onnx from './onnx';

@@ -1,8 +1,9 @@
 /** Which devices work here, which one 'auto' means, and the one Backend per device. */
 import { Backend, probeDevice } from './gpujs-backend';
 import { DEVICE_NAMES, DeviceName, DeviceSpec, isDeviceName } from './device';
-import { kernelCacheConfig } from './kernel-cache';
+import { DEFAULT_KERNEL_CACHE, kernelCacheConfig } from './kernel-cache';
 import { warnOnce } from '../util/warn-once';
+import { onOptionsChange, option } from '../platform/options';
 
 const backends = new Map<DeviceName, Backend>();
 const probes = new Map<DeviceName, ReturnType<typeof probeDevice>>();
@@ -26,8 +27,8 @@ function isSoftwareRenderer(renderer: string | undefined): boolean {
 
 /** The best working device: a real GPU through headless-gl, else webasm, else software GL, else cpu. */
 export function autoDevice(): DeviceName {
-  const env = process.env.TSNN_DEVICE;
-  if (env && env !== 'auto') return resolveDevice(env as DeviceSpec);
+  const forced = option('device');
+  if (forced && forced !== 'auto') return resolveDevice(forced);
   const gl = probe('gpu');
   if (gl.ok && !isSoftwareRenderer(gl.renderer)) return 'gpu';
   const wasm = probe('webasm');
@@ -65,6 +66,12 @@ export function setKernelCacheSize(n: number): void {
   kernelCacheConfig.size = n;
   for (const b of backends.values()) b.kernels.limit = n;
 }
+
+// setBackendOptions({ kernelCache }) resizes the caches like setKernelCacheSize; ({ device }) changes what the default resolves to
+onOptionsChange((changed) => {
+  if (changed.includes('kernelCache')) setKernelCacheSize(option('kernelCache') ?? DEFAULT_KERNEL_CACHE);
+  if (changed.includes('device')) defaultDevice = null;
+});
 
 export function backendFor(device: DeviceName): Backend {
   let b = backends.get(device);

@@ -25,14 +25,27 @@ import { installWasmCodegen } from './wasm-codegen';
 import { SplitPolicy } from './split-policy';
 import { KernelCache, kernelCacheConfig, releaseGlKernel, releaseHostKernel } from './kernel-cache';
 import { KernelPart, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
-import { WorkerPool } from './worker-pool';
+import type { KernelWorkerPool, PendingJob } from './worker-pool';
+import { createWorkerPool, threadsUnavailable } from '../platform/threads';
+import { option } from '../platform/options';
+import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
 installWasmCodegen(gpujs);
 
-const GPU_MODE: Record<DeviceName, string> = { cpu: 'cpu', webasm: 'webasm', gpu: 'headlessgl', webgpu: 'webgpu' };
+/** The platform's GL mode (platform/gl.ts: headless-gl in Node, WebGL2 in a page), asked on first use. */
+let glModeHere: ReturnType<typeof glMode> | null = null;
+function gpuMode(): ReturnType<typeof glMode> {
+  return (glModeHere ??= glMode(gpujs));
+}
+
+/** The gpu.js mode of each device. */
+function modeOf(device: DeviceName): string {
+  if (device === 'gpu') return gpuMode().mode ?? 'headlessgl';
+  return device;
+}
 
 /** What a kernel reads: a device buffer or a host array to upload. */
 export type Handle = Float32Array | { toArray(): any; delete(): void; size?: number[] };
@@ -132,15 +145,20 @@ export class Backend {
   readonly resident: boolean;
 
   constructor(readonly device: DeviceName) {
-    this.gpu = new gpujs.GPU({ mode: GPU_MODE[device] });
+    this.gpu = new gpujs.GPU({ mode: modeOf(device) });
     this.resident = device === 'gpu';
     const release = this.resident ? releaseGlKernel : releaseHostKernel;
     this.kernels = new KernelCache<any>(kernelCacheConfig.size, (k) => release(this.gpu, k));
   }
 
+  /** The GL context kernels run on (gpu: set by the first kernel compiled), else null. */
+  get glContext(): unknown {
+    return this.resident ? (this.gpu.context ?? null) : null;
+  }
+
   /** The gpu.js kernel class that actually runs here (tells a silent fallback apart). */
   get implementation(): string {
-    return this.gpu.Kernel?.name ?? GPU_MODE[this.device];
+    return this.gpu.Kernel?.name ?? modeOf(this.device);
   }
 
   /** Whether map-style kernels should run on a row grid (KernelBuilder): webasm, whose SIMD codegen gains vector loads. */
@@ -206,7 +224,7 @@ export class Backend {
       if (parts) {
         // split or whole, whichever this kernel has been running faster on this machine (split-policy.ts)
         const key = `${output.join('x')}|${spec.source}`;
-        const mode = process.env.TSNN_SPLIT === 'always' ? 'split' : this.splitPolicy.choose(key);
+        const mode = option('split') === 'always' ? 'split' : this.splitPolicy.choose(key);
         const t0 = performance.now();
         const result = mode === 'split' ? this.runParts(spec, parts) : this.runWhole(spec, output, args);
         this.splitPolicy.record(key, mode, performance.now() - t0);
@@ -243,13 +261,14 @@ export class Backend {
   // ---- threads -----------------------------------------------------------------------------------
   /** Threads that run one kernel (TSNN_THREADS, default: the cores here, at most 4); 1 on GL. */
   get threads(): number {
-    if (this.resident || this.threadsOff || typeof SharedArrayBuffer === 'undefined') return 1;
+    if (this.resident || this.threadsOff || threadsUnavailable() !== null) return 1;
     return threadCount();
   }
   private threadsOff = false;
   readonly splitPolicy = new SplitPolicy();
-  private pool: WorkerPool | null = null;
-  readonly threadStats = { splitRuns: 0 };
+  private pool: KernelWorkerPool | null = null;
+  /** split runs, and parts of them that worker threads ran (the rest ran on the calling thread) */
+  readonly threadStats = { splitRuns: 0, workerParts: 0 };
 
   /**
    * Runs the parts of a split kernel: parts 1.. on workers, part 0 here; all write one shared output.
@@ -260,8 +279,8 @@ export class Backend {
     const dst = new Float32Array(new SharedArrayBuffer(spec.outSize * 4));
     const args = spec.inputs.map((b) => shareBuffer(b));
     const fault = takeKernelFault();
-    const pool = (this.pool ??= new WorkerPool(GPU_MODE[this.device], this.kernels.limit));
-    const pending = parts.slice(1).map((p, k) => {
+    const pool = (this.pool ??= createWorkerPool(modeOf(this.device), this.kernels.limit));
+    const posted = parts.slice(1).map((p, k) => {
       const job = {
         key: kernelKey(spec, p.grid, args, p.base),
         source: spec.source,
@@ -276,12 +295,16 @@ export class Backend {
       };
       return pool.post(k, job, fault?.where === 'worker' && fault.part === k + 1 ? fault.kind : undefined);
     });
+    const pending = posted.filter((j): j is PendingJob => j !== null);
     this.threadStats.splitRuns++;
+    this.threadStats.workerParts += pending.length;
     const t0 = performance.now();
     let mainError: unknown = null;
     try {
       if (fault?.where === 'main') throw new Error("injected fault in the calling thread's part (test hook)");
       runPart(this.kernel(spec, parts[0].grid, args, parts[0].base), parts[0], spec, args, dst);
+      // parts no worker could take yet (Web Workers still starting) run here too
+      posted.forEach((j, k) => j === null && runPart(this.kernel(spec, parts[k + 1].grid, args, parts[k + 1].base), parts[k + 1], spec, args, dst));
     } catch (e) {
       mainError = e;
     }
@@ -348,7 +371,8 @@ function kernelKey(spec: KernelSpec, output: number[], args: Handle[], partBase:
 export function probeDevice(device: DeviceName): { ok: boolean; why?: string; renderer?: string } {
   try {
     if (device === 'webasm' && !gpujs.GPU.isWebAssemblySupported) return { ok: false, why: 'WebAssembly not supported' };
-    if (device === 'gpu' && !gpujs.GPU.isHeadlessGLSupported) return { ok: false, why: 'headless-gl (`gl` package) not installed or no display' };
+    const gl = device === 'gpu' ? gpuMode() : null;
+    if (gl && gl.mode === null) return { ok: false, why: gl.why };
     if (device === 'webgpu') return { ok: false, why: 'webgpu kernels are asynchronous only and no adapter is probed synchronously' };
     const b = new Backend(device);
     const x = b.upload(Float32Array.from([1, 2, 3]));
@@ -359,21 +383,22 @@ export function probeDevice(device: DeviceName): { ok: boolean; why?: string; re
     }
     const reservation = device === 'webasm' ? wasmReservationProblem() : null;
     if (reservation) return { ok: false, why: reservation };
-    return { ok: true, renderer: device === 'gpu' ? glRenderer() : undefined };
+    return { ok: true, renderer: device === 'gpu' ? glRenderer(b.glContext) : undefined };
   } catch (e) {
     return { ok: false, why: device === 'webasm' && isWasmMemoryFailure(e) ? wasmMemoryFailure(e) : (e as Error).message };
   }
 }
 
-/** The GL renderer string, to tell a real GPU from Mesa's software rasteriser. */
-function glRenderer(): string | undefined {
+/**
+ * The GL renderer of the context the kernels run on (WEBGL_debug_renderer_info where the context has it,
+ * else RENDERER), to tell a real GPU from a software rasteriser (Mesa llvmpipe, SwiftShader).
+ */
+function glRenderer(gl: any): string | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const gl = require('gl')(1, 1);
+    if (!gl) return undefined;
     const ext = gl.getExtension('WEBGL_debug_renderer_info');
     const r = ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
-    gl.getExtension('STACKGL_destroy_context')?.destroy();
-    return String(r);
+    return r === null || r === undefined ? undefined : String(r);
   } catch {
     return undefined;
   }

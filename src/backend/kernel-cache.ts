@@ -4,18 +4,15 @@
  * GL program), one per distinct (source, output size, argument sizes): a program that runs many shapes
  * grew without bound. An evicted kernel is compiled again when its shape comes back.
  *
- * Size: TSNN_KERNEL_CACHE (kernels, default 1024, ≈86 MB) or setKernelCacheSize(n). Self-contained
+ * Size: setBackendOptions({ kernelCache }) / TSNN_KERNEL_CACHE (kernels, default 1024, ≈86 MB) or setKernelCacheSize(n). Self-contained
  * (the worker threads embed this source).
  */
+import { option } from '../platform/options';
+
 export const DEFAULT_KERNEL_CACHE = 1024;
 
-function kernelCacheSizeFromEnv(): number {
-  const v = Number(process.env.TSNN_KERNEL_CACHE);
-  return Number.isInteger(v) && v >= 1 ? v : DEFAULT_KERNEL_CACHE;
-}
-
-/** The size new caches get (setKernelCacheSize in devices.ts changes it). */
-export const kernelCacheConfig = { size: kernelCacheSizeFromEnv() };
+/** The size new caches get (setKernelCacheSize / setBackendOptions({ kernelCache }) in devices.ts change it). */
+export const kernelCacheConfig = { size: option('kernelCache') ?? DEFAULT_KERNEL_CACHE };
 
 export class KernelCache<K> {
   private readonly map = new Map<string, K>();

@@ -6,20 +6,21 @@
  * each run a part with their own synchronous gpu.js kernel while the calling thread runs the first, then
  * the caller blocks on Atomics.wait until the workers are done (Node allows that on the main thread).
  * Parts write straight into one SharedArrayBuffer output, and inputs move to shared memory once (buffers
- * are immutable), so nothing is copied per call. TSNN_THREADS=1 turns this off.
+ * are immutable), so nothing is copied per call. setBackendOptions({ threads: 1 }) (TSNN_THREADS=1) turns this
+ * off. Where the threads come from is the platform's (platform/threads.ts: worker_threads in Node, Web
+ * Workers in a cross-origin-isolated page).
  */
-import * as os from 'os';
+import { option } from '../platform/options';
+import { cpuCount } from '../platform/threads';
 import type { DeviceBuffer, Handle, KernelSpec } from './gpujs-backend';
 import { copyInto, unpackRows4Into } from './kernel-output';
 
 /** Below this much work (threads x inner-loop iterations) a kernel runs on one thread: a split costs ~0.1 ms. */
 export const SPLIT_WORK = 1 << 21;
 
+/** Threads one kernel may use: setBackendOptions({ threads }) / TSNN_THREADS, else the cores here (at most 4). */
 export function threadCount(): number {
-  const env = process.env.TSNN_THREADS;
-  if (env !== undefined && env !== '') return Math.max(1, Math.floor(Number(env)) || 1);
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(cores, 4));
+  return option('threads') ?? Math.max(1, Math.min(cpuCount(), 4));
 }
 
 /** One part of a split kernel: the thread ids it runs, and the output cells they write. */

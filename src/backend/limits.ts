@@ -13,6 +13,7 @@
  * - gpu: one value per texel of a texture at most MAX_TEXTURE_SIZE texels on a side.
  */
 import { fmtShape, numelOf, Shape } from '../tensor/shape';
+import { hostMemoryBytes, typedArrayMaxLength as platformTypedArrayMax } from '../platform/env';
 
 export interface DeviceLimit {
   /** most elements in one tensor (one buffer, one kernel output) */
@@ -23,23 +24,15 @@ export interface DeviceLimit {
   kernelBytes?: number;
 }
 
-/** Longest Float32Array this engine can allocate. */
+/** Longest Float32Array this engine can allocate (platform/env.ts). */
 export function typedArrayMaxLength(): number {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const max = require('buffer').constants.MAX_LENGTH;
-    if (typeof max === 'number' && max > 0) return max;
-  } catch {
-    // not Node: browsers allow at least 2^31 - 1 elements
-  }
-  return 2 ** 31 - 1;
+  return platformTypedArrayMax();
 }
 
-/** Elements of physical memory here (Infinity where the engine does not tell). */
+/** Elements of physical memory here (Infinity where the engine does not tell, as in a page). */
 function hostMemoryElements(): number {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return Math.floor(require('os').totalmem() / 4);
+    return Math.floor(hostMemoryBytes() / 4);
   } catch {
     return Infinity;
   }

@@ -20,6 +20,8 @@
  * version only (with another version kernels still run, through gpu.js's code); TSNN_WASM_CODEGEN=off
  * turns them all off.
  */
+import { option } from '../platform/options';
+
 const PINNED_GPUJS = '2.24.1';
 const APPLIED = Symbol.for('tsnn.wasmCodegen');
 
@@ -28,17 +30,21 @@ export const wasmCodegen = { vectorLoads: true, integerCounters: true, threadLoc
 /** Statistics for tests: reads compiled as vector loads (and of those, without a bounds check), i32 counters. */
 export const wasmCodegenStats = { vectorLoads: 0, provenLoads: 0, integerCounters: 0 };
 
-/** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is active. */
+/** Read per kernel compiled: setBackendOptions({ wasmCodegen: false }) (or TSNN_WASM_CODEGEN=off) turns the extensions off. */
+export function codegenOn(): boolean {
+  return option('wasmCodegen') !== false;
+}
+
+/** Installs the override on gpu.js's WebAssemblyFunctionNode (idempotent). Returns whether it is installed. */
 export function installWasmCodegen(gpujs: any): boolean {
   const version: string | undefined = safeVersion();
   const proto = gpujs?.WebAssemblyFunctionNode?.prototype;
   if (!proto || version !== PINNED_GPUJS || typeof proto.vGather !== 'function') return false;
-  if (process.env.TSNN_WASM_CODEGEN === 'off') return false;
   if (proto[APPLIED]) return true;
   const gather = proto.vGather;
   proto.vGather = function (this: any, table: string, name: string, x: any, y: any, z: any, node: any) {
     const layout = this.assembler?.layout?.[table]?.[name];
-    const contiguous = wasmCodegen.vectorLoads && !y && !z && layout ? laneContiguousBase(this, x) : null;
+    const contiguous = codegenOn() && wasmCodegen.vectorLoads && !y && !z && layout ? laneContiguousBase(this, x) : null;
     if (!contiguous || layout.flatLength < 4) return gather.call(this, table, name, x, y, z, node);
     const em = this.em;
     const base = em.addLocal('i32');
@@ -69,6 +75,7 @@ export function installWasmCodegen(gpujs: any): boolean {
   const emitVector = proto.emitVectorFunction;
   if (typeof emitVector === 'function') {
     proto.emitVectorFunction = function (this: any, assembler: any) {
+      if (!codegenOn()) return emitVector.call(this, assembler);
       return withThreadIdsInLocals(assembler, () => emitVector.call(this, assembler));
     };
   }
@@ -76,7 +83,7 @@ export function installWasmCodegen(gpujs: any): boolean {
     const original = proto[method];
     if (typeof original !== 'function') continue;
     proto[method] = function (this: any, forNode: any) {
-      markIntegerCounter(this, forNode);
+      if (codegenOn()) markIntegerCounter(this, forNode);
       return original.call(this, forNode);
     };
   }

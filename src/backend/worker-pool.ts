@@ -18,6 +18,7 @@ import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worke
 import { copyInto, flatWasmOutput, flatten, unpackRows4Into } from './kernel-output';
 import type { WorkerFault } from './kernel-faults';
 import { KernelCache, releaseHostKernel } from './kernel-cache';
+import { codegenOn } from './wasm-codegen';
 
 /** Control block slots. */
 const DONE = 0; // id of the last job the worker settled (waited on: the worker and the watchdog notify it)
@@ -70,13 +71,24 @@ export interface JobFailure {
   startup: boolean;
 }
 
+/**
+ * What the Backend needs of a pool of kernel threads (platform/threads.ts makes one per platform).
+ * `post` returns null when that worker cannot take the part yet (a Web Worker still starting: a page starts
+ * workers only once its main thread yields): the caller runs the part itself.
+ */
+export interface KernelWorkerPool {
+  post(slot: number, job: PartJob, fault?: WorkerFault): PendingJob | null;
+  waitAll(pending: PendingJob[], mainMs: number): JobFailure[];
+  destroy(): void;
+}
+
 interface PoolWorker {
   worker: Worker;
   port: MessagePort;
   ctrl: Int32Array;
 }
 
-export class WorkerPool {
+export class WorkerPool implements KernelWorkerPool {
   private readonly slots: (PoolWorker | null)[] = [];
   private watchdog: Worker | null = null;
   private lastId = 0;
@@ -92,7 +104,7 @@ export class WorkerPool {
     const w = this.worker(slot);
     this.lastId = this.lastId >= 0x3fffffff ? 1 : this.lastId + 1;
     const id = this.lastId;
-    w.port.postMessage({ id, ...job, dst: job.dst.buffer, fault });
+    w.port.postMessage({ id, ...job, dst: job.dst.buffer, fault, wasmCodegen: codegenOn() });
     return { slot, id, postedAt: performance.now(), fault };
   }
 
@@ -186,6 +198,7 @@ export class WorkerPool {
       workerData: {
         gpujs: require.resolve('gpu.js'),
         codegen: require.resolve('./wasm-codegen'),
+        options: require.resolve('../platform/options'),
         mode: this.mode,
         kernelCache: this.kernelCache,
         port: jobs.port2,
@@ -232,9 +245,11 @@ const port = workerData.port;
 const life = workerData.life;
 const ctrl = new Int32Array(workerData.ctrl);
 let gpu;
+let setBackendOptions;
 try {
   const gpujs = require(workerData.gpujs);
   require(workerData.codegen).installWasmCodegen(gpujs);
+  setBackendOptions = require(workerData.options).setBackendOptions;
   gpu = new gpujs.GPU({ mode: workerData.mode });
 } catch (e) {
   port.postMessage({ id: 0, error: String((e && e.stack) || e) });
@@ -253,6 +268,8 @@ port.on('message', (m) => {
     if (m.fault === 'throw') throw new Error('injected fault (test hook)');
     if (m.fault === 'exit') process.exit(1);
     let k = kernels.get(m.key);
+    // the calling thread's setBackendOptions({ wasmCodegen }) applies to the parts compiled here too
+    setBackendOptions({ wasmCodegen: m.wasmCodegen });
     // gpu.js compiles a kernel on its first call: that call belongs to the start phase, not the run
     if (k) Atomics.store(ctrl, ${RUNNING}, m.id);
     else {

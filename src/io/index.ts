@@ -6,6 +6,7 @@ export {
   loadFileAsync,
   loadFileWithMetadata,
   readHeader,
+  loadUrl,
   serialize,
   serializeAsync,
   deserialize,

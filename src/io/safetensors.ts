@@ -38,7 +38,6 @@
  * metadata key that is not a tensor in the file, whose value is one). `{ restoreAliases: false }`
  * turns both off. Tensors that share storage but are different views are written as separate copies.
  */
-import * as fs from 'fs';
 import { Tensor } from '../tensor/tensor';
 import { fmtShape } from '../tensor/shape';
 import { resolveDevice } from '../backend/devices';
@@ -46,7 +45,7 @@ import type { DeviceSpec } from '../backend/device';
 import { DTYPES, KNOWN_UNSUPPORTED, SafetensorsDtype, decode, encodeInto, isDtype } from './dtypes';
 import { JsonSyntaxError, JsonValue, parseJsonStrict } from './json-strict';
 import { isUninitialized } from '../nn/parameter';
-import { openRegular, readRegularFile, readRegularFileAsync, writeFileAtomic, writeFileAtomicAsync } from './files';
+import { readRegularFile, readRegularFileAsync, readRegularPrefix, writeFileAtomic, writeFileAtomicAsync } from '../platform/files';
 
 export type { SafetensorsDtype } from './dtypes';
 
@@ -570,25 +569,40 @@ export async function loadFileAsync(path: string, opts: LoadOptions = {}): Promi
  * without reading the tensor data; the file size is still checked against the offsets.
  */
 export function readHeader(path: string): SafetensorsHeader {
-  let fd: number;
-  let size: number;
+  let result: SafetensorsHeader | null = null;
+  let opened = false;
   try {
-    ({ fd, size } = openRegular(path));
+    readRegularPrefix(path, (read, size) => {
+      opened = true;
+      const head = read(8);
+      let n = 0;
+      if (size >= 8) {
+        const n64 = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+        n = n64 <= BigInt(MAX_HEADER_SIZE) ? Math.min(Number(n64), size - 8) : 0;
+      }
+      result = parseHeader(read(8 + n), size, path, true);
+    });
   } catch (e) {
+    if (opened || e instanceof SafetensorsError) throw e;
     throw new SafetensorsError(path, null, `could not read the file: ${(e as Error).message}`);
   }
+  return result!;
+}
+
+/**
+ * Fetches safetensors bytes from `url` (fetch: browsers, Node 18+) and loads them as a state dict, validated
+ * like loadFile (a fetch with other options: `deserialize(new Uint8Array(await res.arrayBuffer()))`). A failed request (network error, HTTP status other than 2xx) is a SafetensorsError naming the URL.
+ */
+export async function loadUrl(url: string, opts: LoadOptions = {}): Promise<Record<string, Tensor>> {
+  const source = String(url);
+  let bytes: Uint8Array;
   try {
-    const head = Buffer.alloc(Math.min(size, 8));
-    fs.readSync(fd, head, 0, head.length, 0);
-    let n = 0;
-    if (size >= 8) {
-      const n64 = head.readBigUInt64LE(0);
-      n = n64 <= BigInt(MAX_HEADER_SIZE) ? Math.min(Number(n64), size - 8) : 0;
-    }
-    const prefix = Buffer.alloc(Math.min(size, 8 + n));
-    fs.readSync(fd, prefix, 0, prefix.length, 0);
-    return parseHeader(prefix, size, path, true);
-  } finally {
-    fs.closeSync(fd);
+    // the global fetch (typed loosely: the declarations must not need the DOM or Node types)
+    const res = await (globalThis as any).fetch(source);
+    if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
+    bytes = new Uint8Array(await res.arrayBuffer());
+  } catch (e) {
+    throw new SafetensorsError(source, null, `could not fetch: ${(e as Error).message}`);
   }
+  return build(bytes, opts, source).stateDict;
 }

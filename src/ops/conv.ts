@@ -19,6 +19,7 @@
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
+import { option } from '../platform/options';
 import { noGrad } from '../autograd/grad-mode';
 import { KernelBuilder, StridedRef } from '../backend/kernel-builder';
 import { backendFor } from '../backend/devices';
@@ -205,7 +206,7 @@ type ConvVariant = 'direct' | 'im2col';
 function convVariant(g: ConvGeom, device: DeviceName): ConvVariant {
   // nothing to multiply: the direct kernels handle empty shapes
   if (g.N * g.O * g.Cg === 0) return 'direct';
-  const forced = process.env.TSNN_CONV;
+  const forced = option('conv');
   if (forced === 'direct' || forced === 'im2col') return forced;
   if (device !== 'webasm') return 'direct';
   const Kg = g.Cg * g.kH * g.kW;
@@ -444,8 +445,8 @@ function imGeom(g: ConvGeom): ImGeom {
   const Kg = g.Cg * g.kH * g.kW;
   const P = g.OH * g.OW;
   const perImage = g.C * g.kH * g.kW * P;
-  // TSNN_CONV_COLS: a smaller limit, for tests of the chunked path
-  const limit = Math.min(COLS_LIMIT, Number(process.env.TSNN_CONV_COLS) || COLS_LIMIT);
+  // convCols (TSNN_CONV_COLS): a smaller limit, for tests of the chunked path
+  const limit = Math.min(COLS_LIMIT, option('convCols') ?? COLS_LIMIT);
   const step = Math.max(1, Math.floor(limit / Math.max(perImage, 1)));
   const chunks: [number, number][] = [];
   for (let n0 = 0; n0 < g.N; n0 += step) chunks.push([n0, Math.min(step, g.N - n0)]);

@@ -18,6 +18,7 @@
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
+import { option } from '../platform/options';
 import { KernelBuilder, StridedRef, intOf } from '../backend/kernel-builder';
 import { backendFor } from '../backend/devices';
 import type { DeviceName } from '../backend/device';
@@ -109,7 +110,7 @@ export interface MatmulMeta extends MatmulShape {
 export type MatmulEpilogue = (acc: string, kb: KernelBuilder, out: string[]) => string;
 
 export function matmulVariant(s: MatmulShape, override?: MatmulVariant): MatmulVariant {
-  const forced = override ?? (process.env.TSNN_MATMUL as MatmulVariant | undefined);
+  const forced = override ?? option('matmul');
   if (!backendFor(s.device).supportsTiles) return 'flat';
   if (forced === 'flat' || forced === 'rowvec') return forced;
   if (forced === 'tiled4') return s.M >= 1 && (numelOf(s.batch) === 1 || s.M % 4 === 0) ? 'tiled4' : 'rowvec';

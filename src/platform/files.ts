@@ -1,5 +1,6 @@
 /**
  * File I/O for saveFile/loadFile (Node only): reading only regular files, writing atomically and durably.
+ * The browser build swaps in files.browser.ts, whose functions say to use serialize/deserialize/loadUrl.
  *
  * Reading: the file is opened non-blocking (a FIFO would otherwise block the open until a writer comes)
  * and must be a regular file: `/dev/zero` or a pipe never ends. `checkHead` sees the first bytes and the
@@ -91,6 +92,23 @@ async function readFullyAsync(handle: fs.promises.FileHandle, buf: Uint8Array, f
     const { bytesRead } = await handle.read(buf, at, buf.length - at, at);
     if (bytesRead === 0) throw new Error(`file ended after ${at} of ${buf.length} bytes (changed while being read?)`);
     at += bytesRead;
+  }
+}
+
+/**
+ * The first bytes of a regular file (at most `max`) and its size, without reading the rest: readHeader
+ * reads the 8-byte length first, then just the header.
+ */
+export function readRegularPrefix(path: string, prefix: (read: (n: number) => Uint8Array, size: number) => void): void {
+  const { fd, size } = openRegular(path);
+  try {
+    prefix((n) => {
+      const buf = Buffer.alloc(Math.min(size, n));
+      fs.readSync(fd, buf, 0, buf.length, 0);
+      return buf;
+    }, size);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -1,0 +1,140 @@
+/**
+ * The backend's settings in one place: `setBackendOptions({...})` everywhere, environment variables in Node
+ * (TSNN_DEVICE, TSNN_THREADS, ...) as the defaults under it. Every setting is read here when it is needed,
+ * never from `process.env` directly, so the same code runs in a page (env.browser.ts has no environment).
+ * An option set here wins over its environment variable; setting it to `undefined` goes back to the variable.
+ */
+import type { DeviceSpec } from '../backend/device';
+import { DEVICE_NAMES } from '../backend/device';
+import { readEnv } from './env';
+
+export interface BackendOptions {
+  /** what 'auto' (and the default device) resolves to instead of the fastest device here (TSNN_DEVICE) */
+  device?: DeviceSpec;
+  /** threads one cpu/webasm kernel may use (TSNN_THREADS; default: the cores here, at most 4; 1 turns threads off) */
+  threads?: number;
+  /** compiled kernels each device keeps, least recently used evicted first (TSNN_KERNEL_CACHE; default 1024) */
+  kernelCache?: number;
+  /** tsnn's WebAssembly code generation extensions (TSNN_WASM_CODEGEN=off: false; default true) */
+  wasmCodegen?: boolean;
+  /** force one matmul kernel variant (TSNN_MATMUL); default: chosen per shape and device */
+  matmul?: 'flat' | 'rowvec' | 'tiled4';
+  /** force one conv2d kernel variant (TSNN_CONV); default: chosen per shape and device */
+  conv?: 'direct' | 'im2col';
+  /** most elements of one im2col column buffer (TSNN_CONV_COLS; tests of the chunked path lower it) */
+  convCols?: number;
+  /** 'always': split every large kernel over threads instead of timing split against whole (TSNN_SPLIT) */
+  split?: 'auto' | 'always';
+  /**
+   * Browser only: the URL of the tsnn ES module that kernel worker threads load (default: the bundle's own
+   * URL, dist/browser/tsnn.mjs). Needed where another bundler renamed or inlined it.
+   */
+  workerUrl?: string;
+}
+
+type Key = keyof BackendOptions;
+
+/** How each option is read from its environment variable (Node only), and checked when set. */
+interface OptionSpec<T> {
+  env?: string;
+  parse(v: string): T | undefined;
+  /** what the value must be, or null when it is fine */
+  check(v: unknown): string | null;
+}
+
+const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
+  device: {
+    env: 'TSNN_DEVICE',
+    parse: (v) => (v === '' ? undefined : (v as DeviceSpec)),
+    check: (v) =>
+      ([...DEVICE_NAMES, 'auto'] as unknown[]).includes(v) ? null : `one of ${[...DEVICE_NAMES, 'auto'].map((d) => `'${d}'`).join(', ')}`,
+  },
+  threads: {
+    env: 'TSNN_THREADS',
+    parse: (v) => (v === '' ? undefined : Math.max(1, Math.floor(Number(v)) || 1)),
+    check: (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'a positive integer'),
+  },
+  kernelCache: {
+    env: 'TSNN_KERNEL_CACHE',
+    parse: (v) => (Number.isInteger(Number(v)) && Number(v) >= 1 ? Number(v) : undefined),
+    check: (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'a positive integer number of kernels'),
+  },
+  wasmCodegen: {
+    env: 'TSNN_WASM_CODEGEN',
+    parse: (v) => (v === 'off' ? false : undefined),
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  matmul: {
+    env: 'TSNN_MATMUL',
+    parse: (v) => (v === '' ? undefined : (v as BackendOptions['matmul'])),
+    check: (v) => (['flat', 'rowvec', 'tiled4'].includes(v as string) ? null : "'flat', 'rowvec' or 'tiled4'"),
+  },
+  conv: {
+    env: 'TSNN_CONV',
+    parse: (v) => (v === 'direct' || v === 'im2col' ? v : undefined),
+    check: (v) => (v === 'direct' || v === 'im2col' ? null : "'direct' or 'im2col'"),
+  },
+  convCols: {
+    env: 'TSNN_CONV_COLS',
+    parse: (v) => (Number(v) > 0 ? Number(v) : undefined),
+    check: (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'a positive integer'),
+  },
+  split: {
+    env: 'TSNN_SPLIT',
+    parse: (v) => (v === 'always' ? 'always' : undefined),
+    check: (v) => (v === 'auto' || v === 'always' ? null : "'auto' or 'always'"),
+  },
+  workerUrl: {
+    parse: () => undefined,
+    check: (v) => (typeof v === 'string' && v !== '' ? null : 'a URL string'),
+  },
+};
+
+const overrides: BackendOptions = {};
+/** Called after a change (devices.ts resizes the kernel caches of existing devices). */
+const listeners: ((changed: Key[]) => void)[] = [];
+
+/** One option: set by setBackendOptions, else from its environment variable (Node), else undefined. */
+export function option<K extends Key>(key: K): BackendOptions[K] | undefined {
+  if (overrides[key] !== undefined) return overrides[key];
+  const env = SPEC[key].env;
+  if (env === undefined) return undefined;
+  const raw = readEnv(env);
+  return raw === undefined ? undefined : (SPEC[key].parse(raw) as BackendOptions[K] | undefined);
+}
+
+/** Every option as it applies now (unset ones left out). */
+export function getBackendOptions(): BackendOptions {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(SPEC) as Key[]) {
+    const v = option(key);
+    if (v !== undefined) out[key] = v;
+  }
+  return out as BackendOptions;
+}
+
+/**
+ * Sets backend options (see BackendOptions); each wins over its environment variable. All are checked
+ * before any is applied: an unknown name or a bad value throws and changes nothing.
+ */
+export function setBackendOptions(opts: BackendOptions): BackendOptions {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`setBackendOptions: expected an options object, got ${String(opts)}`);
+  const keys = Object.keys(opts) as Key[];
+  for (const key of keys) {
+    if (!(key in SPEC)) throw new TypeError(`setBackendOptions: unknown option '${key}': expected one of ${Object.keys(SPEC).join(', ')}`);
+    const v = opts[key];
+    const want = v === undefined ? null : SPEC[key].check(v);
+    if (want) throw new TypeError(`setBackendOptions: option '${key}' must be ${want}, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+  for (const key of keys) {
+    if (opts[key] === undefined) delete overrides[key];
+    else (overrides as Record<string, unknown>)[key] = opts[key];
+  }
+  for (const l of listeners) l(keys);
+  return getBackendOptions();
+}
+
+/** Runs `fn` after every setBackendOptions call, with the names it set. */
+export function onOptionsChange(fn: (changed: Key[]) => void): void {
+  listeners.push(fn);
+}

@@ -1,0 +1,261 @@
+/**
+ * tsnn in a real browser: the system Chromium, headless, driven by playwright-core (never a downloaded
+ * browser), WebGL through SwiftShader. Pages and the bundle (dist/browser/tsnn.mjs, built by `npm run build`)
+ * are served from memory with page.route on a localhost origin, once plain and once cross-origin isolated
+ * (COOP/COEP headers: SharedArrayBuffer, so kernel threads as Web Workers). Checks: forward, backward and an
+ * optimizer step of a small MLP and a conv net on every device the page has, against the same code run in
+ * Node (<= 1e-4); a .safetensors round trip Node -> page -> Node, byte-identical; cpu/webasm in the isolated
+ * page, with kernels split over Web Workers giving the single-thread bits. Skipped, saying why, only where no
+ * Chromium is installed (.ci/run installs Debian's `chromium`).
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tsnn from '../../src';
+import { repoRoot } from '../helpers';
+
+const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+const ORIGIN = 'http://localhost:8765';
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+const TOLERANCE = 1e-4;
+
+/** The Chromium to drive (TSNN_CHROMIUM, else the system one), or why there is none. */
+function findChromium(): { path: string } | { why: string } {
+  const candidates = process.env.TSNN_CHROMIUM ? [process.env.TSNN_CHROMIUM] : CHROMIUM_PATHS;
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) return { why: `no Chromium at ${candidates.join(', ')} (Debian: apt-get install chromium; .ci/run does)` };
+  try {
+    require.resolve('playwright-core');
+  } catch {
+    return { why: 'playwright-core is not installed (npm ci)' };
+  }
+  return { path: found };
+}
+
+/**
+ * The numbers compared between Node and the page. Passed to the page as source text, so it uses nothing but
+ * its arguments: `t` is the tsnn module, `device` where to run. Weights are fixed values, not random draws.
+ */
+function scenario(t: any, device: string): Record<string, number[]> {
+  const det = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.round(Math.sin(0.7 * i + k) * 1000) / 2000);
+  const T = (shape: number[], k: number) =>
+    t
+      .tensor(
+        det(
+          shape.reduce((a: number, b: number) => a * b, 1),
+          k,
+        ),
+        { device },
+      )
+      .reshape(shape);
+  const flat = (ts: any[]) => ts.flatMap((x: any) => Array.from(x.dataSync() as Float32Array));
+  const out: Record<string, number[]> = {};
+
+  const mlp = new t.nn.Sequential(new t.nn.Linear(6, 8), new t.nn.ReLU(), new t.nn.Linear(8, 3)).to(device);
+  t.noGrad(() => mlp.loadStateDict({ '0.weight': T([8, 6], 1), '0.bias': T([8], 2), '2.weight': T([3, 8], 3), '2.bias': T([3], 4) }));
+  const y = mlp(T([4, 6], 5));
+  const loss = t.F.mseLoss(y, T([4, 3], 6));
+  out.mlpForward = flat([y, loss]);
+  loss.backward();
+  const mlpParams = mlp.parameters();
+  out.mlpGrads = flat(mlpParams.map((p: any) => p.grad));
+  new t.optim.Adam(mlpParams, { lr: 0.01 }).step();
+  out.mlpStep = flat(mlpParams);
+
+  const conv = new t.nn.Conv2d(2, 3, 3, { padding: 1 }).to(device);
+  t.noGrad(() => conv.loadStateDict({ weight: T([3, 2, 3, 3], 7), bias: T([3], 8) }));
+  const z = t.F.relu(conv(T([2, 2, 5, 5], 9)));
+  const l2 = z.mul(T([2, 3, 5, 5], 10)).sum();
+  out.convForward = flat([z, l2]);
+  l2.backward();
+  const convParams = conv.parameters();
+  out.convGrads = flat(convParams.map((p: any) => p.grad));
+  new t.optim.SGD(convParams, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 }).step();
+  out.convStep = flat(convParams);
+  return out;
+}
+
+/** Largest |a - b| / max(1, |b|) over every array of a scenario result, and where. */
+function worst(got: Record<string, number[]>, want: Record<string, number[]>): { err: number; at: string } {
+  let w = { err: 0, at: '' };
+  for (const [k, ref] of Object.entries(want)) {
+    expect(got[k], k).to.have.length(ref.length);
+    ref.forEach((b, i) => {
+      const err = Math.abs(got[k][i] - b) / Math.max(1, Math.abs(b));
+      if (!(err <= w.err)) w = { err, at: `${k}[${i}]: ${got[k][i]} vs ${b}` };
+    });
+  }
+  return w;
+}
+
+describe('browser: tsnn in Chromium', function () {
+  this.timeout(120_000);
+  const chromium = findChromium();
+  let browser: any = null;
+  let dir = '';
+  let savedFile = '';
+  let nodeRef: Record<string, number[]> = {};
+  const bundle = path.join(repoRoot(), 'dist/browser/tsnn.mjs');
+
+  before(async function () {
+    if ('why' in chromium) {
+      console.log(`    browser tests skipped: ${chromium.why}`);
+      this.skip();
+    }
+    expect(fs.existsSync(bundle), `${bundle} (npm run build makes it)`).to.equal(true);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-browser-'));
+    savedFile = path.join(dir, 'mlp.safetensors');
+    nodeRef = scenario(tsnn, 'cpu');
+    const { chromium: pw } = require('playwright-core');
+    browser = await pw.launch({
+      executablePath: chromium.path,
+      headless: true,
+      // WebGL on SwiftShader (software), where no GPU is
+      args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A page on ORIGIN with tsnn imported as `window.t`; `isolated`: every response carries COOP/COEP. */
+  async function openPage(isolated: boolean): Promise<any> {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e: Error) => errors.push(e.message));
+    const headers = isolated ? ISOLATION : {};
+    const code = fs.readFileSync(bundle);
+    await page.route(`${ORIGIN}/**`, (route: any) => {
+      const url = new URL(route.request().url());
+      if (url.pathname === '/tsnn.mjs') return route.fulfill({ body: code, contentType: 'text/javascript', headers });
+      if (url.pathname === '/mlp.safetensors' && fs.existsSync(savedFile))
+        return route.fulfill({ body: fs.readFileSync(savedFile), contentType: 'application/octet-stream', headers });
+      if (url.pathname === '/') return route.fulfill({ body: '<!doctype html><title>tsnn</title>', contentType: 'text/html', headers });
+      return route.fulfill({ status: 404, body: 'not found', headers });
+    });
+    await page.goto(`${ORIGIN}/`);
+    // source text: tsc would compile a dynamic import() in a function to require()
+    await page.evaluate("import('/tsnn.mjs').then((m) => { globalThis.t = m; })");
+    expect(errors, 'page errors').to.deep.equal([]);
+    return page;
+  }
+
+  async function runScenario(page: any, device: string): Promise<Record<string, number[]>> {
+    return page.evaluate(([src, d]: [string, string]) => (0, eval)(`(${src})`)((globalThis as any).t, d), [scenario.toString(), device]);
+  }
+
+  describe('a plain page', () => {
+    let page: any = null;
+    before(async function () {
+      if (!browser) this.skip();
+      page = await openPage(false);
+    });
+
+    it("has cpu, webasm and gpu (WebGL on SwiftShader, named by deviceReport); 'auto' ranks software GL below webasm", async () => {
+      const r = await page.evaluate(() => ({ report: (globalThis as any).t.deviceReport(), auto: (globalThis as any).t.getDefaultDevice() }));
+      const ok = Object.fromEntries(r.report.map((d: any) => [d.device, d]));
+      expect(ok.cpu.ok, ok.cpu.why).to.equal(true);
+      expect(ok.webasm.ok, ok.webasm.why).to.equal(true);
+      expect(ok.gpu.ok, `gpu (WebGL) in Chromium: ${ok.gpu.why}`).to.equal(true);
+      expect(ok.gpu.renderer).to.match(/SwiftShader/i);
+      expect(r.auto).to.equal('webasm');
+    });
+
+    it('forward, backward and an optimizer step match Node on every device (<= 1e-4)', async () => {
+      const devices: string[] = await page.evaluate(() =>
+        (globalThis as any).t
+          .deviceReport()
+          .filter((d: any) => d.ok)
+          .map((d: any) => d.device),
+      );
+      expect(devices).to.include.members(['cpu', 'webasm', 'gpu']);
+      for (const device of devices) {
+        const w = worst(await runScenario(page, device), nodeRef);
+        expect(w.err, `${device}: worst ${w.at}`).to.be.at.most(TOLERANCE);
+      }
+    });
+
+    it('a .safetensors file goes Node -> page (loadUrl) -> Node byte-identical, on every device', async () => {
+      tsnn.manualSeed(3);
+      const model = new tsnn.nn.Sequential(new tsnn.nn.Linear(6, 8), new tsnn.nn.ReLU(), new tsnn.nn.Linear(8, 3));
+      tsnn.saveFile(model.stateDict(), savedFile);
+      const original = fs.readFileSync(savedFile);
+      const devices: string[] = await page.evaluate(() =>
+        (globalThis as any).t
+          .deviceReport()
+          .filter((d: any) => d.ok)
+          .map((d: any) => d.device),
+      );
+      for (const device of devices) {
+        const back: number[] = await page.evaluate(async (d: string) => {
+          const t = (globalThis as any).t;
+          const m = new t.nn.Sequential(new t.nn.Linear(6, 8), new t.nn.ReLU(), new t.nn.Linear(8, 3)).to(d);
+          m.loadStateDict(await t.loadUrl('/mlp.safetensors', { device: d }));
+          return Array.from(t.serialize(m.stateDict()) as Uint8Array);
+        }, device);
+        const bytes = Buffer.from(Uint8Array.from(back));
+        expect(bytes.equals(original), `${device}: the page's bytes are the file's`).to.equal(true);
+        const file = path.join(dir, `from-page-${device}.safetensors`);
+        fs.writeFileSync(file, bytes);
+        const loaded = tsnn.loadFile(file);
+        for (const [k, v] of Object.entries(model.stateDict())) expect(Array.from(loaded[k].dataSync()), k).to.deep.equal(Array.from(v.dataSync()));
+      }
+    });
+
+    it('saveFile says to use serialize/loadUrl; a plain page runs kernels on one thread', async () => {
+      const r = await page.evaluate(() => {
+        const t = (globalThis as any).t;
+        let message = '';
+        try {
+          t.saveFile({ w: t.ones([2]) }, 'x.safetensors');
+        } catch (e) {
+          message = (e as Error).message;
+        }
+        return { message, isolated: (globalThis as any).crossOriginIsolated, threads: t.backendFor('webasm').threads };
+      });
+      expect(r.message).to.match(/no file system in a browser: use serialize/);
+      expect(r.isolated).to.equal(false);
+      expect(r.threads).to.equal(1);
+    });
+  });
+
+  describe('a cross-origin-isolated page', () => {
+    let page: any = null;
+    before(async function () {
+      if (!browser) this.skip();
+      page = await openPage(true);
+    });
+
+    it('cpu and webasm match Node, and split kernels over Web Workers with the single-thread bits', async () => {
+      expect(await page.evaluate(() => (globalThis as any).crossOriginIsolated)).to.equal(true);
+      for (const device of ['cpu', 'webasm']) {
+        const w = worst(await runScenario(page, device), nodeRef);
+        expect(w.err, `${device}: worst ${w.at}`).to.be.at.most(TOLERANCE);
+        const r = await page.evaluate(async (d: string) => {
+          const t = (globalThis as any).t;
+          t.manualSeed(5);
+          // 300 x 280 outputs x 260 inner steps: well over the size at which a kernel is split
+          const a = t.rand([300, 260], { device: d });
+          const b = t.rand([260, 280], { device: d });
+          t.setBackendOptions({ threads: 1 });
+          const one = Array.from(a.matmul(b).dataSync() as Float32Array);
+          t.setBackendOptions({ threads: 2, split: 'always' });
+          const stats = t.backendFor(d).threadStats;
+          let split: number[] = [];
+          // a page starts its Web Workers once it yields: until then the calling thread runs every part
+          for (let k = 0; k < 100 && stats.workerParts === 0; k++) {
+            await new Promise((r) => setTimeout(r, 50));
+            split = Array.from(a.matmul(b).dataSync() as Float32Array);
+          }
+          t.setBackendOptions({ threads: undefined, split: undefined });
+          return { same: split.length === one.length && split.every((v, i) => Object.is(v, one[i])), workerParts: stats.workerParts };
+        }, device);
+        expect(r.workerParts, `${device}: parts run by Web Workers`).to.be.greaterThan(0);
+        expect(r.same, `${device}: split result = single-thread bits`).to.equal(true);
+      }
+    });
+  });
+});
