@@ -38,7 +38,8 @@ function tsnnRunners(id: CaseId, device: DeviceName): Runner[] {
     const x = tsnn.rand([N, C, H, W], { device, requiresGrad: true });
     const w = tsnn.rand([O, C, K, K], { device, requiresGrad: true });
     const gy = tsnn.rand([N, O, H, W], { device });
-    if (id === 'conv_fwd') return [{ ...base, mode: 'eager', fn: () => tidy(() => noGrad(() => void tsnn.F.conv2d(x, w, null, { padding: 1 }).dataSync())) }];
+    if (id === 'conv_fwd')
+      return [{ ...base, mode: 'eager', fn: () => tidy(() => noGrad(() => void tsnn.F.conv2d(x, w, null, { padding: 1 }).dataSync())) }];
     return [
       {
         ...base,

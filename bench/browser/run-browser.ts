@@ -60,9 +60,11 @@ export async function runBrowserBench(o: BrowserRunOptions): Promise<void> {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(server.url);
-    await page.waitForFunction(() => 'tsnnBench' in globalThis, null, { timeout: 60_000 }).catch(() => {
-      throw new Error(`the bench page did not start${errors.length ? `: ${errors.join('; ')}` : ''}`);
-    });
+    await page
+      .waitForFunction(() => 'tsnnBench' in globalThis, null, { timeout: 60_000 })
+      .catch(() => {
+        throw new Error(`the bench page did not start${errors.length ? `: ${errors.join('; ')}` : ''}`);
+      });
     const opts: BrowserBenchOptions = {
       cases: o.cases.filter((c) => c !== 'resnet18_eval'),
       devices: o.devices ? o.devices.split(',') : null,
@@ -95,7 +97,9 @@ export async function runBrowserBench(o: BrowserRunOptions): Promise<void> {
       ...doc,
     };
     console.log(`\ntsnn browser bench, ${file.date}`);
-    console.log(`machine: ${file.machine.cpu}, ${file.machine.cores} cores; load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start`);
+    console.log(
+      `machine: ${file.machine.cpu}, ${file.machine.cores} cores; load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start`,
+    );
     console.log(describeRun(file));
     console.log(`\n${consoleTable(doc)}\n`);
     console.log('- ratios are tsnn ms / TF.js ms in the same page and run (below 1x: tsnn faster); tsnn rows: the faster of eager and nn.compile');
