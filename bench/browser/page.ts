@@ -152,11 +152,16 @@ async function timeCase(id: CaseId, runners: Runner[], o: BrowserBenchOptions, o
       let t = performance.now();
       await r.fn();
       const second = Math.max(performance.now() - t, 0.05);
-      // warm-up within twice the budget (V8 tiers wasm up after a few calls), which also says how long one op takes
+      // warm-up within twice the budget (V8 tiers wasm up after a few calls)
       const warm = Math.max(2, Math.min(o.warmup, Math.floor((2 * o.budget) / second)));
-      t = performance.now();
       for (let i = 0; i < warm; i++) await r.fn();
-      const perOp = Math.max((performance.now() - t) / warm, 0.001);
+      // one op's time once warm (the fastest of 3 probes), to size a round: the warm-up's mean includes the slow start
+      let perOp = Infinity;
+      for (let i = 0; i < 3 && (i === 0 || perOp * 3 < 2 * o.budget); i++) {
+        t = performance.now();
+        await r.fn();
+        perOp = Math.min(perOp, Math.max(performance.now() - t, 0.05)); // the clock ticks in 0.1 ms
+      }
       const k = Math.max(1, Math.ceil(o.minRoundMs / perOp));
       reps.set(r, k);
       est.set(r, perOp * k);

@@ -20,7 +20,9 @@ interface Header {
 }
 
 export function encodeDigits(train: Split, test: Split): Uint8Array {
-  const values = [...new Set([...train.images, ...test.images])].sort((a, b) => a - b);
+  const distinct = new Set<number>();
+  for (const s of [train, test]) for (const v of s.images) distinct.add(v);
+  const values = [...distinct].sort((a, b) => a - b);
   if (values.length > 256) throw new Error(`encodeDigits: ${values.length} distinct pixel values, a byte indexes at most 256`);
   const index = new Map(values.map((v, i) => [v, i]));
   const header = new TextEncoder().encode(JSON.stringify({ format: DIGITS_FORMAT, nTrain: train.n, nTest: test.n, values } satisfies Header));
