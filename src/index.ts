@@ -67,5 +67,16 @@ export { child, param, buffer } from './nn/decorators';
 export { Module } from './nn/module';
 export * as optim from './optim';
 export * as data from './data';
-export { saveFile, loadFile, saveFileAsync, loadFileAsync, loadFileWithMetadata, readHeader, serialize, deserialize, loadUrl, SafetensorsError } from './io';
+export {
+  saveFile,
+  loadFile,
+  saveFileAsync,
+  loadFileAsync,
+  loadFileWithMetadata,
+  readHeader,
+  serialize,
+  deserialize,
+  loadUrl,
+  SafetensorsError,
+} from './io';
 export * as onnx from './onnx';

@@ -224,10 +224,13 @@ function serveKernelJobs(): void {
       return;
     }
     const c = ctrl!;
+    if (m.fault === 'exit') {
+      g.close(); // the thread ends without settling the job, like process.exit in a Node worker
+      return;
+    }
     let ok = true;
     try {
       if (m.fault === 'throw') throw new Error('injected fault (test hook)');
-      if (m.fault === 'exit') g.close();
       setBackendOptions({ wasmCodegen: m.wasmCodegen });
       let k = kernels!.get(m.key);
       // gpu.js compiles a kernel on its first call: that call belongs to the start phase, not the run
