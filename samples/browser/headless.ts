@@ -7,9 +7,9 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import type { Browser, Page } from 'playwright-core';
 
-/** The Chromium binary: $CHROMIUM_PATH, else the first of chromium / chromium-browser / google-chrome on PATH. */
+/** The Chromium binary: $TSNN_CHROMIUM, else the first of chromium / chromium-browser / google-chrome on PATH. */
 export function findChromium(): string | null {
-  const fromEnv = process.env.CHROMIUM_PATH;
+  const fromEnv = process.env.TSNN_CHROMIUM;
   if (fromEnv) return fs.existsSync(fromEnv) ? fromEnv : null;
   for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
     const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
@@ -18,7 +18,7 @@ export function findChromium(): string | null {
   return null;
 }
 
-export const NO_CHROMIUM = 'no Chromium found (install the Debian package `chromium`, or set CHROMIUM_PATH)';
+export const NO_CHROMIUM = 'no Chromium found (install the Debian package `chromium`, or set TSNN_CHROMIUM)';
 
 /** Headless Chromium with WebGL on SwiftShader where no GPU exists (the software renderer is opt-in since Chromium 137). */
 export async function launchChromium(executablePath: string): Promise<Browser> {
