@@ -3,6 +3,8 @@
  * 2,000 held-out digits, and its predictions and weights agree with tsnn in Node. Skipped, saying why, only where
  * no Chromium is installed.
  */
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
@@ -10,7 +12,7 @@ import { buildSite, repoRoot } from '../../samples/browser/site';
 import { findChromium, launchChromium, serveDir, pageErrors, NO_CHROMIUM } from '../../samples/browser/headless';
 import { loadMnist } from '../../samples/mnist/data';
 import { MLP } from '../../samples/mnist/models';
-import { deserialize, serialize, manualSeed, noGrad, tensor, F, tidy } from '../../src';
+import { deserialize, serialize, saveFile, manualSeed, noGrad, tensor, F, tidy } from '../../src';
 import type { DemoApi } from '../../samples/browser/demo-api';
 
 declare const tsnnDemo: DemoApi;
@@ -111,5 +113,22 @@ describe('browser demo (Chromium)', function () {
     expect(r.testAccuracy).to.be.closeTo(correct / mnist.test.n, 1.5 / mnist.test.n);
     const back = await weightsFromPage(page);
     expect(Buffer.from(back).equals(Buffer.from(bytes)), 'page → Node bytes identical').to.equal(true);
+
+    // the page's file input, with a file saveFile wrote (as `npm run mnist` does)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnn-demo-'));
+    try {
+      const file = path.join(dir, 'mnist-mlp.safetensors');
+      saveFile(model.stateDict(), file);
+      await page.setInputFiles('#file', file);
+      await page
+        .locator('#file-status')
+        .filter({ hasText: /^(loaded|could not load)/ })
+        .waitFor({ timeout: 120_000 });
+      const shown = await page.textContent('#file-status');
+      expect(shown).to.match(/^loaded mnist-mlp\.safetensors: 6 tensors/);
+      expect(shown).to.contain(`test accuracy ${(r.testAccuracy * 100).toFixed(2)}%`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
