@@ -5,7 +5,7 @@
  * (COOP/COEP headers: SharedArrayBuffer, so kernel threads as Web Workers). Checks: forward, backward and an
  * optimizer step of a small MLP and a conv net on every device the page has, against the same code run in
  * Node (<= 1e-4); a .safetensors round trip Node -> page -> Node, byte-identical; cpu/webasm in the isolated
- * page, with kernels split over Web Workers giving the single-thread bits. Skipped, saying why, only where no
+ * page, with kernels split over Web Workers giving the single-thread bits; WebGL1 where WebGL2 is missing. Skipped, saying why, only where no
  * Chromium is installed (.ci/run installs Debian's `chromium`).
  */
 import { expect } from 'chai';
@@ -121,9 +121,20 @@ describe('browser: tsnn in Chromium', function () {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A page on ORIGIN with tsnn imported as `window.t`; `isolated`: every response carries COOP/COEP. */
-  async function openPage(isolated: boolean): Promise<any> {
+  /**
+   * A page on ORIGIN with tsnn imported as `globalThis.t`; `isolated`: every response carries COOP/COEP;
+   * `noWebGL2`: the page's canvases refuse WebGL2 contexts, as a browser without WebGL2 does.
+   */
+  async function openPage(isolated: boolean, noWebGL2 = false): Promise<any> {
     const page = await browser.newPage();
+    if (noWebGL2)
+      await page.addInitScript(() => {
+        const proto = (globalThis as any).HTMLCanvasElement.prototype;
+        const getContext = proto.getContext;
+        proto.getContext = function (this: unknown, kind: string, ...rest: unknown[]) {
+          return kind === 'webgl2' ? null : getContext.call(this, kind, ...rest);
+        };
+      });
     const errors: string[] = [];
     page.on('pageerror', (e: Error) => errors.push(e.message));
     const headers = isolated ? ISOLATION : {};
@@ -155,12 +166,16 @@ describe('browser: tsnn in Chromium', function () {
     });
 
     it("has cpu, webasm and gpu (WebGL on SwiftShader, named by deviceReport); 'auto' ranks software GL below webasm", async () => {
-      const r = await page.evaluate(() => ({ report: (globalThis as any).t.deviceReport(), auto: (globalThis as any).t.getDefaultDevice() }));
+      const r = await page.evaluate(() => {
+        const t = (globalThis as any).t;
+        return { report: t.deviceReport(), auto: t.getDefaultDevice(), kernel: t.backendFor('gpu').implementation };
+      });
       const ok = Object.fromEntries(r.report.map((d: any) => [d.device, d]));
       expect(ok.cpu.ok, ok.cpu.why).to.equal(true);
       expect(ok.webasm.ok, ok.webasm.why).to.equal(true);
       expect(ok.gpu.ok, `gpu (WebGL) in Chromium: ${ok.gpu.why}`).to.equal(true);
       expect(ok.gpu.renderer).to.match(/SwiftShader/i);
+      expect(r.kernel).to.equal('WebGL2Kernel');
       expect(r.auto).to.equal('webasm');
     });
 
@@ -222,11 +237,23 @@ describe('browser: tsnn in Chromium', function () {
     });
   });
 
-  describe('a cross-origin-isolated page', () => {
+  describe('a cross-origin-isolated page without WebGL2', () => {
     let page: any = null;
     before(async function () {
       if (!browser) this.skip();
-      page = await openPage(true);
+      page = await openPage(true, true);
+    });
+
+    it('gpu falls back to WebGL1 and matches Node', async () => {
+      const r = await page.evaluate(() => {
+        const t = (globalThis as any).t;
+        const gpu = t.deviceReport().find((d: any) => d.device === 'gpu');
+        return { gpu, kernel: gpu.ok ? t.backendFor('gpu').implementation : null };
+      });
+      expect(r.gpu.ok, `gpu on WebGL1: ${r.gpu.why}`).to.equal(true);
+      expect(r.kernel).to.equal('WebGLKernel');
+      const w = worst(await runScenario(page, 'gpu'), nodeRef);
+      expect(w.err, `gpu (WebGL1): worst ${w.at}`).to.be.at.most(TOLERANCE);
     });
 
     it('cpu and webasm match Node, and split kernels over Web Workers with the single-thread bits', async () => {
@@ -237,9 +264,9 @@ describe('browser: tsnn in Chromium', function () {
         const r = await page.evaluate(async (d: string) => {
           const t = (globalThis as any).t;
           t.manualSeed(5);
-          // 300 x 280 outputs x 260 inner steps: well over the size at which a kernel is split
-          const a = t.rand([300, 260], { device: d });
-          const b = t.rand([260, 280], { device: d });
+          // 256 x 256 outputs x 192 inner steps: over the size at which a kernel is split (SPLIT_WORK)
+          const a = t.rand([256, 192], { device: d });
+          const b = t.rand([192, 256], { device: d });
           t.setBackendOptions({ threads: 1 });
           const one = Array.from(a.matmul(b).dataSync() as Float32Array);
           t.setBackendOptions({ threads: 2, split: 'always' });
@@ -247,7 +274,7 @@ describe('browser: tsnn in Chromium', function () {
           let split: number[] = [];
           // a page starts its Web Workers once it yields: until then the calling thread runs every part
           for (let k = 0; k < 100 && stats.workerParts === 0; k++) {
-            await new Promise((r) => setTimeout(r, 50));
+            await new Promise((r) => setTimeout(r, 100));
             split = Array.from(a.matmul(b).dataSync() as Float32Array);
           }
           t.setBackendOptions({ threads: undefined, split: undefined });
