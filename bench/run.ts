@@ -27,6 +27,7 @@ import type { DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
 import { wasmPeak } from './wasm-peak';
 import { wasmFeatures } from '../src/backend/wasm/features';
+import { runBrowserBench } from './browser/run-browser';
 
 /** The convolution cases: x [N, C, H, W] * w [O, C, K, K], padding 1 (TF.js gets the same in NHWC / HWIO). */
 const CONV = { N: 128, C: 16, H: 14, W: 14, O: 32, K: 3 };
@@ -56,11 +57,12 @@ interface Opts {
   torch: boolean;
   tfjs: boolean;
   cases?: string;
-  out: string;
+  out?: string;
   quick: boolean;
   /** webasm: also time every form with matmul on the gpu.js kernel (before/after the direct wasm gemm) */
   ablation: boolean;
   torchOpenblasEnv: 'user' | 'inherit';
+  browser: boolean;
 }
 
 function repoRoot(): string {
@@ -478,7 +480,12 @@ async function main(): Promise<void> {
       "'user' (default): the PyTorch process runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, as on a user's machine (its products are checked); 'inherit': keeps them",
       'user',
     )
-    .option('--out <file>', 'where to write the JSON results', path.join(repoRoot(), 'bench', 'results.json'));
+    .option(
+      '--browser',
+      'run the cases in headless Chromium instead: tsnn per device beside TF.js webgl and wasm in one page (bench/browser; writes bench/results-browser.json)',
+      false,
+    )
+    .option('--out <file>', 'where to write the JSON results (default: bench/results.json, with --browser bench/results-browser.json)');
   cmd.parse(process.argv);
   const o = cmd.opts<Opts>();
   if (o.quick) Object.assign(o, { warmup: 3, rounds: 5, budget: 500 });
@@ -487,6 +494,12 @@ async function main(): Promise<void> {
   const cases = (o.cases ? o.cases.split(',') : CASES.map((c) => c.id)) as CaseId[];
   const unknown = cases.filter((c) => !CASES.some((k) => k.id === c));
   if (unknown.length) throw new Error(`--cases: unknown ${unknown.join(', ')} (known: ${CASES.map((c) => c.id).join(', ')})`);
+  if (o.browser) {
+    const out = o.out ?? path.join(repoRoot(), 'bench', 'results-browser.json');
+    await runBrowserBench({ ...o, cases, out, tfjs: o.tfjs });
+    return;
+  }
+  const outFile = o.out ?? path.join(repoRoot(), 'bench', 'results.json');
   const started = new Date();
   const loadStart = loadavg();
   const report = tsnn.deviceReport();
@@ -546,7 +559,7 @@ async function main(): Promise<void> {
       notes,
       results,
     };
-    fs.writeFileSync(o.out, JSON.stringify(doc, null, 2) + '\n');
+    fs.writeFileSync(outFile, JSON.stringify(doc, null, 2) + '\n');
   };
   if (o.torch) {
     // fail before spending minutes on tsnn: is PyTorch on an optimised BLAS, and does it compute right?
@@ -626,7 +639,7 @@ async function main(): Promise<void> {
   );
   console.log(`- medians; load average at the end ${loadavg().join(' ')}; ${Math.round((Date.now() - started.getTime()) / 1000)} s in all`);
   writeDoc({ torch: torchInfo ? { info: torchInfo, byThreads: Object.fromEntries(torchInfos) } : null, pairs });
-  console.log(`- results written to ${path.relative(process.cwd(), o.out)}`);
+  console.log(`- results written to ${path.relative(process.cwd(), outFile)}`);
 }
 
 function hasGl(): boolean {

@@ -7,12 +7,14 @@
  * Refuses results without an accepted PyTorch run (the bench refused PyTorch, or ran with --no-torch): the table
  * exists to compare tsnn with PyTorch as its users have it, and a table without that comparison would mislead.
  * Refuses a `--quick` run's results too, unless --allow-quick. `--check` changes nothing and fails when a file's
- * table differs from what the results give.
+ * table differs from what the results give. `--browser` does the same for the browser bench's table
+ * (bench/results-browser.json into bench/README.md, between `<!-- bench-browser:start -->` and `<!-- bench-browser:end -->`).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { casePairs, fmtMs, fmtRatio, CasePairs, ResultRow, Side } from './pairs';
 import { CASES } from './cases';
+import { renderBrowserTable, BROWSER_START, BROWSER_END, BrowserResultsFile } from './browser/report';
 
 export const START = '<!-- bench:start -->';
 export const END = '<!-- bench:end -->';
@@ -80,39 +82,46 @@ export function renderTable(doc: ResultsDoc, opts: { allowQuick?: boolean; sourc
 }
 
 /** `text` with the block between the markers replaced by `body` (markers kept; exactly one pair required). */
-export function replaceBlock(text: string, body: string, file: string): string {
+export function replaceBlock(text: string, body: string, file: string, start = START, end = END): string {
   const count = (m: string) => text.split(m).length - 1;
-  if (count(START) !== 1 || count(END) !== 1)
-    throw new Error(`${file}: needs exactly one '${START}' and one '${END}' (found ${count(START)} and ${count(END)})`);
-  const a = text.indexOf(START) + START.length;
-  const b = text.indexOf(END);
-  if (b < a) throw new Error(`${file}: '${END}' comes before '${START}'`);
+  if (count(start) !== 1 || count(end) !== 1)
+    throw new Error(`${file}: needs exactly one '${start}' and one '${end}' (found ${count(start)} and ${count(end)})`);
+  const a = text.indexOf(start) + start.length;
+  const b = text.indexOf(end);
+  if (b < a) throw new Error(`${file}: '${end}' comes before '${start}'`);
   return `${text.slice(0, a)}\n${body}\n${text.slice(b)}`;
 }
 
 function main(argv: string[]): void {
   let root = __dirname;
   while (!fs.existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
-  let results = path.join(root, 'bench', 'results.json');
+  let results: string | null = null;
   const readmes: string[] = [];
   let check = false;
   let allowQuick = false;
+  let browser = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--results') results = argv[++i];
     else if (a === '--readme') readmes.push(argv[++i]);
     else if (a === '--check') check = true;
     else if (a === '--allow-quick') allowQuick = true;
-    else throw new Error(`unknown argument '${a}' (usage: update-readme [--results FILE] [--readme FILE ...] [--check] [--allow-quick])`);
+    else if (a === '--browser') browser = true;
+    else throw new Error(`unknown argument '${a}' (usage: update-readme [--browser] [--results FILE] [--readme FILE ...] [--check] [--allow-quick])`);
   }
-  if (!readmes.length) readmes.push(path.join(root, 'README.md'));
-  const body = renderTable(JSON.parse(fs.readFileSync(results, 'utf8')) as ResultsDoc, {
-    allowQuick,
-    source: path.relative(root, path.resolve(results)),
-  });
+  results ??= path.join(root, 'bench', browser ? 'results-browser.json' : 'results.json');
+  if (!readmes.length) readmes.push(path.join(root, browser ? 'bench/README.md' : 'README.md'));
+  const doc = JSON.parse(fs.readFileSync(results, 'utf8'));
+  const source = path.relative(root, path.resolve(results));
+  const body = browser
+    ? renderBrowserTable(doc as BrowserResultsFile, source, allowQuick)
+    : renderTable(doc as ResultsDoc, {
+        allowQuick,
+        source,
+      });
   for (const file of readmes) {
     const old = fs.readFileSync(file, 'utf8');
-    const updated = replaceBlock(old, body, file);
+    const updated = browser ? replaceBlock(old, body, file, BROWSER_START, BROWSER_END) : replaceBlock(old, body, file);
     if (check) {
       if (updated !== old) throw new Error(`${file}: its bench table differs from ${results} (run node dist/bench/update-readme.js)`);
       continue;
