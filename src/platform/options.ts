@@ -23,6 +23,12 @@ export interface BackendOptions {
   conv?: 'direct' | 'im2col';
   /** most elements of one im2col column buffer (TSNN_CONV_COLS; tests of the chunked path lower it) */
   convCols?: number;
+  /** webasm matmul on the direct WebAssembly SIMD kernel (TSNN_WASM_MATMUL=gpujs or off: false; default true) */
+  wasmMatmul?: boolean;
+  /** relaxed-SIMD FMA in the direct kernel where the runtime validates it (TSNN_WASM_FMA=off: false; default true) */
+  wasmFma?: boolean;
+  /** MiB of packed weight panels the direct kernel keeps (TSNN_WASM_PANEL_CACHE_MB; default 64) */
+  wasmPanelCacheMb?: number;
   /** 'always': split every large kernel over threads instead of timing split against whole (TSNN_SPLIT) */
   split?: 'auto' | 'always';
   /**
@@ -78,6 +84,21 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
     env: 'TSNN_CONV_COLS',
     parse: (v) => (Number(v) > 0 ? Number(v) : undefined),
     check: (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'a positive integer'),
+  },
+  wasmMatmul: {
+    env: 'TSNN_WASM_MATMUL',
+    parse: (v) => (v === 'gpujs' || v === 'off' ? false : undefined),
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  wasmFma: {
+    env: 'TSNN_WASM_FMA',
+    parse: (v) => (v === 'off' ? false : undefined),
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  wasmPanelCacheMb: {
+    env: 'TSNN_WASM_PANEL_CACHE_MB',
+    parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : undefined),
+    check: (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number of MiB >= 0'),
   },
   split: {
     env: 'TSNN_SPLIT',

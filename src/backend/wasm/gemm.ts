@@ -12,7 +12,8 @@
 import { WasmArena } from './arena';
 import { gemmModuleBytes, GemmShape } from './gemm-kernel';
 import { wasmFeatures } from './features';
-import { envVar, wasmApi } from './runtime';
+import { wasmApi } from './runtime';
+import { option } from '../../platform/options';
 import { packA, packB, MatrixView } from './pack';
 import { PanelCache } from './panel-cache';
 
@@ -36,7 +37,7 @@ let engine: GemmEngine | null = null;
 
 /** Relaxed-SIMD FMA: on where the runtime validates it, unless TSNN_WASM_FMA=off. */
 export function useFma(): boolean {
-  return wasmFeatures().relaxedSimd && envVar('TSNN_WASM_FMA') !== 'off';
+  return wasmFeatures().relaxedSimd && option('wasmFma') !== false;
 }
 
 /** The one engine of this thread (module compiled and instantiated on first use). */

@@ -10,7 +10,7 @@
 import type { KernelSpec } from '../gpujs-backend';
 import type { StridedRef } from '../kernel-builder';
 import { wasmFeatures } from './features';
-import { envVar } from './runtime';
+import { option } from '../../platform/options';
 import { gemmBatch, gemmEngine, GemmJob, MR, NR, useFma } from './gemm';
 import { warnOnce } from '../../util/warn-once';
 
@@ -19,8 +19,7 @@ export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
 
 /** Whether matmul on webasm takes the direct path now. */
 export function wasmMatmulAvailable(): boolean {
-  const env = envVar('TSNN_WASM_MATMUL');
-  const on = wasmMatmulConfig.enabled ?? (env !== 'gpujs' && env !== 'off');
+  const on = wasmMatmulConfig.enabled ?? option('wasmMatmul') !== false;
   return on && wasmFeatures().simd && engineStarts();
 }
 

@@ -12,7 +12,7 @@
  */
 import type { WasmArena } from './arena';
 import type { MatrixView } from './pack';
-import { envVar } from './runtime';
+import { option } from '../../platform/options';
 
 interface Entry {
   view: string;
@@ -23,7 +23,7 @@ interface Entry {
 
 export class PanelCache {
   /** bytes of packed panels kept (TSNN_WASM_PANEL_CACHE_MB, default 64 MiB) */
-  budget = Math.max(0, Number(envVar('TSNN_WASM_PANEL_CACHE_MB') ?? 64)) * 2 ** 20;
+  budget = (option('wasmPanelCacheMb') ?? 64) * 2 ** 20;
   private readonly byArray = new WeakMap<Float32Array, Entry[]>();
   /** views of each array packed once already (a second packing is kept) */
   private readonly seen = new WeakMap<Float32Array, Set<string>>();

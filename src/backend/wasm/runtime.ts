@@ -17,8 +17,3 @@ export interface WasmApi {
 export const wasmApi: WasmApi | null = ((globalThis as any).WebAssembly as WasmApi | undefined) ?? null;
 
 export const PAGE_BYTES = 65536;
-
-/** An environment variable where there is a `process` (Node); undefined in a page. */
-export function envVar(name: string): string | undefined {
-  return typeof process === 'undefined' ? undefined : process.env?.[name];
-}
