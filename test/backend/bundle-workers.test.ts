@@ -29,7 +29,8 @@ process.stdout.write(JSON.stringify({
 function runNode(file: string, cwd: string): Promise<{ status: number | null; output: string; stdout: string }> {
   return new Promise((resolve, reject) => {
     // split every kernel across 3 threads (2 workers), whatever this machine's core count and timing
-    const env = { ...process.env, TSNN_THREADS: '3', TSNN_SPLIT: 'always' };
+    // matmul on the gpu.js kernel, which splits over the pool (the direct WebAssembly one runs on one thread)
+    const env = { ...process.env, TSNN_THREADS: '3', TSNN_SPLIT: 'always', TSNN_WASM_MATMUL: 'gpujs' };
     const child = spawn(process.execPath, [file], { cwd, env });
     let output = '';
     let stdout = '';

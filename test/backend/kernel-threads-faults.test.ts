@@ -41,7 +41,8 @@ describe('backend: split kernels when a thread fails', function () {
   for (const device of testDevices().filter((d) => d === 'webasm' || d === 'cpu')) {
     describe(device, () => {
       // 3 threads: parts 1 and 2 on two workers, so one worker fails while the other succeeds
-      const threaded = { TSNN_THREADS: '3', TSNN_SPLIT: 'always' };
+      // matmul on the gpu.js kernel: the direct WebAssembly one does not split over the pool
+      const threaded = { TSNN_THREADS: '3', TSNN_SPLIT: 'always', TSNN_WASM_MATMUL: 'gpujs' };
       let a: Tensor, b: Tensor, c: Tensor, d: Tensor;
       let expectedAB: Float32Array, expectedCD: Float32Array;
       let wholeMs = 0;
@@ -56,7 +57,7 @@ describe('backend: split kernels when a thread fails', function () {
         c = rand([2, 128, 256], { device });
         d = rand([2, 256, 160], { device });
         noGrad(() =>
-          withEnv({ TSNN_THREADS: '1' }, () => {
+          withEnv({ TSNN_THREADS: '1', TSNN_WASM_MATMUL: 'gpujs' }, () => {
             const t0 = performance.now();
             expectedAB = a.matmul(b).dataSync();
             wholeMs = performance.now() - t0;

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { codegenGpu, wasmCodegen, wasmCodegenStats } from '../../src/backend/wasm-codegen';
-import { deviceReport, tensor } from '../../src';
+import { deviceReport, setBackendOptions, tensor } from '../../src';
 
 const gpujs = require('gpu.js');
 
@@ -193,7 +193,14 @@ describe('webasm codegen: contiguous vector loads and integer loop counters', fu
     // tsnn compiles its webasm kernels first (the tiled matmul reads rows of B with vector loads) ...
     const before = { ...wasmCodegenStats };
     const [av, bv] = [randomArray(16 * 16, 11), randomArray(16 * 16, 12)];
-    const c = tensor(av, { device: 'webasm', shape: [16, 16] }).matmul(tensor(bv, { device: 'webasm', shape: [16, 16] }));
+    // (matmul on the gpu.js kernel: on webasm it otherwise runs the direct WebAssembly gemm, not gpu.js)
+    setBackendOptions({ wasmMatmul: false });
+    let c;
+    try {
+      c = tensor(av, { device: 'webasm', shape: [16, 16] }).matmul(tensor(bv, { device: 'webasm', shape: [16, 16] }));
+    } finally {
+      setBackendOptions({ wasmMatmul: undefined });
+    }
     let ref = 0;
     for (let k = 0; k < 16; k++) ref += av[3 * 16 + k] * bv[k * 16 + 7];
     expect(c.dataSync()[3 * 16 + 7]).to.be.closeTo(ref, 1e-5);
