@@ -426,7 +426,9 @@ export class Backend {
  * with the wrong layout), and so is the part base, a compile-time constant.
  */
 function kernelKey(spec: KernelSpec, output: number[], args: Handle[], partBase: number): string {
-  const sizes = args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `${spec.quadInputs?.[k] ? 'q' : 't'}${spec.inputs[k].size}`)).join(',');
+  const sizes = args
+    .map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `${spec.quadInputs?.[k] ? 'q' : 't'}${spec.inputs[k].size}`))
+    .join(',');
   return `${output.join('x')}${spec.rows4 ? '*4' : spec.quads ? '/4' : ''}|${sizes}|${spec.partAxis === undefined ? '' : `@${partBase}`}|${spec.source}`;
 }
 

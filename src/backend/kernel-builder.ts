@@ -147,7 +147,6 @@ export class KernelBuilder {
     return n;
   }
 
-
   /** Splits a flat row-major index into one variable per dim of `dims`. */
   decompose(flat: string, dims: Shape): string[] {
     const vars: string[] = new Array(dims.length);
