@@ -11,7 +11,7 @@
  */
 import { Command } from 'commander';
 import * as tsnn from '../src';
-import { nn, optim, tidy, noGrad, Tensor } from '../src';
+import { nn, optim, tidy, noGrad } from '../src';
 import { backendFor } from '../src/backend/devices';
 import { profile } from '../src/backend/gpujs-backend';
 
@@ -141,8 +141,9 @@ for (const id of opts.case.split(',')) {
     const rows = [...profile.kernels.entries()].sort((p, q) => q[1].ms - p[1].ms);
     for (const [source, e] of rows) {
       const body = source.split('\n').slice(1, 4).join(' ').replace(/\s+/g, ' ').slice(0, 100);
-      console.log(`  ${(e.ms / opts.steps).toFixed(2).padStart(8)} ms x${(e.runs / opts.steps).toFixed(0)} out ${String(e.outSize).padStart(7)}  ${body}`);
+      console.log(
+        `  ${(e.ms / opts.steps).toFixed(2).padStart(8)} ms x${(e.runs / opts.steps).toFixed(0)} out ${String(e.outSize).padStart(7)}  ${body}`,
+      );
     }
   }
 }
-void Tensor;

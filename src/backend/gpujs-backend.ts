@@ -117,6 +117,8 @@ export interface KernelSpec {
   scalars: number[];
   /** longest loop in the source (GL backends cap loops at this) */
   loopMax?: number;
+  /** loop iterations one output cell runs in all, nested loops multiplied (GL: see executeGl) */
+  loopTotal?: number;
   /** gpu.js thread grid [x, y?, z?]; default [outSize], one thread per flat output cell */
   grid?: number[];
   /** threads return Array(4): component c of thread (x, y, z) is flat cell ((z*Y + y)*4 + c)*X + x (cells >= outSize are padding) */
@@ -308,7 +310,17 @@ export class Backend {
     if (spec.grid || spec.rows4) throw new Error(`internal: grid kernels are not supported on '${this.device}'`);
     const args = spec.inputs.map((b, k) => this.glArgument(b, !!spec.quadInputs?.[k]));
     this.stats.kernelRuns++;
-    if (!spec.quads) return this.kernel(spec, [spec.outSize], args, 0)(...args, ...spec.scalars);
+    if (!spec.quads && (spec.loopTotal ?? 0) * 4 <= GL_FRAGMENT_LOOPS) return this.kernel(spec, [spec.outSize], args, 0)(...args, ...spec.scalars);
+    if (!spec.quads) {
+      // a fragment of a 4-per-texel kernel runs 4 cells, and ANGLE stops a fragment's loops after ~65,535
+      // iterations in all (silently: a partial sum): a long-looping kernel renders one cell per texel, then
+      // an identity kernel packs that into the 4-per-texel layout every tensor has
+      const wide = this.kernel({ ...spec, quads: undefined }, [spec.outSize], args, 0, false)(...args, ...spec.scalars);
+      const copy = { source: PACK_SOURCE, outSize: spec.outSize, inputs: [], scalars: [] };
+      const packed = this.kernel(copy, [spec.outSize], [wide], 0)(wide);
+      wide.delete();
+      return packed;
+    }
     // one thread per texel returning its 4 cells: the texels of the memory-optimized layout of outSize cells
     const out = this.kernel(spec, [Math.ceil(spec.outSize / 4)], args, 0)(...args, ...spec.scalars);
     return asFlatTexture(out, spec.outSize);
@@ -331,13 +343,13 @@ export class Backend {
   }
 
   /** The compiled gpu.js kernel of a spec for an output grid and part base (0: whole run), from the cache. */
-  private kernel(spec: KernelSpec, output: number[], args: Handle[], partBase: number): any {
-    const key = kernelKey(spec, output, args, partBase);
+  private kernel(spec: KernelSpec, output: number[], args: Handle[], partBase: number, flatOutput = !spec.quads): any {
+    const key = `${flatOutput ? '' : 'w'}${kernelKey(spec, output, args, partBase)}`;
     let kernel = this.kernels.get(key);
     if (!kernel) {
       kernel = this.gpu.createKernel(
         spec.source,
-        kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase, !spec.quads),
+        kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase, flatOutput),
       );
       flatWasmOutput(kernel);
       this.kernels.set(key, kernel);
@@ -462,12 +474,20 @@ export class Backend {
  * with the wrong layout), and so is the part base, a compile-time constant.
  */
 function kernelKey(spec: KernelSpec, output: number[], args: Handle[], partBase: number): string {
-  const sizes = args.map((a, k) => (a instanceof Float32Array ? `a${a.length}` : `${spec.quadInputs?.[k] ? 'q' : 't'}${spec.inputs[k].size}`)).join(',');
+  const sizes = args
+    .map((a, k) =>
+      a instanceof Float32Array ? `a${a.length}` : `${spec.quadInputs?.[k] ? 'q' : 't'}${spec.inputs[k]?.size ?? (a as any).output?.[0]}`,
+    )
+    .join(',');
   return `${output.join('x')}${spec.rows4 ? '*4' : spec.quads ? '/4' : ''}|${sizes}|${spec.partAxis === undefined ? '' : `@${partBase}`}|${spec.source}`;
 }
 
 /** The GL upload kernel: renders its input array into a texture of the same layout. */
 const UPLOAD_SOURCE = 'function(a) { return a[this.thread.x]; }';
+/** The GL pack kernel: a one-cell-per-texel texture into the 4-per-texel layout (the output decides). */
+const PACK_SOURCE = 'function(t) { return t[this.thread.x]; }';
+/** Loop iterations ANGLE lets one fragment run (it stops at ~65,535 in all), with a margin. */
+const GL_FRAGMENT_LOOPS = 60000;
 
 /**
  * gpu.js's texture classes: a kernel's result texture and the reinterpretations below must be instances of

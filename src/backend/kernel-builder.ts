@@ -67,6 +67,9 @@ export class KernelBuilder {
   private counter = 0;
   private outVars: string[] | null = null;
   private loopMax = 0;
+  /** loop iterations one output cell runs in all (nested loops multiply), and the current nesting factor */
+  private loopTotal = 0;
+  private nest = 1;
   readonly outSize: number;
   /** what the op computes, for the graph tracer (src/graph): set by mapKernel / matmul, opaque here */
   meta: unknown = undefined;
@@ -146,7 +149,6 @@ export class KernelBuilder {
     }
     return n;
   }
-
 
   /** Splits a flat row-major index into one variable per dim of `dims`. */
   decompose(flat: string, dims: Shape): string[] {
@@ -246,9 +248,14 @@ export class KernelBuilder {
    */
   loopFrom(start: number, end: number, step: number, body: (r: string) => void): void {
     const r = this.fresh('r');
-    this.loopMax = Math.max(this.loopMax, Math.ceil((end - start) / step));
+    const count = Math.max(0, Math.ceil((end - start) / step));
+    this.loopMax = Math.max(this.loopMax, count);
+    this.loopTotal += this.nest * count;
     this.lines.push(`for (let ${r} = ${start}; ${r} < ${end}; ${r}${step === 1 ? '++' : ` += ${step}`}) {`);
+    const outer = this.nest;
+    this.nest *= Math.max(count, 1);
     body(r);
+    this.nest = outer;
     this.lines.push('}');
   }
 
@@ -262,6 +269,7 @@ export class KernelBuilder {
       inputs: this.buffers,
       scalars: this.scalarValues,
       loopMax: this.loopMax,
+      loopTotal: this.loopTotal,
       grid: this.gridOpts?.grid ?? this.rowGrid ?? undefined,
       rows4: this.gridOpts?.rows4,
       quads: this.quads || undefined,

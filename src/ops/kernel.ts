@@ -9,11 +9,9 @@ import type { DeviceName } from '../backend/device';
  * The most loop iterations an op lets one kernel invocation run. GL through headless-gl (ANGLE) stops a
  * fragment's loops after ~65,535 iterations in total and returns a partial result silently (a sum of
  * 200,000 ones came out as 65,535), so an op that would loop longer splits the work instead: two-pass
- * reductions, chunked scatter-adds. A GL fragment runs the kernel for 4 cells (4 values per texel), so the
- * budget is a quarter of that, with a margin for the kernel's other loops. Same on every backend: shorter
- * loops also sum more accurately.
+ * reductions, chunked scatter-adds. Same on every backend: shorter loops also sum more accurately.
  */
-export const MAX_LOOP = 16000;
+export const MAX_LOOP = 16384;
 
 export function ref(t: Tensor): StridedRef {
   if (t.isDisposed) throw new Error(`a tensor of shape ${fmtShape(t.shape)} was used after dispose() (or after the tidy() that made it ended)`);

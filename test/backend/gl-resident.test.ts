@@ -22,7 +22,11 @@ function matmulRef(a: Float32Array, b: Float32Array, M: number, K: number, N: nu
 }
 
 (testDevices().includes('gpu') ? describe : describe.skip)('gpu device: resident textures, quads matmul', () => {
-  const gl = { get stats() { return backendFor('gpu').stats; } };
+  const gl = {
+    get stats() {
+      return backendFor('gpu').stats;
+    },
+  };
 
   describe('matmul variants', () => {
     // [name, M, K, N, how B is made]: row-major B (texel rows), a transposed view (texel columns, like
@@ -73,7 +77,14 @@ function matmulRef(a: Float32Array, b: Float32Array, M: number, K: number, N: nu
       manualSeed(3);
       const a = rand([6, 8]);
       const b = rand([8, 12]);
-      const chain = (x: Tensor, y: Tensor) => x.matmul(y).relu().add(1).transpose(0, 1).slice(0, 2, 10).matmul(x.slice(1, 0, 4));
+      const chain = (x: Tensor, y: Tensor) =>
+        x
+          .matmul(y)
+          .relu()
+          .add(1)
+          .transpose(0, 1)
+          .slice(0, 2, 10)
+          .matmul(x.slice(1, 0, 4));
       expectClose(chain(a.to('gpu'), b.to('gpu')), chain(a.to('cpu'), b.to('cpu')), 1e-4, 1e-5);
     });
 
