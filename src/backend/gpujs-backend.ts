@@ -27,7 +27,7 @@ import { KernelCache, kernelCacheConfig, releaseGlKernel, releaseHostKernel } fr
 import { KernelPart, runPart, shareBuffer, splitKernel, threadCount } from './kernel-threads';
 import { WorkerPool } from './worker-pool';
 import { takeKernelFault } from './kernel-faults';
-import { TexturePileup } from './gl-pileup';
+import { TexturePileup, nextTurn } from './gl-pileup';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -319,6 +319,9 @@ export class Backend {
     const h: any = buf.handle;
     if (h && !(h instanceof Float32Array) && typeof h.toArray === 'function') {
       const arr = await h.toArray();
+      // headless-gl reads back synchronously, so the await above is only a microtask; a turn of the event
+      // loop lets finalizers delete the textures of unreachable tensors (an `await loss.data()` loop stays flat)
+      await nextTurn();
       return arr instanceof Float32Array ? arr : Float32Array.from(arr);
     }
     return this.read(buf);
