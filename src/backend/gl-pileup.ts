@@ -13,6 +13,11 @@ export const PILEUP_WARN_AT = 20000;
 
 const later: (f: () => void) => void = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate ?? ((f) => setTimeout(f, 0));
 
+/** Resolves after the event loop has turned (a task, not a microtask): finalizers may run in between. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => later(resolve));
+}
+
 export class TexturePileup {
   private liveAtTurn = 0;
   private waiting = false;

@@ -30,7 +30,7 @@ import { createWorkerPool, threadsUnavailable } from '../platform/threads';
 import { option } from '../platform/options';
 import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
-import { TexturePileup } from './gl-pileup';
+import { TexturePileup, nextTurn } from './gl-pileup';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -439,6 +439,9 @@ export class Backend {
     if (h && !(h instanceof Float32Array) && !buf.host && typeof h.toArray === 'function') {
       this.stats.readbacks++;
       const arr = await h.toArray();
+      // headless-gl reads back synchronously, so the await above is only a microtask; a turn of the event
+      // loop lets finalizers delete the textures of unreachable tensors (an `await loss.data()` loop stays flat)
+      await nextTurn();
       return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr));
     }
     return this.read(buf);

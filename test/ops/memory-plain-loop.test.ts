@@ -123,6 +123,26 @@ describe('memory: a plain synchronous training loop (no tidy, no dispose, no awa
     }
   }
 
+  if (testDevices().includes('gpu')) {
+    // headless-gl reads back synchronously: unless data() yields a real turn of the event loop, an
+    // `await loss.data()` loop only runs microtasks and finalizers never delete a texture (before: +14 a step)
+    it('gpu: an `await loss.data()` loop lets finalizers delete the textures of dropped tensors', async () => {
+      const stats = backendFor('gpu').stats;
+      const { step } = setup('gpu', false);
+      const lossOf = (): Tensor => {
+        step();
+        return randn([1], { device: 'gpu' }).add(1); // a fresh texture the loop drops, read back like a loss
+      };
+      await settle();
+      const before = stats.live;
+      for (let i = 1; i <= 120; i++) {
+        if (i % 20 === 0) gc(); // the collector finds the dropped buffers; their finalizers still need a turn
+        await lossOf().data();
+      }
+      expect(stats.live - before, 'textures after 120 steps of an async loop').to.be.lessThan(600);
+    });
+  }
+
   it('`using` disposes a tensor at the end of its block (TypeScript 5.2+ explicit resource management)', () => {
     let t: Tensor;
     {
