@@ -267,7 +267,8 @@ describe('browser: tsnn in Chromium', function () {
           // 256 x 256 outputs x 192 inner steps: over the size at which a kernel is split (SPLIT_WORK)
           const a = t.rand([256, 192], { device: d });
           const b = t.rand([192, 256], { device: d });
-          t.setBackendOptions({ threads: 1 });
+          // matmul on the gpu.js kernel, which splits over the workers (webasm's direct WebAssembly gemm runs on one thread)
+          t.setBackendOptions({ threads: 1, wasmMatmul: false });
           const one = Array.from(a.matmul(b).dataSync() as Float32Array);
           t.setBackendOptions({ threads: 2, split: 'always' });
           const stats = t.backendFor(d).threadStats;
@@ -277,7 +278,7 @@ describe('browser: tsnn in Chromium', function () {
             await new Promise((r) => setTimeout(r, 100));
             split = Array.from(a.matmul(b).dataSync() as Float32Array);
           }
-          t.setBackendOptions({ threads: undefined, split: undefined });
+          t.setBackendOptions({ threads: undefined, split: undefined, wasmMatmul: undefined });
           return { same: split.length === one.length && split.every((v, i) => Object.is(v, one[i])), workerParts: stats.workerParts };
         }, device);
         expect(r.workerParts, `${device}: parts run by Web Workers`).to.be.greaterThan(0);

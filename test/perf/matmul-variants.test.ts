@@ -87,9 +87,9 @@ describe('perf: matmul kernel variants', () => {
   for (const device of testDevices()) {
     describe(device, () => {
       const tiles = backendFor(device).supportsTiles;
-      const variants: MatmulVariant[] = tiles ? ['flat', 'rowvec', 'tiled4'] : ['flat'];
+      const variants: MatmulVariant[] = tiles ? ['flat', 'rowvec', 'tiled4'] : ['flat']; // GL's 'quads': gl-resident.test.ts
 
-      it(`picks ${tiles ? 'tiled4 for large M, rowvec for M < 4' : 'the flat kernel'} by shape and backend`, () => {
+      it(`picks ${tiles ? 'tiled4 for large M, rowvec for M < 4' : "'quads' when N % 4 == 0, else the flat kernel"} by shape and backend`, () => {
         const v = (M: number, batch: number[] = []) => matmulVariant({ batch, M, K: 64, N: 64, device });
         if (tiles) {
           expect(v(256)).to.equal('tiled4');
@@ -97,7 +97,9 @@ describe('perf: matmul kernel variants', () => {
           expect(v(6, [3])).to.equal('rowvec');
           expect(v(8, [3])).to.equal('tiled4');
         } else {
-          expect(v(256)).to.equal('flat');
+          // GL: one thread writes a texel (4 output columns) where N allows it
+          expect(v(256)).to.equal('quads');
+          expect(matmulVariant({ batch: [], M: 256, K: 64, N: 10, device })).to.equal('flat');
         }
       });
 
