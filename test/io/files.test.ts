@@ -26,7 +26,7 @@ function loadInChild(file: string): { message: string; maxRssMiB: number } {
     try { t.loadFile(${JSON.stringify(file)}, { device: 'cpu' }); } catch (e) { message = e.message; }
     // VmHWM: this process's own peak (getrusage's maxRSS also counts the parent's size at fork, which is the
     // whole mocha process here); resourceUsage where there is no /proc
-    const hwm = (() => { try { return /VmHWM:\s+(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1] / 1024; } catch { return null; } })();
+    const hwm = (() => { try { return /VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1] / 1024; } catch { return null; } })();
     console.log(JSON.stringify({ message, maxRssMiB: hwm ?? process.resourceUsage().maxRSS / 1024 }));`);
   const line = out.trim().split('\n').pop() ?? '';
   try {
