@@ -97,3 +97,17 @@ export function checkGrad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts
     expectClose(x.grad!, numeric, opts.atol ?? 2e-2, opts.rtol ?? 2e-2, `grad of input ${k}`);
   });
 }
+
+/** Runs f with environment variables set, restoring them after (even when f throws). */
+export function withEnv<T>(vars: Record<string, string>, f: () => T): T {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return f();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}

@@ -7,20 +7,7 @@
  */
 import { expect } from 'chai';
 import { Tensor, backendFor, manualSeed, noGrad, rand, F } from '../../src';
-import { testDevices } from '../helpers';
-
-function withEnv<T>(vars: Record<string, string>, f: () => T): T {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return f();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
+import { testDevices, withEnv } from '../helpers';
 
 /** f's result on one thread and split over 3 threads (every big kernel split): same bits, and it did split. */
 function sameBitsSplit(device: Tensor['device'], f: () => Tensor, extra: Record<string, string> = {}): void {

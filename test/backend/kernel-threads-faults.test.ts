@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { Tensor, backendFor, manualSeed, noGrad, rand } from '../../src';
 import { injectKernelFault, KernelFault } from '../../src/backend/kernel-faults';
 import { HANG_FACTOR, HANG_FLOOR_MS } from '../../src/backend/worker-pool';
-import { testDevices } from '../helpers';
+import { testDevices, withEnv } from '../helpers';
 
 /** How many cells of `actual` differ in any bit from `expected`. */
 function wrongCells(actual: Float32Array, expected: Float32Array): number {
@@ -20,20 +20,6 @@ function wrongCells(actual: Float32Array, expected: Float32Array): number {
   let n = 0;
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) n++;
   return n;
-}
-
-/** Runs f with TSNN_* variables set, restoring them after. */
-function withEnv<T>(vars: Record<string, string>, f: () => T): T {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return f();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 describe('backend: split kernels when a thread fails', function () {

@@ -35,21 +35,7 @@ import * as glNode from '../../src/platform/gl';
 import * as glBrowser from '../../src/platform/gl.browser';
 import * as threadsNode from '../../src/platform/threads';
 import * as threadsBrowser from '../../src/platform/threads.browser';
-import { testDevices } from '../helpers';
-
-/** Runs f with environment variables set, restoring them after. */
-function withEnv<T>(vars: Record<string, string>, f: () => T): T {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return f();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
+import { testDevices, withEnv } from '../helpers';
 
 describe('platform: setBackendOptions', () => {
   afterEach(() => setBackendOptions({ conv: undefined, threads: undefined, kernelCache: undefined, wasmCodegen: undefined, device: undefined }));
