@@ -8,10 +8,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { F, optim, manualSeed, noGrad, tidy, setDefaultDevice, deviceReport, saveFile, nn, DeviceName } from '../../src';
-import { loader, loadMnist, Split } from './data';
+import { optim, manualSeed, setDefaultDevice, deviceReport, saveFile } from '../../src';
+import { loader, loadMnist } from './data';
 import { MODELS, ModelName } from './models';
 import { EpochRecord, writeCurves } from './plot';
+import { trainStep, accuracy } from './step';
 
 function positiveInt(name: string) {
   return (v: string) => {
@@ -48,18 +49,6 @@ const program = new Command()
   .option('-o, --out <dir>', 'where the checkpoint and the curves go', 'out')
   .option('--no-progress', 'plain log lines instead of a progress bar')
   .showHelpAfterError('(run with --help for usage)');
-
-async function evaluate(model: nn.Module, split: Split, device: DeviceName, shape: number[]): Promise<number> {
-  model.eval();
-  let correct = 0;
-  for (const b of loader(split, 500, { device, shape })) {
-    correct += tidy(() => noGrad(() => model(b.x).argmax(1).eq(b.y).sum().item()));
-    b.x.dispose();
-    b.y.dispose();
-  }
-  model.train();
-  return correct / split.n;
-}
 
 async function main(): Promise<void> {
   program.parse();
@@ -99,16 +88,7 @@ async function main(): Promise<void> {
     let step = 0;
     // for await: the loader builds the next batch in a macrotask, overlapping any await in the step
     for await (const b of trainLoader) {
-      const loss = tidy(() => {
-        opt.zeroGrad();
-        const l = F.crossEntropy(model(b.x), b.y);
-        l.backward();
-        opt.step();
-        schedule.step();
-        return l.item();
-      });
-      b.x.dispose();
-      b.y.dispose();
+      const loss = trainStep(model, opt, schedule, b);
       lossSum += loss * b.size;
       seen += b.size;
       step++;
@@ -116,7 +96,7 @@ async function main(): Promise<void> {
       bar?.update(step, { loss: loss.toFixed(4), rate });
     }
     bar?.stop();
-    const acc = await evaluate(model, test, device, shape);
+    const acc = accuracy(model, test, device, shape);
     const secs = (performance.now() - t0) / 1000;
     history.push({ epoch, trainLoss: lossSum / seen, testAccuracy: acc });
     console.log(

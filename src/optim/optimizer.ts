@@ -47,7 +47,7 @@ function disposeState(s: ParamState | undefined): void {
   for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
 }
 
-export abstract class Optimizer<O extends object = Record<string, unknown>> {
+export abstract class Optimizer<O extends object = { lr: number }> {
   readonly defaults: O;
   paramGroups: ParamGroup<O>[] = [];
   /** per-parameter state (momentum buffers, moments, step counts) */

@@ -116,6 +116,18 @@ describe('optim vs PyTorch', () => {
     expect(([...opt.state.values()][0].exp_avg as Tensor).isDisposed).to.equal(false);
   });
 
+  it('every optimizer fits the plain `optim.Optimizer` type (a training helper typed with it takes any)', () => {
+    // a compile-time check as much as a run-time one: the default type parameter used to reject Adam/SGD
+    const net = new nn.Linear(3, 2);
+    const halveLr = (o: optim.Optimizer): number[] => o.paramGroups.map((g) => (g.lr /= 2));
+    const opts: optim.Optimizer[] = [
+      new optim.SGD(net.parameters(), { lr: 0.1 }),
+      new optim.Adam(net.parameters(), { lr: 0.01 }),
+      new optim.AdamW(net.parameters(), { lr: 0.02 }),
+    ];
+    expect(opts.map((o) => halveLr(o)[0])).to.deep.equal([0.05, 0.005, 0.01]);
+  });
+
   it('zeroGrad sets gradients to null (or zeros); parameters without gradients are skipped', () => {
     const a = zeros([2], { requiresGrad: true });
     const b = zeros([2], { requiresGrad: true });

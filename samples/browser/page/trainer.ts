@@ -3,9 +3,10 @@
  * Adam with a cosine learning-rate decay per batch; the page's defaults are a short run (main.ts). It yields to
  * the page after every step (the data loader's async iteration), so the chart redraws and Stop is clickable.
  */
-import { F, optim, manualSeed, noGrad, tidy, nn, DeviceName } from '../../../src';
+import { optim, manualSeed, nn, DeviceName } from '../../../src';
 import { loader, Split } from '../../mnist/batches';
 import { MLP } from '../../mnist/models';
+import { trainStep, accuracy as splitAccuracy } from '../../mnist/step';
 
 export interface TrainOptions {
   device: DeviceName;
@@ -45,16 +46,7 @@ export function makeModel(device: DeviceName): MLP {
 
 /** Fraction of `split` the model classifies right (eval mode, batches of 500). */
 export function accuracy(model: nn.Module, split: Split, device: DeviceName): number {
-  const wasTraining = model.training;
-  model.eval();
-  let correct = 0;
-  for (const b of loader(split, 500, { device, shape: [784] })) {
-    correct += tidy(() => noGrad(() => model(b.x).argmax(1).eq(b.y).sum().item()));
-    b.x.dispose();
-    b.y.dispose();
-  }
-  if (wasTraining) model.train();
-  return correct / split.n;
+  return splitAccuracy(model, split, device, [784]);
 }
 
 /** Trains `model` in place; resolves with one record per finished epoch. */
@@ -72,16 +64,7 @@ export async function train(model: nn.Module, data: { train: Split; test: Split 
     let step = 0;
     let stopped = false;
     for await (const b of batches) {
-      const loss = tidy(() => {
-        opt.zeroGrad();
-        const l = F.crossEntropy(model(b.x), b.y);
-        l.backward();
-        opt.step();
-        schedule.step();
-        return l.item();
-      });
-      b.x.dispose();
-      b.y.dispose();
+      const loss = trainStep(model, opt, schedule, b);
       lossSum += loss * b.size;
       seen += b.size;
       step++;
