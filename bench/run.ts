@@ -18,7 +18,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tsnn from '../src';
-import { ResNet18 } from './resnet18';
+import { ResNet18 } from '../samples/resnet/resnet18';
 import { runTorch, describeTorch, TorchInfo, TorchRun } from './torch-runner';
 import { casePairs, fmtMs, fmtRatio, CasePairs } from './pairs';
 import { CASES, CaseId } from './cases';
@@ -621,7 +621,7 @@ async function main(): Promise<void> {
     );
   if (cases.includes('resnet18_eval'))
     notes.push(
-      'resnet18_eval: bench/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench',
+      'resnet18_eval: samples/resnet/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench',
     );
   const pairs = casePairs(
     CASES.filter((c) => cases.includes(c.id)),

@@ -22,7 +22,7 @@
 import { expect } from 'chai';
 import { tensor, Tensor, F, DeviceName, setDefaultDevice, getDefaultDevice, noGrad } from '../../src';
 import { fixture, testDevices } from '../helpers';
-import { BasicBlock, ResNet18 } from './resnet18';
+import { BasicBlock, ResNet18 } from '../../samples/resnet/resnet18';
 import { bits, signs, uniform } from './det-values';
 
 interface Spread {

@@ -1,7 +1,8 @@
 /**
  * torchvision.models.resnet18, ported as a PyTorch user would: the same module tree and attribute names
  * (conv1, bn1, layer1..layer4 of BasicBlocks with `downsample`, fc), so torchvision's state dict loads
- * strictly. test/nn/resnet18.test.ts checks one training step of it against PyTorch.
+ * strictly. test/nn/resnet18.test.ts checks one training step of it against PyTorch (every parameter's
+ * gradient, on every device); the bench's `resnet18_eval` case runs it beside `torchvision.models.resnet18()`.
  */
 import { nn, F, Tensor, child } from '../../src';
 
