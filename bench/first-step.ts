@@ -23,6 +23,8 @@ import * as path from 'path';
 
 interface ChildResult {
   stepMs: number;
+  /** CPU time (user + system, all threads of the process) of the step: less sensitive to a busy machine */
+  stepCpuMs: number;
   totalMs: number;
   loss: number;
   generated?: number;
@@ -43,6 +45,7 @@ function tsnnChild(lib: string): void {
   const y = tsnn.tensor(Array.from({ length: 256 }, (_, i) => i % 10));
   const opt = new tsnn.optim.SGD(net.parameters(), { lr: 0.01 });
   const stopProfile = profileStep();
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const loss: number = tidy(() => {
     opt.zeroGrad();
@@ -52,6 +55,7 @@ function tsnnChild(lib: string): void {
     return l.item();
   });
   const t1 = performance.now();
+  const cpu = process.cpuUsage(c0);
   stopProfile();
   let counters: Partial<ChildResult> = {};
   try {
@@ -62,7 +66,15 @@ function tsnnChild(lib: string): void {
     // an older build has no artefact cache
   }
   const b = tsnn.backendFor(tsnn.getDefaultDevice());
-  report({ stepMs: t1 - t0, totalMs: t1, loss, ...counters, kernelsCompiled: b.stats.kernelsCompiled, splitRuns: b.threadStats?.splitRuns });
+  report({
+    stepMs: t1 - t0,
+    stepCpuMs: (cpu.user + cpu.system) / 1000,
+    totalMs: t1,
+    loss,
+    ...counters,
+    kernelsCompiled: b.stats.kernelsCompiled,
+    splitRuns: b.threadStats?.splitRuns,
+  });
 }
 
 async function tfjsChild(): Promise<void> {
@@ -87,10 +99,12 @@ async function tfjsChild(): Promise<void> {
   );
   const opt = tf.train.sgd(0.01);
   const fwd = (v: any) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(v, W1), b1)), W2), b2);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const loss: number = tf.tidy(() => opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, fwd(x)), true).dataSync()[0]);
   const t1 = performance.now();
-  report({ stepMs: t1 - t0, totalMs: t1, loss });
+  const cpu = process.cpuUsage(c0);
+  report({ stepMs: t1 - t0, stepCpuMs: (cpu.user + cpu.system) / 1000, totalMs: t1, loss });
 }
 
 /**
@@ -175,10 +189,14 @@ function parent(argv: string[]): void {
       `threads ${threads ?? 'default'}; medians of ${rounds} processes per row; load ${fmt(load0)} at the start, ${fmt(load1)} at the end`,
   );
   const tf = median(results.get('TF.js-wasm')!.map((r) => r.stepMs));
-  console.log(`${'row'.padEnd(34)} ${'step ms'.padStart(8)} ${'vs TF.js'.padStart(8)} ${'total ms'.padStart(9)}  kernels: generated / memory / disk`);
+  const tfCpu = median(results.get('TF.js-wasm')!.map((r) => r.stepCpuMs));
+  console.log(
+    `${'row'.padEnd(34)} ${'step ms'.padStart(8)} ${'vs TF.js'.padStart(8)} ${'step CPU ms'.padStart(11)} ${'vs TF.js'.padStart(8)} ${'total ms'.padStart(9)}  kernels: generated / memory / disk`,
+  );
   for (const row of rows) {
     const rs = results.get(row.name)!;
     const step = median(rs.map((r) => r.stepMs));
+    const cpu = median(rs.map((r) => r.stepCpuMs));
     const total = median(rs.map((r) => r.totalMs));
     const c = rs[rs.length - 1];
     const kernels =

@@ -12,14 +12,14 @@
  *
  * The key is everything the bytes depend on: the kernel's source, output and argument types and sizes,
  * constants, the settings gpu.js's FunctionBuilder reads, whether tsnn's codegen extensions are on (and
- * which), SIMD support, gpu.js's version and the text of tsnn's codegen (`generatorText`, so a changed
- * codegen never reads old bytes). A kernel with user functions, kernel maps or dynamic sizes is not cached.
+ * which), SIMD support and, on disk, a hash of gpu.js's version and the text of tsnn's codegen
+ * (wasm-codegen.ts's generatorText: a changed codegen never reads old bytes). A kernel with user functions, kernel maps or dynamic sizes is not cached.
  *
  * What comes back from disk is data, never code to evaluate: the metadata is checked field by field (Math
  * import names must be Math's own functions), the bytes must compile and import / export exactly what a
  * kernel module of that metadata does; anything else is a miss, and the fresh artefact overwrites the entry.
  */
-import { kernelStore } from '../platform/kernel-store';
+import { hashKey, kernelStore } from '../platform/kernel-store';
 
 /** The runtime's WebAssembly (this project compiles without DOM typings, which declare it). */
 const WA: any = (globalThis as any).WebAssembly;
@@ -56,8 +56,17 @@ export function clearArtefactMemory(): void {
   memory.clear();
 }
 
+/**
+ * The disk key of `key`: prefixed by a hash of the generator's code text (`generator()`, asked once per
+ * process: there is one generator per process, so the in-memory keys leave it out).
+ */
+let generatorHash: string | null = null;
+function diskKey(key: string, generator: () => string): string {
+  return `${(generatorHash ??= hashKey(generator()))}|${key}`;
+}
+
 /** The artefact of `key`, from memory or else from the disk store, or null. */
-export function findArtefact(key: string, simd: boolean): Artefact | null {
+export function findArtefact(key: string, simd: boolean, generator: () => string): Artefact | null {
   const m = memory.get(key);
   if (m) {
     memory.delete(key);
@@ -66,7 +75,7 @@ export function findArtefact(key: string, simd: boolean): Artefact | null {
     return m;
   }
   const store = kernelStore();
-  const payload = store?.get(key);
+  const payload = store?.get(diskKey(key, generator));
   if (!payload) return null;
   const a = decode(payload, simd);
   if (!a) {
@@ -79,10 +88,10 @@ export function findArtefact(key: string, simd: boolean): Artefact | null {
 }
 
 /** Keeps a freshly generated artefact in memory and on disk. */
-export function storeArtefact(key: string, a: Artefact): void {
+export function storeArtefact(key: string, a: Artefact, generator: () => string): void {
   artefactStats.generated++;
   remember(key, a);
-  kernelStore()?.put(key, encode(a));
+  kernelStore()?.put(diskKey(key, generator), encode(a));
 }
 
 function remember(key: string, a: Artefact): void {

@@ -110,8 +110,8 @@ function makeKernelClass(gpujs: any): any {
      */
     translateSource(): boolean {
       const simd = !!Kernel.isSIMDSupported;
-      this.tsnnKey = this.tsnnArgs ? artefactKey(gpujs, this, this.tsnnArgs, simd) : null;
-      const hit = this.tsnnKey === null ? null : findArtefact(this.tsnnKey, simd);
+      this.tsnnKey = this.tsnnArgs ? artefactKey(this, this.tsnnArgs, simd) : null;
+      const hit = this.tsnnKey === null ? null : findArtefact(this.tsnnKey, simd, () => generatorText(gpujs));
       if (hit) {
         this.tsnnHit = hit;
         this.returnType = hit.meta.returnType;
@@ -177,7 +177,7 @@ function makeKernelClass(gpujs: any): any {
               maximum,
               stats,
             };
-            storeArtefact(this.tsnnKey, { meta, bytes, module });
+            storeArtefact(this.tsnnKey, { meta, bytes, module }, () => generatorText(gpujs));
           }
         }
         const memory = shared ? new WA.Memory({ initial, maximum, shared: true }) : new WA.Memory({ initial, maximum });
@@ -250,14 +250,13 @@ function generatorText(gpujs: any): string {
  * The artefact key of a kernel about to be analysed (wasm-artefacts.ts), or null where it is not cached: a
  * kernel with user functions, native functions, kernel maps or dynamic sizes, or one run asynchronously.
  */
-function artefactKey(gpujs: any, k: any, args: any[], simd: boolean): string | null {
+function artefactKey(k: any, args: any[], simd: boolean): string | null {
   if (k.functions?.length || k.nativeFunctions?.length || k.subKernels?.length || k.plugins?.length) return null;
   if (k.dynamicOutput || k.dynamicArguments || k._threadable() || typeof k.source !== 'string') return null;
   const types: string[] = k.argumentTypes;
   const sizes = types.map((t, i) => (t === 'Array' || t === 'Input' ? k.valueDimensions(args[i]).join('x') : ''));
   return JSON.stringify([
     'tsnn-wasm-artefact-1',
-    generatorText(gpujs),
     codegenOn() ? wasmCodegen : false,
     simd,
     k.source,
