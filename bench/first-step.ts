@@ -206,7 +206,7 @@ function parent(argv: string[]): void {
           : `${c.kernelsCompiled} compiled`
         : `${c.generated} / ${c.memoryHits} / ${c.diskHits}`;
     console.log(
-      `${row.name.padEnd(34)} ${step.toFixed(1).padStart(8)} ${(step / tf).toFixed(2).padStart(7)}x ${total.toFixed(1).padStart(9)}  ${kernels}`,
+      `${row.name.padEnd(34)} ${step.toFixed(1).padStart(8)} ${(step / tf).toFixed(2).padStart(7)}x ${cpu.toFixed(1).padStart(11)} ${(cpu / tfCpu).toFixed(2).padStart(7)}x ${total.toFixed(1).padStart(9)}  ${kernels}`,
     );
   }
 }
