@@ -56,19 +56,10 @@ export default defineConfig(
   },
   {
     // import-x/no-cycle always skips `import type`: this rule counts type-only imports too (a circle of types
-    // is still two modules that each need the other). One type-only circle remains (autograd's Node and
-    // backward <-> Tensor), allowed by its exact file set until it is removed (any other circle, or a file joining it, fails).
+    // is still two modules that each need the other's declarations).
     files: ['src/**/*.ts'],
     plugins: { tsnn: { rules: { 'no-import-cycle': noImportCycle } } },
-    rules: {
-      'tsnn/no-import-cycle': [
-        'error',
-        {
-          root: 'src',
-          allow: [['autograd/backward.ts', 'autograd/node.ts', 'tensor/tensor.ts']],
-        },
-      ],
-    },
+    rules: { 'tsnn/no-import-cycle': ['error', { root: 'src' }] },
   },
   {
     files: ['src/nn/module.ts'],
