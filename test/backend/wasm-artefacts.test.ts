@@ -12,7 +12,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Backend } from '../../src/backend/gpujs-backend';
 import { artefactStats, clearArtefactMemory, decode } from '../../src/backend/wasm-artefacts';
-import { wasmCodegenStats } from '../../src/backend/wasm-codegen';
+import { codegenGpu, wasmCodegenStats } from '../../src/backend/wasm-codegen';
+import { flatWasmOutput } from '../../src/backend/kernel-output';
 import { kernelStore, kernelStoreDir, kernelStoreRefusal, kernelStoreStats, resetKernelStores } from '../../src/platform/kernel-store';
 import * as storeBrowser from '../../src/platform/kernel-store.browser';
 import * as storeNode from '../../src/platform/kernel-store';
@@ -281,6 +282,17 @@ describe('webasm kernel artefacts: in memory and on disk', function () {
       expect(fs.statSync(path.join(xdg, 'tsnn/kernels')).mode & 0o777).to.equal(0o700);
     });
     fs.rmSync(xdg, { recursive: true, force: true });
+  });
+
+  it("tsnn's webasm kernel class gets the flat result layout (it used to miss the class-name check)", () => {
+    const gpu = codegenGpu(require('gpu.js'), 'webasm');
+    const k = gpu.createKernel('function(a) { return a[this.thread.y * 5 + this.thread.x] * 2; }', { output: [5, 3] });
+    flatWasmOutput(k);
+    const out = k(Float32Array.from({ length: 15 }, (_, i) => i));
+    expect(k.kernel.constructor.name).to.equal('TsnnWebAssemblyKernel');
+    expect(out).to.be.instanceOf(Float32Array);
+    expect(Array.from(out as Float32Array)).to.deep.equal(Array.from({ length: 15 }, (_, i) => 2 * i));
+    gpu.destroy();
   });
 
   it('the browser adapter has no store, with the same exports', () => {
