@@ -1,16 +1,32 @@
 /** The backward pass: topological order over the tape, gradient accumulation into leaves' `.grad`. */
-import type { Tensor } from '../tensor/tensor';
 import { storageSerial, type Storage } from '../tensor/storage';
-import type { Node } from './node';
+import type { Node, TapeTensor } from './node';
 import { noGrad } from './grad-mode';
 import { fmtShape, sameShape } from '../tensor/shape';
 import { keep, scoped, tidy } from '../tensor/scope';
+
+/**
+ * What the backward pass needs of a tensor `T` (Tensor has it): generic over the tensor type, so autograd does
+ * not import tensor.ts, which imports it.
+ */
+export interface GradTensor<T> extends TapeTensor {
+  readonly storage: Storage;
+  readonly offset: number;
+  readonly isContiguous: boolean;
+  readonly isDisposed: boolean;
+  grad: T | null;
+  numel(): number;
+  clone(): T;
+  add(other: T): T;
+  add_(other: T): unknown;
+  dispose(): void;
+}
 
 export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
-export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {}): void {
+export function backward<Tensor extends GradTensor<Tensor>>(root: Tensor, grad: Tensor, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new Error('backward: tensor does not require grad and has no gradFn');
   if (!sameShape(grad.shape, root.shape)) {
     throw new Error(`backward: gradient of shape ${fmtShape(grad.shape)} does not match the tensor's shape ${fmtShape(root.shape)}`);
@@ -34,7 +50,7 @@ export function backward(root: Tensor, grad: Tensor, opts: BackwardOptions = {})
   );
 }
 
-export interface PropagateOptions {
+export interface PropagateOptions<Tensor> {
   /** inputs where propagation stops and their gradient is handed to onLeaf (default: tensors with no node) */
   stopAt?: (t: Tensor) => boolean;
   /** receives each gradient that reaches a leaf (or a stopAt tensor); called once per edge */
@@ -53,12 +69,12 @@ export interface PropagateOptions {
  * Runs the gradient rules from `start` (whose output gradient is `seed`) in reverse topological order,
  * summing the gradients that reach a node before it runs. Shared by backward() and nn.compile's capture.
  */
-export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): void {
+export function propagate<Tensor extends GradTensor<Tensor>>(start: Node<Tensor>, seed: Tensor, opts: PropagateOptions<Tensor>): void {
   const stop = opts.stopAt ?? (() => false);
   // order nodes so each runs after every node that feeds it a gradient
-  const order: Node[] = [];
-  const seen = new Set<Node>([start]);
-  const stack: [Node, number][] = [[start, 0]];
+  const order: Node<Tensor>[] = [];
+  const seen = new Set<Node<Tensor>>([start]);
+  const stack: [Node<Tensor>, number][] = [[start, 0]];
   while (stack.length) {
     const top = stack[stack.length - 1];
     const [node, k] = top;
@@ -75,7 +91,7 @@ export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): vo
       order.push(node);
     }
   }
-  const grads = new Map<Node, Tensor>([[start, seed]]);
+  const grads = new Map<Node<Tensor>, Tensor>([[start, seed]]);
   const free = opts.freeGradients ?? false;
   // gradients made here, with how many entries of `grads` hold each (0: none yet, or no longer)
   const holds = new Map<Tensor, number>();
@@ -150,7 +166,7 @@ export function propagate(start: Node, seed: Tensor, opts: PropagateOptions): vo
  * rule wraps it in a new tensor, so distinct tensors share storage. (The rules' intermediate tensors may
  * still hold it, but nothing reads them after the backward.) Anything else is copied.
  */
-function accumulate(reached: Map<Tensor, Tensor[]>, firstStorage: number): void {
+function accumulate<Tensor extends GradTensor<Tensor>>(reached: Map<Tensor, Tensor[]>, firstStorage: number): void {
   const uses = new Map<Storage, number>();
   for (const gs of reached.values()) for (const g of gs) uses.set(g.storage, (uses.get(g.storage) ?? 0) + 1);
   const adoptable = (g: Tensor) =>

@@ -3,36 +3,46 @@
  * rule that maps the output's gradient to the inputs' gradients. Ops create nodes through `record`,
  * right beside their forward kernel, so an op and its gradient are defined in one place.
  */
-import type { Tensor } from '../tensor/tensor';
 import { isGradEnabled } from './grad-mode';
 import { fmtShape } from '../tensor/shape';
 
-export type GradRule = (grad: Tensor) => (Tensor | null | undefined)[];
+/**
+ * What the tape needs of a tensor. Tensor (tensor/tensor.ts) has it: the tape is generic over the tensor
+ * type (`Node<Tensor>`), so autograd never imports tensor.ts, which imports autograd.
+ */
+export interface TapeTensor {
+  readonly shape: readonly number[];
+  readonly storage: { readonly version: number };
+  requiresGrad: boolean;
+  gradFn: Node<any> | null;
+}
 
-interface Saved {
-  tensor: Tensor;
+export type GradRule<T> = (grad: T) => (T | null | undefined)[];
+
+interface Saved<T> {
+  tensor: T;
   version: number;
 }
 
-export class Node {
-  private saved: Saved[];
+export class Node<T extends TapeTensor = any> {
+  private saved: Saved<T>[];
   /**
    * The node that made each input, captured now: an in-place op later gives that tensor a new gradFn,
    * but this node's gradient still belongs to the value it read (null for leaves and non-grad inputs).
    */
-  next: (Node | null)[];
+  next: (Node<T> | null)[];
   constructor(
     readonly name: string,
-    public inputs: (Tensor | null)[],
-    private rule: GradRule | null,
-    saved: Tensor[],
+    public inputs: (T | null)[],
+    private rule: GradRule<T> | null,
+    saved: T[],
   ) {
     this.next = inputs.map((t) => t?.gradFn ?? null);
     this.saved = saved.map((tensor) => ({ tensor, version: tensor.storage.version }));
   }
 
   /** Runs the rule after checking nothing it saved was modified in place since. */
-  apply(grad: Tensor): (Tensor | null | undefined)[] {
+  apply(grad: T): (T | null | undefined)[] {
     if (!this.rule) {
       throw new Error(
         `${this.name}: trying to backward through the graph a second time (its saved values were freed); call backward({ retainGraph: true }) the first time`,
@@ -71,11 +81,12 @@ export type OpAttrs = Readonly<Record<string, unknown>>;
  * its inputs and attributes, whether or not anything requires grad. Ops run under noGrad (the inner
  * steps of a composite op like softmax) are not reported: the op that records them is.
  */
-export type OpObserver = (out: Tensor, name: string, inputs: readonly (Tensor | null | undefined)[], attrs: OpAttrs) => void;
+// (its tensors are typed `any` here: the observer, onnx/trace.ts, takes them as Tensor, which autograd does not import)
+export type OpObserver = (out: any, name: string, inputs: readonly any[], attrs: OpAttrs) => void;
 export const opTrace: { observer: OpObserver | null } = { observer: null };
 
 /** Reports an op that has no gradient (comparisons, argmax, oneHot) to the observer; returns `out`. */
-export function observeOp(out: Tensor, name: string, inputs: readonly (Tensor | null | undefined)[], attrs: OpAttrs = {}): Tensor {
+export function observeOp<T extends TapeTensor>(out: T, name: string, inputs: readonly (T | null | undefined)[], attrs: OpAttrs = {}): T {
   if (opTrace.observer && isGradEnabled()) opTrace.observer(out, name, inputs, attrs);
   return out;
 }
@@ -86,23 +97,23 @@ export function observeOp(out: Tensor, name: string, inputs: readonly (Tensor | 
  * version check: a rule reading a tensor that was overwritten since would compute a wrong gradient.
  * `attrs` is for the op observer only (ONNX export).
  */
-export function record(
-  out: Tensor,
+export function record<T extends TapeTensor>(
+  out: T,
   name: string,
-  inputs: (Tensor | null | undefined)[],
-  rule: GradRule,
-  saved: (Tensor | number | null | undefined)[] = [],
+  inputs: (T | null | undefined)[],
+  rule: GradRule<T>,
+  saved: (T | number | null | undefined)[] = [],
   attrs: OpAttrs = {},
-): Tensor {
+): T {
   if (!isGradEnabled()) return out;
   if (opTrace.observer) opTrace.observer(out, name, inputs, attrs);
   const live = inputs.map((t) => (t && t.requiresGrad ? t : null));
   if (!live.some((t) => t)) return out;
-  out.gradFn = new Node(
+  out.gradFn = new Node<T>(
     name,
     live,
     rule,
-    saved.filter((t): t is Tensor => typeof t === 'object' && t !== null),
+    saved.filter((t): t is T => typeof t === 'object' && t !== null),
   );
   out.requiresGrad = true;
   return out;

@@ -4,7 +4,7 @@
  * null and it builds its gpu.js kernel as usual. Today: matmul on `webasm` (src/backend/wasm/).
  */
 import type { DeviceName } from './device';
-import type { KernelSpec } from './gpujs-backend';
+import type { KernelSpec } from './buffer';
 import type { StridedRef } from './kernel-builder';
 import { wasmMatmulAvailable, wasmMatmulSpec, DirectMatmulShape, RowBias, ColBias } from './wasm/matmul-lowering';
 

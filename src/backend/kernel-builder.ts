@@ -24,7 +24,7 @@
  * part's first id, a compile-time constant (`this.constants.partBase`: 0 for a whole run); the other axes
  * are plain `this.thread.*`. So a part is the same source compiled with another constant.
  */
-import type { DeviceBuffer, KernelSpec } from './gpujs-backend';
+import type { DeviceBuffer, KernelSpec } from './buffer';
 import { numelOf, Shape } from '../tensor/shape';
 
 export interface StridedRef {

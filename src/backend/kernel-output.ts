@@ -13,7 +13,9 @@ import { PART_BASE } from './kernel-builder';
  */
 export function flatWasmOutput(kernel: any): void {
   const inner = kernel?.kernel;
-  if (inner && inner.constructor?.name === 'WebAssemblyKernel' && typeof inner._shapeOutput === 'function') {
+  // gpu.js's WebAssemblyKernel or tsnn's subclass of it (wasm-codegen.ts): by mode, not class name, which
+  // the subclass does not share and a minifier (the worker bundle) renames
+  if (inner && inner.constructor?.mode === 'webasm' && typeof inner._shapeOutput === 'function') {
     inner._shapeOutput = (data: Float32Array) => data;
   }
 }

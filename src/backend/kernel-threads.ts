@@ -12,7 +12,7 @@
  */
 import { option } from '../platform/options';
 import { cpuCount } from '../platform/threads';
-import type { DeviceBuffer, Handle, KernelSpec } from './gpujs-backend';
+import type { DeviceBuffer, Handle, KernelSpec } from './buffer';
 import { copyInto, unpackRows4Into } from './kernel-output';
 
 /** Below this much work (threads x inner-loop iterations) a kernel runs on one thread: a split costs ~0.1 ms. */

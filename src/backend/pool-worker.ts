@@ -44,8 +44,8 @@ function run(data: PoolWorkerData): void {
       if (m.fault === 'throw') throw new Error('injected fault (test hook)');
       if (m.fault === 'exit') process.exit(1);
       let k = kernels.get(m.key);
-      // the calling thread's setBackendOptions({ wasmCodegen }) applies to the parts compiled here too
-      setBackendOptions({ wasmCodegen: m.wasmCodegen });
+      // the calling thread's setBackendOptions({ wasmCodegen, kernelCacheDir }) applies to the parts compiled here too
+      setBackendOptions({ wasmCodegen: m.wasmCodegen, kernelCacheDir: m.kernelCacheDir });
       // gpu.js compiles a kernel on its first call: that call belongs to the start phase, not the run
       if (k) Atomics.store(ctrl, RUNNING, m.id);
       else {

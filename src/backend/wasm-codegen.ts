@@ -23,6 +23,7 @@
  * turns them all off.
  */
 import { option } from '../platform/options';
+import { Artefact, findArtefact, storeArtefact } from './wasm-artefacts';
 
 const PINNED_GPUJS = '2.24.1';
 
@@ -85,12 +86,42 @@ function makeKernelClass(gpujs: any): any {
     }
   }
 
+  const { Input, utils } = gpujs;
   return class TsnnWebAssemblyKernel extends Kernel {
+    /** the arguments of the build in progress (the artefact key needs their sizes), its key and cached artefact */
+    private tsnnArgs: any[] | null = null;
+    private tsnnKey: string | null = null;
+    private tsnnHit: Artefact | null = null;
+    private tsnnStats0: Record<string, number> | null = null;
+
+    build(...args: any[]): any {
+      this.tsnnArgs = args;
+      try {
+        return super.build(...args);
+      } finally {
+        this.tsnnArgs = this.tsnnKey = this.tsnnHit = this.tsnnStats0 = null;
+      }
+    }
+
     /**
      * gpu.js 2.24.1's WebAssemblyKernel.translateSource, with our function node class in place of
-     * WebAssemblyFunctionNode (gpu.js names that class directly, so a subclass is the only way to swap it).
+     * WebAssemblyFunctionNode (gpu.js names that class directly, so a subclass is the only way to swap it);
+     * skipped where the kernel's artefact is cached (wasm-artefacts.ts): its results are in the metadata.
      */
     translateSource(): boolean {
+      const simd = !!Kernel.isSIMDSupported;
+      this.tsnnKey = this.tsnnArgs ? artefactKey(this, this.tsnnArgs, simd) : null;
+      const hit = this.tsnnKey === null ? null : findArtefact(this.tsnnKey, simd, () => generatorText(gpujs));
+      if (hit) {
+        this.tsnnHit = hit;
+        this.returnType = hit.meta.returnType;
+        this.componentCount = hit.meta.componentCount;
+        this.usesRandom = hit.meta.usesRandom;
+        this.usedMathImports = new Set(hit.meta.mathImports);
+        for (const [k, v] of Object.entries(hit.meta.stats)) (wasmCodegenStats as Record<string, number>)[k] += v;
+        return true;
+      }
+      this.tsnnStats0 = { ...wasmCodegenStats };
       const functionBuilder = (this.functionBuilder = FunctionBuilder.fromKernel(this, TsnnWebAssemblyFunctionNode));
       this.tracedFunctions = functionBuilder.traceFunctionCalls('kernel', []);
       if (!this.returnType) this.returnType = functionBuilder.getKernelResultType();
@@ -107,7 +138,147 @@ function makeKernelClass(gpujs: any): any {
       }
       return true;
     }
+
+    /**
+     * gpu.js 2.24.1's WebAssemblyKernel._instantiate without its `WebAssembly.validate(bytes)` before
+     * `new WebAssembly.Module(bytes)` (compiling validates: a second full pass over the bytes for nothing),
+     * taking the bytes and compiled module of a cached artefact where the build found one, and caching
+     * what it generates otherwise.
+     */
+    _instantiate(entryKey: string, args: any): void {
+      let entry = this._moduleCache.get(entryKey);
+      if (entry) {
+        this._moduleCache.delete(entryKey);
+        this._moduleCache.set(entryKey, entry);
+      } else {
+        const shared = this._threadable();
+        const layout = this.computeLayout(args);
+        const [tx, ty, tz] = this.threadDim;
+        const cells = tx * ty * tz;
+        const hit = shared ? null : this.tsnnHit;
+        let bytes: Uint8Array, initial: number, maximum: number, module: object;
+        const WA = (globalThis as any).WebAssembly;
+        if (hit) {
+          ({ bytes, module } = hit);
+          ({ initial, maximum } = hit.meta);
+        } else {
+          ({ bytes, initial, maximum } = this._assembleModule(layout, cells, shared));
+          module = new WA.Module(bytes);
+          if (this.tsnnKey !== null && !shared && this.tsnnStats0) {
+            const stats: Record<string, number> = {};
+            for (const [k, v] of Object.entries(wasmCodegenStats)) stats[k] = v - (this.tsnnStats0[k] ?? 0);
+            const mathImports = Array.from(this.usedMathImports as Set<string>).sort();
+            const meta = {
+              returnType: this.returnType,
+              componentCount: this.componentCount,
+              usesRandom: this.usesRandom,
+              mathImports,
+              initial,
+              maximum,
+              stats,
+            };
+            storeArtefact(this.tsnnKey, { meta, bytes, module }, () => generatorText(gpujs));
+          }
+        }
+        const memory = shared ? new WA.Memory({ initial, maximum, shared: true }) : new WA.Memory({ initial, maximum });
+        const imports: any = { env: { memory } };
+        for (const name of this.usedMathImports) imports.env['math_' + name] = (Math as any)[name];
+        const instance = new WA.Instance(module, imports);
+        entry = {
+          id: nextEntryId++,
+          sizeSignature: entryKey,
+          shared,
+          layout,
+          cells,
+          bytes,
+          module,
+          memory,
+          mathImports: Array.from(this.usedMathImports).sort(),
+          sizeX: tx,
+          instance,
+          run: instance.exports.run,
+          runSimd: instance.exports.run_simd || null,
+          f32: new Float32Array(memory.buffer),
+          i32: new Int32Array(memory.buffer),
+        };
+        for (const name in layout.constantArrays) {
+          const record = layout.constantArrays[name];
+          const value = this.constants[name];
+          utils.flattenTo(value instanceof Input ? value.value : value, entry.f32.subarray(record.offset / 4, record.offset / 4 + record.flatLength));
+        }
+        this._moduleCache.set(entryKey, entry);
+        while (this._moduleCache.size > Math.max(this.moduleCacheLimit, 1)) {
+          const oldestKey = this._moduleCache.keys().next().value;
+          const oldest = this._moduleCache.get(oldestKey);
+          this._moduleCache.delete(oldestKey);
+          this._releaseEntry(oldest);
+        }
+      }
+      this._active = entry;
+    }
   };
+}
+
+/**
+ * Entry ids of the kernels' module caches: gpu.js's own counter is private to its module, and ids only tell
+ * entries apart for its worker pool (asynchronous kernels, which tsnn does not run): a range of their own.
+ */
+let nextEntryId = 2 ** 30;
+
+/** The text of the code that generates kernel modules here (part of every artefact key). */
+let generatorTextValue: string | null = null;
+function generatorText(gpujs: any): string {
+  return (generatorTextValue ??= [
+    safeVersion(),
+    makeKernelClass,
+    vectorLoad,
+    withThreadIdsInLocals,
+    markIntegerCounter,
+    isIntLiteral,
+    isIntegerStep,
+    assigns,
+    laneContiguousBase,
+    inBoundsForEveryThread,
+    indexRange,
+    gpujs?.WebAssemblyKernel?.prototype?._assembleModule,
+  ]
+    .map(String)
+    .join('\n'));
+}
+
+/**
+ * The artefact key of a kernel about to be analysed (wasm-artefacts.ts), or null where it is not cached: a
+ * kernel with user functions, native functions, kernel maps or dynamic sizes, or one run asynchronously.
+ */
+function artefactKey(k: any, args: any[], simd: boolean): string | null {
+  if (k.functions?.length || k.nativeFunctions?.length || k.subKernels?.length || k.plugins?.length) return null;
+  if (k.dynamicOutput || k.dynamicArguments || k._threadable() || typeof k.source !== 'string') return null;
+  const types: string[] = k.argumentTypes;
+  const sizes = types.map((t, i) => (t === 'Array' || t === 'Input' ? k.valueDimensions(args[i]).join('x') : ''));
+  return JSON.stringify([
+    'tsnn-wasm-artefact-1',
+    codegenOn() ? wasmCodegen : false,
+    simd,
+    k.source,
+    k.output,
+    types,
+    sizes,
+    k.argumentNames,
+    k.argumentSizes,
+    k.argumentBitRatios,
+    k.constants,
+    k.constantTypes,
+    k.constantBitRatios,
+    k.returnType,
+    k.precision,
+    k.loopMaxIterations,
+    k.strictIntegers,
+    k.fixIntegerDivisionAccuracy,
+    k.optimizeFloatMemory,
+    k.debug,
+    k.leadingReturnStatement,
+    k.followingReturnStatement,
+  ]);
 }
 
 /**

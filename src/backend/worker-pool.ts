@@ -19,6 +19,7 @@ import type { WorkerFault } from './kernel-faults';
 import { DEAD, DONE, RUNNING, SLOTS, STATUS } from './pool-control';
 import type { PoolWorkerData } from './pool-worker';
 import { codegenOn } from './wasm-codegen';
+import { option } from '../platform/options';
 
 /**
  * A running part is deemed hung once it has run HANG_FACTOR times as long as the calling thread's own part
@@ -97,7 +98,7 @@ export class WorkerPool implements KernelWorkerPool {
     const w = this.worker(slot);
     this.lastId = this.lastId >= 0x3fffffff ? 1 : this.lastId + 1;
     const id = this.lastId;
-    w.port.postMessage({ id, ...job, dst: job.dst.buffer, fault, wasmCodegen: codegenOn() });
+    w.port.postMessage({ id, ...job, dst: job.dst.buffer, fault, wasmCodegen: codegenOn(), kernelCacheDir: option('kernelCacheDir') });
     return { slot, id, postedAt: performance.now(), fault };
   }
 

@@ -16,7 +16,19 @@ import { rngStats } from '../tensor/random';
 import type { Node } from '../autograd/node';
 import type { Module } from '../nn/module';
 import { hookInterception, HookInterceptor, HookKind, hookReplaces } from '../nn/hooks';
-import type { Template, Tracer } from './capture';
+import type { DeviceBuffer } from '../backend/buffer';
+import type { GraphEvent, Template, Value, ValueKind } from './graph-types';
+
+/** What the hook interception needs of the capture's Tracer (capture.ts): a structural type, so this module does not import the capture back. */
+export interface HookTracer {
+  inHook: number;
+  readonly events: GraphEvent[];
+  readonly steps: readonly unknown[];
+  readonly values: Value[];
+  noteWrites(): void;
+  value(kind: ValueKind, buffer: DeviceBuffer): number;
+  fail(message: string): void;
+}
 
 export interface HookedTensor {
   tensor: Tensor;
@@ -37,7 +49,7 @@ class CaptureHooks implements HookInterceptor {
   hookDraws = 0;
 
   constructor(
-    private readonly tracer: Tracer,
+    private readonly tracer: HookTracer,
     private readonly root: Module,
   ) {}
 
@@ -98,7 +110,7 @@ class CaptureHooks implements HookInterceptor {
 }
 
 /** Runs `fn` with every hook call inside it recorded on `tracer` (see the module comment). */
-export function interceptHooks(tracer: Tracer, root: Module, fn: () => unknown): { result: unknown; hooked: HookedTensor[]; hookDraws: number } {
+export function interceptHooks(tracer: HookTracer, root: Module, fn: () => unknown): { result: unknown; hooked: HookedTensor[]; hookDraws: number } {
   const hooks = new CaptureHooks(tracer, root);
   const outer = hookInterception.current;
   hookInterception.current = hooks;

@@ -5,25 +5,24 @@
  * the capture can tell hooks that only observe from hooks that replace inputs or outputs.
  */
 import { stateOf } from './module-state';
-import type { Module } from './module';
 
 export type HookKind = 'pre' | 'forward';
 
 export interface HookInterceptor {
   /** Calls `hook` as Module.call would and returns its result. */
-  run(kind: HookKind, module: Module, id: number, hook: (...a: any[]) => unknown, args: unknown[], output?: unknown): unknown;
+  run(kind: HookKind, module: object, id: number, hook: (...a: any[]) => unknown, args: unknown[], output?: unknown): unknown;
 }
 
 export const hookInterception: { current: HookInterceptor | null } = { current: null };
 
-function invoke(kind: HookKind, module: Module, id: number, hook: (...a: any[]) => unknown, args: unknown[], output?: unknown): unknown {
+function invoke(kind: HookKind, module: object, id: number, hook: (...a: any[]) => unknown, args: unknown[], output?: unknown): unknown {
   const i = hookInterception.current;
   if (i) return i.run(kind, module, id, hook, args, output);
   return kind === 'pre' ? hook(module, args) : hook(module, args, output);
 }
 
 /** Forward pre-hooks in registration order; each may return new arguments (an array, or the single one). */
-export function runPreHooks(module: Module, args: unknown[]): unknown[] {
+export function runPreHooks(module: object, args: unknown[]): unknown[] {
   for (const [id, hook] of stateOf(module).preHooks) {
     const r = invoke('pre', module, id, hook, args);
     if (r !== undefined) args = Array.isArray(r) ? r : [r];
@@ -32,7 +31,7 @@ export function runPreHooks(module: Module, args: unknown[]): unknown[] {
 }
 
 /** Forward hooks in registration order; each may return a replacement output. */
-export function runForwardHooks(module: Module, args: unknown[], output: unknown): unknown {
+export function runForwardHooks(module: object, args: unknown[], output: unknown): unknown {
   for (const [id, hook] of stateOf(module).hooks) {
     const r = invoke('forward', module, id, hook, args, output);
     if (r !== undefined) output = r;

@@ -1,7 +1,11 @@
 /** PyTorch-style module repr: `Name(extra)` or an indented tree of `(name): Child(...)`. */
-import type { Module } from './module';
+/** What a repr needs of a module (nn.Module has it; a structural type, so this file does not import module.ts back). */
+export interface ReprModule {
+  extraRepr(): string;
+  namedChildrenAll(): [string, ReprModule][];
+}
 
-export function moduleRepr(m: Module): string {
+export function moduleRepr(m: ReprModule): string {
   const extra = m.extraRepr();
   const kids = m.namedChildrenAll();
   if (!kids.length) return `${m.constructor.name}(${extra})`;

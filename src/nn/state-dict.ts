@@ -10,7 +10,10 @@ import { Storage } from '../tensor/storage';
 import { fmtShape, sameShape } from '../tensor/shape';
 import { noGrad } from '../autograd/grad-mode';
 import { toDevice } from '../ops/shape';
-import type { Module } from './module';
+/** What state dicts need of a module (nn.Module has it; structural, so this file does not import module.ts back). */
+interface StateModule {
+  namedModulesAll(): [string, object][];
+}
 import { stateOf } from './module-state';
 import { isUninitialized } from './parameter';
 
@@ -35,7 +38,7 @@ interface WithLoadDefaults {
  * The live tensors behind stateDict(), in PyTorch's order (each module's parameters, then its persistent
  * buffers, then its children's), under every name that reaches them (tied tensors repeat).
  */
-export function stateEntries(module: Module): [string, Tensor][] {
+export function stateEntries(module: StateModule): [string, Tensor][] {
   const out: [string, Tensor][] = [];
   for (const [prefix, m] of module.namedModulesAll()) {
     const s = stateOf(m);
@@ -99,7 +102,7 @@ function stage(src: Tensor, device: Tensor['device']): Tensor {
   }
 }
 
-export function loadStateDictInto(module: Module, sd: StateDictInput, strict: boolean): LoadResult {
+export function loadStateDictInto(module: StateModule, sd: StateDictInput, strict: boolean): LoadResult {
   const given = entriesOf(sd);
   const live = new Map(stateEntries(module));
   const made: Tensor[] = [];
@@ -122,7 +125,7 @@ export function loadStateDictInto(module: Module, sd: StateDictInput, strict: bo
   }
 }
 
-function load(module: Module, given: Map<string, unknown>, live: Map<string, Tensor>, strict: boolean): LoadResult {
+function load(module: StateModule, given: Map<string, unknown>, live: Map<string, Tensor>, strict: boolean): LoadResult {
   const unexpectedKeys = [...given.keys()].filter((k) => !live.has(k));
   // a tied tensor saved once (safetensors drops aliases) is not missing if its twin is present
   const present = new Set([...given.keys()].filter((k) => live.has(k)).map((k) => live.get(k)));

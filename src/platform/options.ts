@@ -15,6 +15,12 @@ export interface BackendOptions {
   threads?: number;
   /** compiled kernels each device keeps, least recently used evicted first (TSNN_KERNEL_CACHE; default 1024) */
   kernelCache?: number;
+  /**
+   * Node: where generated kernel modules are cached across processes (TSNN_KERNEL_CACHE_DIR; 'off' or false:
+   * nowhere). Default: $XDG_CACHE_HOME/tsnn/kernels, else ~/.cache/tsnn/kernels (platform/kernel-store.ts).
+   * Ignored in a browser, which has no such cache.
+   */
+  kernelCacheDir?: string | false;
   /** tsnn's WebAssembly code generation extensions (TSNN_WASM_CODEGEN=off: false; default true) */
   wasmCodegen?: boolean;
   /** force one matmul kernel variant (TSNN_MATMUL); default: chosen per shape and device */
@@ -64,6 +70,11 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
     env: 'TSNN_KERNEL_CACHE',
     parse: (v) => (Number.isInteger(Number(v)) && Number(v) >= 1 ? Number(v) : undefined),
     check: (v) => (Number.isInteger(v) && (v as number) >= 1 ? null : 'a positive integer number of kernels'),
+  },
+  kernelCacheDir: {
+    env: 'TSNN_KERNEL_CACHE_DIR',
+    parse: (v) => (v === 'off' ? false : v === '' ? undefined : v),
+    check: (v) => (v === false || (typeof v === 'string' && v !== '') ? null : 'a directory path or false'),
   },
   wasmCodegen: {
     env: 'TSNN_WASM_CODEGEN',

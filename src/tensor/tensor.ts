@@ -98,7 +98,7 @@ export class Tensor implements Disposable {
   readonly offset: number;
   requiresGrad = false;
   private gradValue: Tensor | null = null;
-  gradFn: Node | null = null;
+  gradFn: Node<Tensor> | null = null;
   private disposed = false;
 
   constructor(

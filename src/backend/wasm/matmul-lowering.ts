@@ -7,7 +7,7 @@
  * Switch: TSNN_WASM_MATMUL=gpujs (or `wasmMatmulConfig.enabled = false`) keeps the gpu.js tiled kernel,
  * which stays the reference the tests compare against.
  */
-import type { KernelSpec } from '../gpujs-backend';
+import type { KernelSpec } from '../buffer';
 import type { StridedRef } from '../kernel-builder';
 import { wasmFeatures } from './features';
 import { option } from '../../platform/options';
