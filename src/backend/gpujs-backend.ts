@@ -32,6 +32,7 @@ import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
 import { TexturePileup, nextTurn } from './gl-pileup';
 import { asFlatTexture, asQuadTexture } from './gl-textures';
+import { glSource } from './gl-source';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -349,7 +350,7 @@ export class Backend {
     let kernel = this.kernels.get(key);
     if (!kernel) {
       kernel = this.gpu.createKernel(
-        spec.source,
+        this.resident ? glSource(spec.source) : spec.source,
         kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase, flatOutput),
       );
       flatWasmOutput(kernel);
