@@ -9,8 +9,6 @@
  * fed a gpu.js result and later a view made from that copy (a compiled graph's replay does this) fails. The
  * classes are therefore taken from the textures two tiny kernels of this gpu.js instance return.
  */
-import { releaseGlKernel } from './kernel-cache';
-
 interface TextureClasses {
   /** memory-optimized float texture (GLTextureMemoryOptimized) */
   flat: new (settings: any) => { delete(): void };
@@ -30,7 +28,8 @@ export function textureClasses(gpu: any): TextureClasses {
     const t = k();
     const cls = t.constructor;
     t.delete();
-    releaseGlKernel(gpu, k);
+    // the kernel is kept, not released: its vertex buffer is the one the attributes point at now (gpu.js
+    // sets them up only when it builds a kernel), so deleting it would break the next draw of a built kernel
     return cls;
   };
   const classes = { flat: classOf('function() { return 1; }', true), quads: classOf('function() { return [1, 2, 3, 4]; }', false) };
