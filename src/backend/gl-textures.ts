@@ -9,6 +9,8 @@
  * fed a gpu.js result and later a view made from that copy (a compiled graph's replay does this) fails. The
  * classes are therefore taken from the textures two tiny kernels of this gpu.js instance return.
  */
+import { releaseGlKernel } from './kernel-cache';
+
 interface TextureClasses {
   /** memory-optimized float texture (GLTextureMemoryOptimized) */
   flat: new (settings: any) => { delete(): void };
@@ -28,8 +30,8 @@ export function textureClasses(gpu: any): TextureClasses {
     const t = k();
     const cls = t.constructor;
     t.delete();
-    // the kernel is kept, not released: its vertex buffer is the one the attributes point at now (gpu.js
-    // sets them up only when it builds a kernel), so deleting it would break the next draw of a built kernel
+    // releaseGlKernel keeps the vertex buffer gpu.js's draws now use (this kernel's, the last built)
+    releaseGlKernel(gpu, k);
     return cls;
   };
   const classes = { flat: classOf('function() { return 1; }', true), quads: classOf('function() { return [1, 2, 3, 4]; }', false) };

@@ -6,7 +6,7 @@
  * compute the right values afterwards.
  */
 import { expect } from 'chai';
-import { Backend } from '../../src/backend/gpujs-backend';
+import { Backend, DeviceBuffer } from '../../src/backend/gpujs-backend';
 import { textureClasses } from '../../src/backend/gl-textures';
 import { releaseGlKernel } from '../../src/backend/kernel-cache';
 import { testDevices } from '../helpers';
@@ -16,7 +16,15 @@ const TRIPLE = 'function(in0) { return in0[this.thread.x] * 3; }';
 
 (testDevices().includes('gpu') ? describe : describe.skip)('gpu: texture-class probe and kernel release keep built kernels drawing', () => {
   const x = Float32Array.from([1, 2, 3, 4, 5, 6]);
-  const run = (b: Backend, source: string) => Array.from(b.read(b.run({ source, outSize: x.length, inputs: [b.upload(x)], scalars: [] })));
+  // every buffer is released before its backend is destroyed (a finalizer deleting a texture of a destroyed context throws)
+  const made: DeviceBuffer[] = [];
+  const keep = (buf: DeviceBuffer) => (made.push(buf.retain()), buf);
+  const run = (b: Backend, source: string) =>
+    Array.from(b.read(keep(b.run({ source, outSize: x.length, inputs: [keep(b.upload(x))], scalars: [] }))));
+  const destroy = (b: Backend) => {
+    for (const buf of made.splice(0)) buf.release();
+    b.destroy();
+  };
 
   it('a kernel built before the probe runs correctly after it; the probed classes are those of gpu.js results', () => {
     const b = new Backend('gpu');
@@ -25,11 +33,11 @@ const TRIPLE = 'function(in0) { return in0[this.thread.x] * 3; }';
       const gpu = (b as any).gpu;
       const classes = textureClasses(gpu);
       expect(run(b, DOUBLE)).to.deep.equal([2, 4, 6, 8, 10, 12]);
-      const out: any = b.run({ source: DOUBLE, outSize: x.length, inputs: [b.upload(x)], scalars: [] }).handle;
+      const out: any = keep(b.run({ source: DOUBLE, outSize: x.length, inputs: [keep(b.upload(x))], scalars: [] })).handle;
       expect(out.constructor).to.equal(classes.flat);
       expect(classes.quads.name).to.match(/Array4Float/);
     } finally {
-      b.destroy();
+      destroy(b);
     }
   });
 
@@ -43,7 +51,7 @@ const TRIPLE = 'function(in0) { return in0[this.thread.x] * 3; }';
       releaseGlKernel(gpu, last);
       expect(run(b, DOUBLE)).to.deep.equal([2, 4, 6, 8, 10, 12]);
     } finally {
-      b.destroy();
+      destroy(b);
     }
   });
 });
