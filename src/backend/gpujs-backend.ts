@@ -33,6 +33,8 @@ import { option } from '../platform/options';
 import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
 import { TexturePileup, nextTurn } from './gl-pileup';
+import { asFlatTexture, asQuadTexture } from './gl-textures';
+import { glSource } from './gl-source';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -207,7 +209,7 @@ export class Backend {
     }
     // one thread per texel returning its 4 cells: the texels of the memory-optimized layout of outSize cells
     const out = this.kernel(spec, [Math.ceil(spec.outSize / 4)], args, 0)(...args, ...spec.scalars);
-    return asFlatTexture(out, spec.outSize);
+    return asFlatTexture(this.gpu, out, spec.outSize);
   }
 
   /** What a GL kernel is handed for input `b`: its texture (uploaded now if it is still a host array), or the Array(4) view of it. */
@@ -223,7 +225,7 @@ export class Backend {
     }
     if (!quads) return b.handle!;
     const gl = b.gl!;
-    return (gl.quads ??= asQuadTexture(gl.texture, b.size)) as Handle;
+    return (gl.quads ??= asQuadTexture(this.gpu, gl.texture, b.size)) as Handle;
   }
 
   /** The compiled gpu.js kernel of a spec for an output grid and part base (0: whole run), from the cache. */
@@ -232,7 +234,7 @@ export class Backend {
     let kernel = this.kernels.get(key);
     if (!kernel) {
       kernel = this.gpu.createKernel(
-        spec.source,
+        this.resident ? glSource(spec.source) : spec.source,
         kernelSettings(output, spec.loopMax, this.resident, spec.partAxis === undefined ? undefined : partBase, flatOutput),
       );
       flatWasmOutput(kernel);
@@ -375,32 +377,6 @@ const UPLOAD_SOURCE = 'function(a) { return a[this.thread.x]; }';
 const PACK_SOURCE = 'function(t) { return t[this.thread.x]; }';
 /** Loop iterations ANGLE lets one fragment run (it stops at ~65,535 in all), with a margin. */
 const GL_FRAGMENT_LOOPS = 60000;
-
-/**
- * gpu.js's texture classes: a kernel's result texture and the reinterpretations below must be instances of
- * the very classes gpu.js makes (it tells argument types apart by constructor).
- */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { GLTextureMemoryOptimized } = require('gpu.js/src/backend/gl/texture/memory-optimized');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { GLTextureArray4Float } = require('gpu.js/src/backend/gl/texture/array-4-float');
-
-/**
- * The result of a quads kernel (an Array(4) texture of ceil(size/4) texels) as the memory-optimized float
- * texture of `size` cells it is bit for bit: texel t holds cells 4t..4t+3 in r, g, b, a, and both layouts
- * size the texture as the closest square of ceil(size/4) texels. Shares the GL texture (reference-counted).
- */
-function asFlatTexture(quads: any, size: number): Handle {
-  const flat = new GLTextureMemoryOptimized({ ...quads, texture: quads.texture, output: [size], dimensions: [size, 1, 1] });
-  quads.delete();
-  return flat;
-}
-
-/** A second view of a flat texture: Array(4) per texel (kernels read 4 consecutive cells with one fetch). */
-function asQuadTexture(flat: any, size: number): { delete(): void } {
-  const n = Math.ceil(size / 4);
-  return new GLTextureArray4Float({ ...flat, texture: flat.texture, output: [n], dimensions: [n, 1, 1] });
-}
 
 /** Can this gpu.js mode run here? Probed once per process, by actually running a kernel. */
 export function probeDevice(device: DeviceName): { ok: boolean; why?: string; renderer?: string } {

@@ -214,7 +214,11 @@ export class KernelBuilder {
    * GL stores 4 consecutive flat cells per texel, so this is one texture fetch.
    */
   atQuad(ref: StridedRef, idx: readonly string[]): string {
-    return `${this.quadName(ref.buffer)}[(${this.flatIndex(ref, idx)}) / 4]`;
+    // `* 0.25`, bound to a variable first, not `/ 4`: gpu.js's GLSL divides through a branchy exactness check
+    // (divWithIntCheck), and inside `[...]` it would turn 0.25 into an int; a multiple of 4 (< 2^24) times
+    // 0.25 is exact in f32
+    const texel = this.let(`(${this.flatIndex(ref, idx)}) * 0.25`, 'tx');
+    return `${this.quadName(ref.buffer)}[${texel}]`;
   }
 
   /** Element of `ref` broadcast (NumPy rules) to the output shape at the current output cell. */

@@ -96,7 +96,9 @@ export function releaseGlKernel(gpu: any, shortcut: any): void {
     if (k.vertShader) gl.deleteShader(k.vertShader);
     if (k.fragShader) gl.deleteShader(k.fragShader);
     if (k.framebuffer) gl.deleteFramebuffer(k.framebuffer);
-    if (k.buffer) gl.deleteBuffer(k.buffer);
+    // gpu.js points the vertex attributes at a kernel's buffer only when it builds one: the last built
+    // kernel's buffer serves every draw until the next build, so it is not deleted (64 bytes)
+    if (k.buffer && gl.getParameter(gl.ARRAY_BUFFER_BINDING) !== k.buffer) gl.deleteBuffer(k.buffer);
     for (const arg of k.kernelArguments || []) {
       // textures this kernel uploaded host arrays into; an argument that was another kernel's texture is not ours
       if (arg && typeof arg.destroy === 'function' && !/Texture/.test(String(arg.type))) arg.destroy();

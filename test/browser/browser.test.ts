@@ -76,6 +76,41 @@ function scenario(t: any, device: string): Record<string, number[]> {
   return out;
 }
 
+/**
+ * Three SGD steps of an `nn.compile`d MLP (the first call captures, the next replay the fused graph), its
+ * losses and final weights. The replayed kernels are fed textures made both by gpu.js and by tsnn's views of
+ * them (matmul's 4-cells-per-thread results): on WebGL2 in a page that once failed with `argumentMismatch`.
+ * Source text for the page, like `scenario`.
+ */
+function compiledScenario(t: any, device: string): Record<string, number[]> {
+  const det = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.round(Math.sin(0.37 * i + k) * 1000) / 20000);
+  const T = (shape: number[], k: number) =>
+    t
+      .tensor(
+        det(
+          shape.reduce((a: number, b: number) => a * b, 1),
+          k,
+        ),
+        { device },
+      )
+      .reshape(shape);
+  const net = new t.nn.Sequential(new t.nn.Linear(32, 16), new t.nn.ReLU(), new t.nn.Linear(16, 4)).to(device);
+  t.noGrad(() => net.loadStateDict({ '0.weight': T([16, 32], 1), '0.bias': T([16], 2), '2.weight': T([4, 16], 3), '2.bias': T([4], 4) }));
+  const model = t.nn.compile(net);
+  const opt = new t.optim.SGD(net.parameters(), { lr: 0.5 });
+  const x = T([8, 32], 5).mul(20);
+  const y = t.tensor([0, 1, 2, 3, 0, 1, 2, 3], { device });
+  const losses: number[] = [];
+  for (let step = 0; step < 3; step++) {
+    opt.zeroGrad();
+    const loss = t.F.crossEntropy(model(x), y);
+    loss.backward();
+    opt.step();
+    losses.push(loss.item());
+  }
+  return { losses, replays: [model.compileStats.replays], weights: net.parameters().flatMap((p: any) => Array.from(p.dataSync() as Float32Array)) };
+}
+
 /** Largest |a - b| / max(1, |b|) over every array of a scenario result, and where. */
 function worst(got: Record<string, number[]>, want: Record<string, number[]>): { err: number; at: string } {
   let w = { err: 0, at: '' };
@@ -191,6 +226,17 @@ describe('browser: tsnn in Chromium', function () {
         const w = worst(await runScenario(page, device), nodeRef);
         expect(w.err, `${device}: worst ${w.at}`).to.be.at.most(TOLERANCE);
       }
+    });
+
+    it("an nn.compile'd MLP's SGD steps on gpu (replayed graph on WebGL2) match Node (<= 1e-4)", async () => {
+      const want = compiledScenario(tsnn, 'cpu');
+      expect(want.replays).to.deep.equal([2]);
+      const got = await page.evaluate(
+        ([src, d]: [string, string]) => (0, eval)(`(${src})`)((globalThis as any).t, d),
+        [compiledScenario.toString(), 'gpu'],
+      );
+      const w = worst(got, want);
+      expect(w.err, `gpu compiled: worst ${w.at}`).to.be.at.most(TOLERANCE);
     });
 
     it('a .safetensors file goes Node -> page (loadUrl) -> Node byte-identical, on every device', async () => {
