@@ -31,6 +31,7 @@ import { option } from '../platform/options';
 import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
 import { TexturePileup, nextTurn } from './gl-pileup';
+import { recycleOutput } from './wasm/out-pool';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -453,7 +454,10 @@ export class Backend {
   }
 
   free(buf: DeviceBuffer): void {
+    const h = buf.handle;
     buf.handle = null;
+    // a direct kernel's output array goes back to its pool (out-pool.ts): reused without fresh pages
+    if (!this.resident && h instanceof Float32Array) recycleOutput(h);
     buf.host = null;
     this.stats.live--;
     if (buf.gl) {

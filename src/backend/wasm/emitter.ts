@@ -48,6 +48,7 @@ const SIMD = {
   'i32x4.splat': 0x11,
   'f32x4.add': 0xe4,
   'f32x4.mul': 0xe6,
+  'f32x4.max': 0xe9,
   'f32x4.relaxed_madd': 0x105,
 } as const;
 export type SimdOp = keyof typeof SIMD;

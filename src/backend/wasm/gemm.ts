@@ -16,6 +16,8 @@ import { wasmApi } from './runtime';
 import { option } from '../../platform/options';
 import { packA, packB, MatrixView } from './pack';
 import { PanelCache } from './panel-cache';
+import { onRecycle } from './out-pool';
+import { epilogueModuleBytes } from './epilogue-kernel';
 
 export const MR = 4;
 export const NR = 8;
@@ -31,6 +33,8 @@ export interface GemmEngine {
   gemm: GemmFn[];
   peak: (iters: number) => void;
   panels: PanelCache;
+  /** bias (+ relu) in place over C in the arena (epilogue-kernel.ts): (cp, rows, vecs, ldc bytes, bias address) */
+  epilogue: Record<'bias' | 'biasRelu', (cp: number, rows: number, vecs: number, ldc: number, bp: number) => void>;
 }
 
 let engine: GemmEngine | null = null;
@@ -50,7 +54,10 @@ export function gemmEngine(): GemmEngine {
   const ex = new wasmApi.Instance(module, { env: { memory: arena.memory } }).exports;
   const gemm: GemmFn[] = [];
   for (let r = 1; r <= MR; r++) gemm[r] = ex[`gemm${r}`] as GemmFn;
-  engine = { arena, shape, gemm, peak: ex.peak as (iters: number) => void, panels: new PanelCache(arena) };
+  const panels = new PanelCache(arena);
+  const epi = new wasmApi.Instance(new wasmApi.Module(epilogueModuleBytes()), { env: { memory: arena.memory } }).exports;
+  engine = { arena, shape, gemm, peak: ex.peak as (iters: number) => void, panels, epilogue: epi as GemmEngine['epilogue'] };
+  onRecycle((a) => panels.forget(a));
   return engine;
 }
 
@@ -67,12 +74,16 @@ const sameView = (x: MatrixView, y: MatrixView | null) => y !== null && x.data =
  * out[job.outAt + m*N + n] = sum_k A[m, k] B[k, n] for each job (all M x K by K x N). Scratch is
  * allocated once per call; an A or B equal to the previous job's (a broadcast operand: a convolution's
  * weight against every image) is packed once. `bKey`: the host array every job's B lives in when B may
- * be kept packed across calls (PanelCache), else null.
+ * be kept packed across calls (PanelCache), else null. `epi`: a column bias (and relu) applied as C is
+ * copied out, in the same pass.
  */
-export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: number, N: number, bKey: Float32Array | null): void {
+export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: number, N: number, bKey: Float32Array | null, epi?: Epilogue): void {
   if (M === 0 || N === 0 || jobs.length === 0) return;
   if (K === 0) {
-    for (const j of jobs) out.fill(0, j.outAt, j.outAt + M * N);
+    for (const j of jobs) {
+      out.fill(0, j.outAt, j.outAt + M * N);
+      if (epi) copyOut(out, j.outAt, out, j.outAt, M, N, N, epi);
+    }
     return;
   }
   const e = gemmEngine();
@@ -82,7 +93,14 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
   const ldc = nT * NR;
   const bBytes = nT * NR * K * 4;
   const aBlock = arena.alloc(mT * MR * K * 4);
-  const cBlock = arena.alloc(M * ldc * 4 + 64);
+  // (with an epilogue, the bias after C, zero-padded to ldc)
+  const cBlock = arena.alloc(M * ldc * 4 + 64 + (epi ? ldc * 4 : 0));
+  const biasAt = cBlock + M * ldc * 4 + 64;
+  if (epi) {
+    const f32 = arena.f32;
+    f32.set(epi.bias.subarray(0, N), biasAt >> 2);
+    f32.fill(0, (biasAt >> 2) + N, (biasAt >> 2) + ldc);
+  }
   let bBlock = -1;
   let lastA: MatrixView | null = null;
   let lastB: MatrixView | null = null;
@@ -115,15 +133,36 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
         lastA = A;
       }
       runPanels(e, aBlock, b, cBlock, M, K, nT, ldc);
+      if (epi) e.epilogue[epi.relu ? 'biasRelu' : 'bias'](cBlock, M, Math.ceil(N / 4), ldc * 4, biasAt);
       const f32 = arena.f32;
       const c0 = cBlock >> 2;
       if (ldc === N) out.set(f32.subarray(c0, c0 + M * N), outAt);
+      else if (N < 32) for (let m = 0; m < M; m++) for (let n = 0, s = c0 + m * ldc, d = outAt + m * N; n < N; n++) out[d + n] = f32[s + n];
       else for (let m = 0; m < M; m++) out.set(f32.subarray(c0 + m * ldc, c0 + m * ldc + N), outAt + m * N);
     }
   } finally {
     arena.free(aBlock);
     arena.free(cBlock);
     if (bBlock >= 0) arena.free(bBlock);
+  }
+}
+
+/** out[..., m, n] = act(C[m, n] + bias[n]) after the product, each step rounded to f32 as separate ops would. */
+export interface Epilogue {
+  /** N values */
+  bias: Float32Array;
+  relu: boolean;
+}
+
+/** out[at + m*N + n] = epi(c[c0 + m*ldc + n]) in JavaScript (K = 0 only; else epilogue-kernel.ts in the arena). */
+function copyOut(out: Float32Array, at: number, c: Float32Array, c0: number, M: number, N: number, ldc: number, epi: Epilogue): void {
+  const { bias, relu } = epi;
+  for (let m = 0; m < M; m++) {
+    const s = c0 + m * ldc;
+    const d = at + m * N;
+    // the f64 sum of two f32s rounds to their f32 sum when stored; relu after rounding equals relu before
+    if (relu) for (let n = 0; n < N; n++) out[d + n] = Math.max(c[s + n] + bias[n], 0);
+    else for (let n = 0; n < N; n++) out[d + n] = c[s + n] + bias[n];
   }
 }
 
