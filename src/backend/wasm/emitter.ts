@@ -103,6 +103,17 @@ export class Code {
     }
     return this;
   }
+  /** i32.load / i32.store with a static byte offset (alignment hint: natural) */
+  i32Load(offset: number): this {
+    this.bytes.push(0x28, 2);
+    uleb(offset, this.bytes);
+    return this;
+  }
+  i32Store(offset: number): this {
+    this.bytes.push(0x36, 2);
+    uleb(offset, this.bytes);
+    return this;
+  }
   /** `loop` with an empty block type; `br_if 0` inside jumps back to its start. */
   loop(body: (c: this) => void): this {
     this.bytes.push(0x03, 0x40);

@@ -18,6 +18,7 @@ import { packA, packB, MatrixView } from './pack';
 import { PanelCache } from './panel-cache';
 import { onRecycle } from './out-pool';
 import { epilogueModuleBytes } from './epilogue-kernel';
+import { packModuleBytes } from './pack-kernel';
 
 export const MR = 4;
 export const NR = 8;
@@ -35,6 +36,8 @@ export interface GemmEngine {
   panels: PanelCache;
   /** bias (+ relu) in place over C in the arena (epilogue-kernel.ts): (cp, rows, vecs, ldc bytes, bias address) */
   epilogue: Record<'bias' | 'biasRelu', (cp: number, rows: number, vecs: number, ldc: number, bp: number) => void>;
+  /** 2-D strided copy of words inside the memory (pack-kernel.ts) */
+  gather: (src: number, dst: number, outer: number, inner: number, so: number, si: number, dO: number, dI: number) => void;
 }
 
 let engine: GemmEngine | null = null;
@@ -56,7 +59,16 @@ export function gemmEngine(): GemmEngine {
   for (let r = 1; r <= MR; r++) gemm[r] = ex[`gemm${r}`] as GemmFn;
   const panels = new PanelCache(arena);
   const epi = new wasmApi.Instance(new wasmApi.Module(epilogueModuleBytes()), { env: { memory: arena.memory } }).exports;
-  engine = { arena, shape, gemm, peak: ex.peak as (iters: number) => void, panels, epilogue: epi as GemmEngine['epilogue'] };
+  const pk = new wasmApi.Instance(new wasmApi.Module(packModuleBytes()), { env: { memory: arena.memory } }).exports;
+  engine = {
+    arena,
+    shape,
+    gemm,
+    peak: ex.peak as (iters: number) => void,
+    panels,
+    epilogue: epi as GemmEngine['epilogue'],
+    gather: pk.gather as GemmEngine['gather'],
+  };
   onRecycle((a) => panels.forget(a));
   return engine;
 }
@@ -122,14 +134,14 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
           Object.assign(b, { at: bBlock, ldb: N * 4, stride: NR * 4 });
         } else {
           if (bBlock < 0) bBlock = arena.alloc(Math.max(bBytes, (K * N + NR) * 4));
-          packB(arena.f32, bBlock >> 2, B, K, N, NR);
+          packBFast(e, bBlock, B, K, N);
           Object.assign(b, { at: bBlock, ldb: NR * 4, stride: K * NR * 4 });
           if (bKey && e.panels.put(bKey, B, K, N, bBlock, bBytes)) bBlock = -1; // owned by the cache now
         }
         lastB = B;
       }
       if (!sameView(A, lastA)) {
-        packA(arena.f32, aBlock >> 2, A, M, K, MR);
+        packAFast(e, aBlock, A, M, K);
         lastA = A;
       }
       runPanels(e, aBlock, b, cBlock, M, K, nT, ldc);
@@ -145,6 +157,53 @@ export function gemmBatch(out: Float32Array, jobs: GemmJob[], M: number, K: numb
     arena.free(cBlock);
     if (bBlock >= 0) arena.free(bBlock);
   }
+}
+
+/**
+ * Copies the span of X's elements into arena scratch with a memcpy and runs `f` on its byte address;
+ * false (nothing done) where the span is over twice the elements (a sparse view: pack it in JavaScript).
+ */
+function staged(e: GemmEngine, X: MatrixView, rows: number, cols: number, f: (at: number) => void): boolean {
+  if (X.rs < 0 || X.cs < 0) return false;
+  const span = (rows - 1) * X.rs + (cols - 1) * X.cs + 1;
+  if (span > 2 * rows * cols) return false;
+  const blk = e.arena.alloc(span * 4);
+  try {
+    e.arena.f32.set(X.data.subarray(X.offset, X.offset + span), blk >> 2);
+    f(blk);
+  } finally {
+    e.arena.free(blk);
+  }
+  return true;
+}
+
+/**
+ * packA into the arena at byte `at`. Row-major A: memcpy then the wasm gather, per row of a panel (0.6x
+ * the JavaScript loop's time, measured; a transposed A stays in JavaScript, where the gather is slower).
+ */
+function packAFast(e: GemmEngine, at: number, A: MatrixView, M: number, K: number): void {
+  const full = Math.floor(M / MR);
+  const inWasm =
+    A.cs === 1 &&
+    full > 0 &&
+    staged(e, A, full * MR, K, (src) => {
+      for (let r = 0; r < MR; r++) e.gather(src + r * A.rs * 4, at + r * 4, full, K, MR * A.rs * 4, 4, K * MR * 4, MR * 4);
+    });
+  if (!inWasm) return packA(e.arena.f32, at >> 2, A, M, K, MR);
+  if (full * MR < M) packA(e.arena.f32, (at >> 2) + full * K * MR, { ...A, offset: A.offset + full * MR * A.rs }, M - full * MR, K, MR);
+}
+
+/** packB into the arena at byte `at`; a transposed B (nn.Linear's W^T: k contiguous) through the wasm gather, per column of a panel. */
+function packBFast(e: GemmEngine, at: number, B: MatrixView, K: number, N: number): void {
+  const full = Math.floor(N / NR);
+  const inWasm =
+    B.rs === 1 &&
+    full > 0 &&
+    staged(e, B, K, full * NR, (src) => {
+      for (let c = 0; c < NR; c++) e.gather(src + c * B.cs * 4, at + c * 4, full, K, NR * B.cs * 4, 4, K * NR * 4, NR * 4);
+    });
+  if (!inWasm) return packB(e.arena.f32, at >> 2, B, K, N, NR);
+  if (full * NR < N) packB(e.arena.f32, (at >> 2) + full * K * NR, { ...B, offset: B.offset + full * NR * B.cs }, K, N - full * NR, NR);
 }
 
 /** out[..., m, n] = act(C[m, n] + bias[n]) after the product, each step rounded to f32 as separate ops would. */
