@@ -182,6 +182,17 @@ function mlp(inF: number, hidden: number, out: number): { net: nn.Module; l1: nn
     });
   });
 
+  it('data() of an output disposed right after the call still gives its values (the array is reused at once)', async () => {
+    const a = rand([8, 6], 40);
+    const b = rand([6, 10], 41);
+    const y = withDirect(true, () => ops.matmul(a, b));
+    const want = y.dataSync();
+    const pending = y.data();
+    y.dispose();
+    withDirect(true, () => ops.matmul(rand([8, 6], 42), rand([6, 10], 43)));
+    expect(Array.from(await pending)).to.deep.equal(Array.from(want));
+  });
+
   it('never reuses an array a caller handed in, nor an output the collector owns (no release)', () => {
     withDirect(true, () => {
       const data = values(12 * 20, 30);
