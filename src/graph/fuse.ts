@@ -43,6 +43,7 @@ export interface Program {
 function opName(s: Step): string {
   if (s.meta?.kind === 'map') return (s.meta as MapMeta).op;
   if (s.meta?.kind === 'matmul') return 'matmul';
+  if ((s.meta as { kind?: string } | undefined)?.kind === 'direct-linear') return 'linear';
   return /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
 }
 
