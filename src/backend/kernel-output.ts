@@ -13,7 +13,9 @@ import { PART_BASE } from './kernel-builder';
  */
 export function flatWasmOutput(kernel: any): void {
   const inner = kernel?.kernel;
-  if (inner && inner.constructor?.name === 'WebAssemblyKernel' && typeof inner._shapeOutput === 'function') {
+  // (tsnn's codegen subclass, TsnnWebAssemblyKernel, too: the exact-name test missed it and every webasm
+  // kernel's result was re-shaped into nested arrays and flattened back)
+  if (inner && /WebAssemblyKernel$/.test(inner.constructor?.name ?? '') && typeof inner._shapeOutput === 'function') {
     inner._shapeOutput = (data: Float32Array) => data;
   }
 }

@@ -23,6 +23,7 @@
  * turns them all off.
  */
 import { option } from '../platform/options';
+import { takeOutput } from './wasm/out-pool';
 
 const PINNED_GPUJS = '2.24.1';
 
@@ -86,6 +87,26 @@ function makeKernelClass(gpujs: any): any {
   }
 
   return class TsnnWebAssemblyKernel extends Kernel {
+    /**
+     * gpu.js copies a run's result out of its memory with `f32.slice`: a fresh array, fresh pages (a fault
+     * per 4 KiB). This entry's view slices into an array from the output pool instead (wasm/out-pool.ts:
+     * released outputs reused), with the same values. Shared memories (worker threads) keep gpu.js's slice.
+     */
+    _instantiate(entryKey: unknown, args: unknown): unknown {
+      const r = super._instantiate(entryKey, args);
+      const f32: Float32Array | undefined = this._active?.f32;
+      if (f32 && !(f32.buffer instanceof SharedArrayBuffer) && !Object.prototype.hasOwnProperty.call(f32, 'slice')) {
+        Object.defineProperty(f32, 'slice', {
+          value: (begin: number, end: number) => {
+            const out = takeOutput(end - begin);
+            out.set(f32.subarray(begin, end));
+            return out;
+          },
+        });
+      }
+      return r;
+    }
+
     /**
      * gpu.js 2.24.1's WebAssemblyKernel.translateSource, with our function node class in place of
      * WebAssemblyFunctionNode (gpu.js names that class directly, so a subclass is the only way to swap it).

@@ -2,7 +2,7 @@
  * The direct webasm linear's epilogue and output arrays (src/backend/wasm/epilogue-kernel.ts, out-pool.ts):
  * bias (+ relu, fused by nn.compile) applied in the arena against the gpu.js reference path
  * (wasmMatmul off) and float64; the same bits as the unfused eager form; released outputs reused without
- * stale packed panels; arrays a caller handed in never reused.
+ * stale packed panels, gpu.js webasm kernel outputs too; arrays a caller handed in never reused.
  */
 import { expect } from 'chai';
 import { nn, noGrad, ops, optim, Tensor, tensor, deviceReport, F } from '../../src';
@@ -180,6 +180,20 @@ function mlp(inF: number, hidden: number, out: number): { net: nn.Module; l1: nn
       const want = withDirect(false, () => ops.matmul(x, r2).dataSync());
       for (let i = 0; i < got.length; i++) expect(got[i], `cell ${i}`).to.be.closeTo(want[i], 1e-5 * (1 + Math.abs(want[i])));
     });
+  });
+
+  it("a gpu.js webasm kernel's released output is reused too, with the new kernel's values", () => {
+    const x = rand([300], 50);
+    const y = ops.relu(x);
+    const first = backendFor('webasm').read(y.storage.buffer);
+    y.dispose();
+    const reused = outPoolStats.reused;
+    const z = ops.exp(rand([300], 51));
+    expect(outPoolStats.reused).to.equal(reused + 1);
+    expect(backendFor('webasm').read(z.storage.buffer)).to.equal(first);
+    const src = values(300, 51);
+    const got = z.dataSync();
+    for (let i = 0; i < 300; i++) expect(got[i], `cell ${i}`).to.be.closeTo(Math.exp(src[i]), 1e-6 * Math.exp(src[i]));
   });
 
   it('data() of an output disposed right after the call still gives its values (the array is reused at once)', async () => {
