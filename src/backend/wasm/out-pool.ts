@@ -1,5 +1,6 @@
 /**
- * Host arrays for the direct kernels' outputs, recycled after an explicit release. A fresh 1 MiB
+ * Host arrays for webasm kernel outputs (the direct kernels', and gpu.js's through wasm-codegen.ts),
+ * recycled after an explicit release. A fresh 1 MiB
  * Float32Array is fresh memory: the allocator hands back pages the collector freed (and the C library gave
  * back to the system), and each first touch is a page fault. Profiled (`node --cpu-prof`, 512x512 matmul
  * loop under tidy): first-touch faults of the output and of the read-back copy were most of the time
