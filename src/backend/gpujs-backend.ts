@@ -35,6 +35,7 @@ import { takeKernelFault } from './kernel-faults';
 import { TexturePileup, nextTurn } from './gl-pileup';
 import { asFlatTexture, asQuadTexture } from './gl-textures';
 import { glSource } from './gl-source';
+import { recycleOutput } from './wasm/out-pool';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -339,7 +340,10 @@ export class Backend {
   }
 
   free(buf: DeviceBuffer): void {
+    const h = buf.handle;
     buf.handle = null;
+    // a direct kernel's output array goes back to its pool (out-pool.ts): reused without fresh pages
+    if (!this.resident && h instanceof Float32Array) recycleOutput(h);
     buf.host = null;
     this.stats.live--;
     if (buf.gl) {

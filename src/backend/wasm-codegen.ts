@@ -24,6 +24,7 @@
  */
 import { option } from '../platform/options';
 import { Artefact, findArtefact, storeArtefact } from './wasm-artefacts';
+import { takeOutput } from './wasm/out-pool';
 
 const PINNED_GPUJS = '2.24.1';
 
@@ -215,8 +216,25 @@ function makeKernelClass(gpujs: any): any {
         }
       }
       this._active = entry;
+      pooledSlice(entry.f32);
     }
   };
+}
+
+/**
+ * gpu.js copies a run's result out of its memory with `f32.slice`: a fresh array, fresh pages (a fault per
+ * 4 KiB). An entry's view slices into an array from the output pool instead (wasm/out-pool.ts: released
+ * outputs reused), with the same values. Shared memories (worker threads) keep gpu.js's slice.
+ */
+function pooledSlice(f32: Float32Array): void {
+  if (f32.buffer instanceof SharedArrayBuffer || Object.prototype.hasOwnProperty.call(f32, 'slice')) return;
+  Object.defineProperty(f32, 'slice', {
+    value: (begin: number, end: number) => {
+      const out = takeOutput(end - begin);
+      out.set(f32.subarray(begin, end));
+      return out;
+    },
+  });
 }
 
 /**

@@ -43,7 +43,7 @@ function stepLine(g: Graph, s: Step, plan: Plan): string {
   const m = s.meta as any;
   if (m?.kind === 'map') return `  %${s.out} = ${m.op}(${m.inputs.map((r: any) => operand(g, r, plan)).join(', ')}) [${m.outShape.join(', ')}]`;
   if (m?.kind === 'matmul') return `  %${s.out} = matmul(${operand(g, m.a, plan)}, ${operand(g, m.b, plan)}) [${[...m.batch, m.M, m.N].join(', ')}]`;
-  const op = /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
+  const op = m?.kind === 'direct-linear' ? 'linear' : /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
   return `  %${s.out} = ${op}(${s.inputs.map((v) => valueName(g, v, plan)).join(', ')}) (${s.spec.outSize} cells)`;
 }
 

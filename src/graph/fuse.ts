@@ -19,6 +19,7 @@ import type { DeviceBuffer, KernelSpec } from '../backend/gpujs-backend';
 import { matmulKernel, MatmulMeta } from '../ops/matmul';
 import { numelOf, sameShape } from '../tensor/shape';
 import type { MapMeta, Step, Value } from './capture';
+import type { DirectLinearMeta } from '../backend/wasm/matmul-lowering';
 
 export interface ExecStep {
   /** kernel spec as captured / built; its `inputs` are capture-time buffers, replaced by `inputs` at replay */
@@ -42,6 +43,7 @@ export interface Program {
 function opName(s: Step): string {
   if (s.meta?.kind === 'map') return (s.meta as MapMeta).op;
   if (s.meta?.kind === 'matmul') return 'matmul';
+  if ((s.meta as { kind?: string } | undefined)?.kind === 'direct-linear') return 'linear';
   return /\bfor \(/.test(s.spec.source) ? 'kernel(loop)' : 'kernel';
 }
 
@@ -76,6 +78,22 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
   // fusedInto[k] = the step that absorbs step k
   const fusedInto = new Array<number>(steps.length).fill(-1);
   const hasMatmul = new Array<boolean>(steps.length).fill(false);
+  // a relu whose only input is a direct linear's output (webasm): that linear's spec with relu applied
+  const directRelu = new Map<number, KernelSpec>();
+  if (opts.fuse) {
+    steps.forEach((c, k) => {
+      const meta = c.meta as MapMeta | undefined;
+      const r = meta?.kind === 'map' && meta.op === 'relu' ? meta.inputs[0] : undefined;
+      if (!live[k] || r === undefined || typeof r === 'number') return;
+      const v = byBuffer.get(r.buffer);
+      const p = v === undefined || external.has(v) ? undefined : producer.get(v);
+      const pm = p === undefined ? undefined : (steps[p].meta as DirectLinearMeta | undefined);
+      if (p === undefined || !live[p] || pm?.kind !== 'direct-linear' || consumers.get(v!)!.size !== 1) return;
+      if (!identityRead(r, meta!.outShape, values[v!].size)) return;
+      fusedInto[p] = k;
+      directRelu.set(k, pm.withRelu());
+    });
+  }
   if (opts.fuse) {
     steps.forEach((c, k) => {
       if (!live[k] || c.meta?.kind !== 'map') return;
@@ -86,7 +104,7 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
         const v = byBuffer.get(r.buffer);
         if (v === undefined || external.has(v)) continue;
         const p = producer.get(v);
-        if (p === undefined || !live[p] || fusedInto[p] !== -1) continue;
+        if (p === undefined || !live[p] || fusedInto[p] !== -1 || directRelu.has(p)) continue;
         const pm = steps[p].meta;
         if (!pm || (pm.kind !== 'map' && pm.kind !== 'matmul')) continue;
         if (steps[p].spec.native) continue; // a direct lowering (webasm matmul) takes no gpu.js epilogue
@@ -105,6 +123,12 @@ export function fuseProgram(steps: Step[], values: Value[], external: Set<number
   const out: ExecStep[] = [];
   steps.forEach((s, k) => {
     if (!live[k] || fusedInto[k] !== -1) return;
+    const linear = directRelu.get(k);
+    if (linear) {
+      const p = steps.findIndex((_, j) => fusedInto[j] === k);
+      out.push({ spec: linear, inputs: steps[p].inputs, out: s.out, ops: ['linear', 'relu'], fused: true, at: k });
+      return;
+    }
     const members = collect(k, steps, fusedInto);
     if (members.length === 1) {
       out.push({ spec: s.spec, inputs: s.inputs, out: s.out, ops: [opName(s)], fused: false, at: k });

@@ -35,6 +35,8 @@ export interface BackendOptions {
   wasmFma?: boolean;
   /** MiB of packed weight panels the direct kernel keeps (TSNN_WASM_PANEL_CACHE_MB; default 64) */
   wasmPanelCacheMb?: number;
+  /** MiB of released direct-kernel output arrays kept for reuse (TSNN_WASM_OUT_POOL_MB; default 64; 0: off) */
+  wasmOutPoolMb?: number;
   /** 'always': split every large kernel over threads instead of timing split against whole (TSNN_SPLIT) */
   split?: 'auto' | 'always';
   /**
@@ -108,6 +110,11 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
   },
   wasmPanelCacheMb: {
     env: 'TSNN_WASM_PANEL_CACHE_MB',
+    parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : undefined),
+    check: (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number of MiB >= 0'),
+  },
+  wasmOutPoolMb: {
+    env: 'TSNN_WASM_OUT_POOL_MB',
     parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : undefined),
     check: (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number of MiB >= 0'),
   },

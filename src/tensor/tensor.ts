@@ -183,7 +183,10 @@ export class Tensor implements Disposable {
     if (this.isDisposed) throw new Error(`tensor of shape ${fmtShape(this.shape)} was disposed`);
     const t = op().contiguous(this);
     try {
-      const arr = await backendFor(t.device).readAsync(t.storage.buffer);
+      const backend = backendFor(t.device);
+      // a host array is copied before this yields: disposed meanwhile, it may be reused for another output (out-pool.ts)
+      if (!backend.resident) return backend.read(t.storage.buffer).slice(t.offset, t.offset + t.numel());
+      const arr = await backend.readAsync(t.storage.buffer);
       return arr.slice(t.offset, t.offset + t.numel());
     } finally {
       if (t !== this) t.dispose();

@@ -48,6 +48,7 @@ const SIMD = {
   'i32x4.splat': 0x11,
   'f32x4.add': 0xe4,
   'f32x4.mul': 0xe6,
+  'f32x4.max': 0xe9,
   'f32x4.relaxed_madd': 0x105,
 } as const;
 export type SimdOp = keyof typeof SIMD;
@@ -100,6 +101,17 @@ export class Code {
       uleb(2, this.bytes);
       uleb(offset ?? 0, this.bytes);
     }
+    return this;
+  }
+  /** i32.load / i32.store with a static byte offset (alignment hint: natural) */
+  i32Load(offset: number): this {
+    this.bytes.push(0x28, 2);
+    uleb(offset, this.bytes);
+    return this;
+  }
+  i32Store(offset: number): this {
+    this.bytes.push(0x36, 2);
+    uleb(offset, this.bytes);
     return this;
   }
   /** `loop` with an empty block type; `br_if 0` inside jumps back to its start. */

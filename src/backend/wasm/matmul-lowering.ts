@@ -13,6 +13,7 @@ import { wasmFeatures } from './features';
 import { option } from '../../platform/options';
 import { gemmBatch, gemmEngine, GemmJob, MR, NR, useFma } from './gemm';
 import { warnOnce } from '../../util/warn-once';
+import { takeOutput } from './out-pool';
 
 /** `enabled`: true / false overrides TSNN_WASM_MATMUL (tests); null reads it at every call (the bench sets it per runner). */
 export const wasmMatmulConfig: { enabled: boolean | null } = { enabled: null };
@@ -54,9 +55,19 @@ export interface RowBias {
   groups: number;
 }
 
-/** out[..., m, n] += bias[n] after the product (nn.Linear's bias), in f32 as a separate add would. */
+/**
+ * out[..., m, n] += bias[n] after the product (nn.Linear's bias), in f32 as a separate add would; with
+ * `relu`, then max(., 0), as a following relu would (nn.compile fuses linear -> relu this way).
+ */
 export interface ColBias {
   ref: StridedRef;
+  relu?: boolean;
+}
+
+/** What a direct linear (matmul with ColBias) tells the graph compiler: its spec with relu applied too. */
+export interface DirectLinearMeta {
+  kind: 'direct-linear';
+  withRelu: () => KernelSpec;
 }
 
 /**
@@ -74,7 +85,7 @@ export function wasmMatmulSpec(a: StridedRef, b: StridedRef, s: DirectMatmulShap
   const bOffsets = batchOffsets(b, batch);
   const native = (args: Float32Array[]): Float32Array => {
     const [A, B, bias] = args;
-    const out = new Float32Array(outSize);
+    const out = takeOutput(outSize);
     const jobs: GemmJob[] = [];
     for (let z = 0; z < nb; z++) {
       jobs.push({
@@ -84,21 +95,26 @@ export function wasmMatmulSpec(a: StridedRef, b: StridedRef, s: DirectMatmulShap
       });
     }
     // a B shared by every batch entry (a weight) may be kept packed across calls; per-entry Bs are not
-    gemmBatch(out, jobs, M, K, N, nb === 1 || bLay.shared ? B : null);
+    const epi = colBias ? { bias: denseBias(bias, colBias.ref, N), relu: !!colBias.relu } : undefined;
+    gemmBatch(out, jobs, M, K, N, nb === 1 || bLay.shared ? B : null, epi);
     if (rowBias) for (let z = 0; z < nb; z++) addRowBias(out, z * M * N, bias, rowBias, z, M, N);
-    if (colBias) addColBias(out, bias, colBias, nb * M, N);
     return out;
   };
   return {
-    source: `/* direct wasm gemm ${MR}x${NR}${useFma() ? ' relaxed-fma' : ''} */ [${[...batch, M, K, N].join('x')}] a(${a.strides.join(',')}) b(${b.strides.join(',')})`,
+    source: `/* direct wasm gemm ${MR}x${NR}${useFma() ? ' relaxed-fma' : ''}${colBias ? (colBias.relu ? ' +bias relu' : ' +bias') : ''} */ [${[...batch, M, K, N].join('x')}] a(${a.strides.join(',')}) b(${b.strides.join(',')})`,
     outSize,
     inputs: rowBias || colBias ? [a.buffer, b.buffer, (rowBias ?? colBias)!.ref.buffer] : [a.buffer, b.buffer],
     scalars: [],
     native,
     work: K,
     op: 'matmul',
-    // what the graph tracer shows (explain); fuse.ts leaves a native step unfused (no gpu.js epilogue)
-    meta: colBias ? undefined : { kind: 'matmul', a, b, batch, M, K, N, device: 'webasm', direct: true },
+    // what the graph tracer shows (explain); fuse.ts gives a native step no gpu.js epilogue, only a
+    // following relu to a linear (DirectLinearMeta)
+    meta: colBias
+      ? colBias.relu
+        ? undefined
+        : ({ kind: 'direct-linear', withRelu: () => wasmMatmulSpec(a, b, s, undefined, { ...colBias, relu: true }) } satisfies DirectLinearMeta)
+      : { kind: 'matmul', a, b, batch, M, K, N, device: 'webasm', direct: true },
   };
 }
 
@@ -113,14 +129,13 @@ function addRowBias(out: Float32Array, at: number, bias: Float32Array, rb: RowBi
   }
 }
 
-function addColBias(out: Float32Array, bias: Float32Array, cb: ColBias, rows: number, N: number): void {
-  const st = cb.ref.strides[0] ?? 1;
+/** The N bias values of a (possibly strided) bias view, dense. */
+function denseBias(bias: Float32Array, r: StridedRef, N: number): Float32Array {
+  const st = r.strides[0] ?? 1;
+  if (st === 1) return bias.subarray(r.offset, r.offset + N);
   const v = new Float32Array(N);
-  for (let n = 0; n < N; n++) v[n] = bias[cb.ref.offset + n * st];
-  for (let r = 0; r < rows; r++) {
-    const row = r * N;
-    for (let n = 0; n < N; n++) out[row + n] += v[n];
-  }
+  for (let n = 0; n < N; n++) v[n] = bias[r.offset + n * st];
+  return v;
 }
 
 function layout(r: StridedRef): { rs: number; cs: number; shared: boolean } {

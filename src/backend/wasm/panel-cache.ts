@@ -90,6 +90,13 @@ export class PanelCache {
     return true;
   }
 
+  /** Drops every entry of `key` (its contents are about to change: out-pool.ts reuses it). */
+  forget(key: Float32Array): void {
+    for (const e of this.byArray.get(key) ?? []) if (e.live) this.evict(e);
+    this.byArray.delete(key);
+    this.seen.delete(key);
+  }
+
   private evict(e: Entry): void {
     this.lru.delete(e);
     e.live = false;
