@@ -31,6 +31,7 @@ import { option } from '../platform/options';
 import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
 import { TexturePileup, nextTurn } from './gl-pileup';
+import { GlSlot, GlTexture, Residency } from './gl-residency';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -50,54 +51,34 @@ function modeOf(device: DeviceName): string {
 /** What a kernel reads: a device buffer or a host array to upload. */
 export type Handle = Float32Array | { toArray(): any; delete(): void; size?: number[] };
 
-/**
- * Deletes the GL texture of a buffer that became unreachable without an explicit release (no dispose, no
- * tidy): GPU memory the garbage collector cannot see. The held value never references the buffer, so
- * registering does not keep it alive. Host buffers (cpu, webasm) are not registered at all: their memory is
- * the Float32Array, which the collector frees with the buffer, even inside a synchronous loop, where a
- * registry entry per buffer would itself pile up (~5 KB a step) until the event loop turned.
- */
-const unreachableTextures = new FinalizationRegistry<GlTextures>((held) => {
-  held.stats.live--;
-  deleteTextures(held);
-});
-
-/** The GL textures of one buffer: its values, and the Array(4) view of the same texels once a kernel asked for it. */
-interface GlTextures {
-  stats: BackendStats;
-  texture: { delete(): void };
-  quads: { delete(): void } | null;
-}
-
-function deleteTextures(t: GlTextures): void {
-  t.quads?.delete();
-  t.texture.delete();
-}
-
 export class DeviceBuffer {
   refs = 0;
   /**
-   * GL: the values on the host too, where they are known without a read-back (uploaded from the host, or
-   * read back once): buffers are immutable, so this copy never goes stale; a kernel reads the texture.
+   * GL: where the values are (gl-residency.ts): a texture while resident, a host copy where known (uploaded
+   * from the host, read back, or spilled). Null on host backends, and once freed.
    */
-  host: Float32Array | null = null;
-  /** GL: the textures this buffer owns (null on host backends, and on GL until its values are on the GPU) */
-  gl: GlTextures | null = null;
+  gl: GlSlot | null = null;
+  /** The values: a Float32Array on host backends; GL: the slot; null once freed. */
+  handle: Float32Array | GlSlot | null;
   constructor(
     readonly backend: Backend,
-    public handle: Handle | null,
+    values: Float32Array | GlTexture,
     readonly size: number,
   ) {
     backend.stats.live++;
     backend.stats.allocated++;
-    if (handle && !(handle instanceof Float32Array)) this.adoptTexture(handle);
+    if (!backend.resident) {
+      this.handle = values as Float32Array;
+      return;
+    }
+    // a host array stays on the host until a kernel first reads it (then it is kept as the host copy)
+    const host = values instanceof Float32Array ? values : null;
+    this.handle = this.gl = new GlSlot(backend.residency, host);
+    if (!host) backend.residency.adopt(this.gl, values as GlTexture, this, size);
   }
-  /** Takes ownership of a GL texture holding this buffer's values (freed on release, or by the collector). */
-  adoptTexture(texture: { delete(): void }): void {
-    this.gl = { stats: this.backend.stats, texture, quads: null };
-    this.handle = texture as Handle;
-    unreachableTextures.register(this, this.gl, this);
-    this.backend.pileup.made(this.backend.stats.live);
+  /** GL: the values on the host, where known without a read-back (see gl); host backends: null. */
+  get host(): Float32Array | null {
+    return this.gl?.host ?? null;
   }
   retain(): this {
     this.refs++;
@@ -167,13 +148,22 @@ export interface KernelTracer {
 export const tracing: { tracer: KernelTracer | null } = { tracer: null };
 
 export interface BackendStats {
-  /** GL: host arrays uploaded to textures (once per buffer) */
+  /** GL: host arrays uploaded to textures (once per buffer, plus reuploads) */
   uploads: number;
+  /** GL: buffers spilled to the host uploaded again because a kernel read them */
+  reuploads: number;
+  /** GL: textures on the GPU now, and the bytes charged for them (gl-residency.ts: bounded by glTextureBudgetMb) */
+  resident: number;
+  residentBytes: number;
+  /** GL: textures spilled to host memory over the budget, and how many of those needed a read-back */
+  spills: number;
+  spillReadbacks: number;
   /** GL: textures read back to the host (once per buffer) */
   readbacks: number;
   /**
-   * Buffers not yet freed. GL: textures, until released or finalized. Host backends: buffers not released
-   * explicitly (dispose, tidy, refcount) — the garbage collector frees the others without telling.
+   * Buffers not yet freed. GL: until released, finalized or spilled (a spilled buffer is host memory, which
+   * the collector frees without telling). Host backends: buffers not released explicitly (dispose, tidy,
+   * refcount) — the garbage collector frees the others without telling.
    */
   live: number;
   allocated: number;
@@ -185,9 +175,23 @@ export interface BackendStats {
 export const profile: { on: boolean; kernels: Map<string, { runs: number; ms: number; outSize: number }> } = { on: false, kernels: new Map() };
 
 export class Backend {
-  readonly stats: BackendStats = { uploads: 0, readbacks: 0, live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
-  /** GL: warns when textures pile up in a loop that never yields (gl-pileup.ts) */
+  readonly stats: BackendStats = {
+    uploads: 0,
+    reuploads: 0,
+    readbacks: 0,
+    live: 0,
+    allocated: 0,
+    kernelsCompiled: 0,
+    kernelRuns: 0,
+    resident: 0,
+    residentBytes: 0,
+    spills: 0,
+    spillReadbacks: 0,
+  };
+  /** GL: tells why textures are being spilled (a loop that never yields, gl-pileup.ts) */
   readonly pileup = new TexturePileup();
+  /** GL: the resident textures, bounded by glTextureBudgetMb (gl-residency.ts) */
+  readonly residency = new Residency(this.stats, this.pileup);
   private readonly gpu: any;
   /** compiled kernels, bounded (kernel-cache.ts) */
   readonly kernels: KernelCache<any>;
@@ -249,7 +253,9 @@ export class Backend {
       this.limit,
     );
     const t0 = profile.on ? performance.now() : 0;
-    const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
+    const buf = new DeviceBuffer(this, this.execute(spec) as Float32Array | GlTexture, spec.outSize);
+    // over the texture budget: spill what this kernel did not use, least recently used first
+    if (this.resident) this.residency.trim();
     if (profile.on) {
       // GL draws are queued: wait for this one so its time is its own
       if (this.resident) this.gpu.context?.finish();
@@ -267,7 +273,7 @@ export class Backend {
     if (this.resident) return this.executeGl(spec);
     const args = spec.inputs.map((b) => {
       if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
-      return b.handle;
+      return b.handle as Float32Array;
     });
     if (spec.native) {
       if (this.resident) throw new Error(`internal: a direct kernel cannot run on '${this.device}'`);
@@ -308,6 +314,8 @@ export class Backend {
    */
   private executeGl(spec: KernelSpec): Handle {
     if (spec.grid || spec.rows4) throw new Error(`internal: grid kernels are not supported on '${this.device}'`);
+    // a new run: what it reads and writes is marked with it, and not spilled before it is done
+    this.residency.runs++;
     const args = spec.inputs.map((b, k) => this.glArgument(b, !!spec.quadInputs?.[k]));
     this.stats.kernelRuns++;
     if (!spec.quads && (spec.loopTotal ?? 0) * 4 <= GL_FRAGMENT_LOOPS) return this.kernel(spec, [spec.outSize], args, 0)(...args, ...spec.scalars);
@@ -326,20 +334,23 @@ export class Backend {
     return asFlatTexture(out, spec.outSize);
   }
 
-  /** What a GL kernel is handed for input `b`: its texture (uploaded now if it is still a host array), or the Array(4) view of it. */
+  /**
+   * What a GL kernel is handed for input `b`: its texture, or the Array(4) view of it. A buffer not on the GPU
+   * (made from a host array, or spilled) is uploaded from its host copy now, which it keeps.
+   */
   private glArgument(b: DeviceBuffer, quads: boolean): Handle {
-    if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
-    if (b.handle instanceof Float32Array) {
-      const host = b.handle;
+    const slot = b.gl;
+    if (b.handle === null || !slot) throw new Error('internal: kernel input buffer was already released');
+    if (!slot.texture) {
+      const host = slot.host!;
       // the identity kernel: gpu.js uploads the array (4 values per texel) and renders the same layout
       const upload = { source: UPLOAD_SOURCE, outSize: host.length, inputs: [], scalars: [] };
-      b.adoptTexture(this.kernel(upload, [host.length], [host], 0)(host));
-      b.host = host;
-      this.stats.uploads++;
-    }
-    if (!quads) return b.handle!;
-    const gl = b.gl!;
-    return (gl.quads ??= asQuadTexture(gl.texture, b.size)) as Handle;
+      if (slot.counted) this.stats.uploads++;
+      else this.stats.reuploads++;
+      this.residency.adopt(slot, this.kernel(upload, [host.length], [host], 0)(host), b, b.size);
+    } else this.residency.touch(slot);
+    if (!quads) return slot.texture as Handle;
+    return (slot.quads ??= asQuadTexture(slot.texture, b.size)) as Handle;
   }
 
   /** The compiled gpu.js kernel of a spec for an output grid and part base (0: whole run), from the cache. */
@@ -427,40 +438,38 @@ export class Backend {
     const h = buf.handle;
     if (h === null) throw new Error('tensor data was released (disposed or freed by tidy())');
     if (h instanceof Float32Array) return h;
-    if (buf.host) return buf.host;
+    if (h.host) return h.host;
     this.stats.readbacks++;
-    const arr = h.toArray();
-    return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr.flat ? arr.flat(3) : arr));
+    const arr = h.texture!.toArray();
+    return (h.host = arr instanceof Float32Array ? arr : Float32Array.from(arr.flat ? arr.flat(3) : arr));
   }
 
   async readAsync(buf: DeviceBuffer): Promise<Float32Array> {
     tracing.tracer?.onRead(buf);
-    const h: any = buf.handle;
-    if (h && !(h instanceof Float32Array) && !buf.host && typeof h.toArray === 'function') {
+    const h = buf.handle;
+    if (h instanceof GlSlot && !h.host && h.texture) {
       this.stats.readbacks++;
-      const arr = await h.toArray();
+      const arr = await h.texture.toArray();
       // headless-gl reads back synchronously, so the await above is only a microtask; a turn of the event
       // loop lets finalizers delete the textures of unreachable tensors (an `await loss.data()` loop stays flat)
       await nextTurn();
-      return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr));
+      return (h.host ??= arr instanceof Float32Array ? arr : Float32Array.from(arr));
     }
     return this.read(buf);
   }
 
-  /** The buffer's values where they are on the host without a read-back (host backends; GL: uploaded or read before), else null. */
+  /** The buffer's values where they are on the host without a read-back (host backends; GL: uploaded, read or spilled before), else null. */
   hostValues(buf: DeviceBuffer): Float32Array | null {
-    return buf.handle instanceof Float32Array ? buf.handle : buf.handle === null ? null : buf.host;
+    const h = buf.handle;
+    return h instanceof Float32Array ? h : h === null ? null : h.host;
   }
 
   free(buf: DeviceBuffer): void {
+    const slot = buf.gl;
     buf.handle = null;
-    buf.host = null;
-    this.stats.live--;
-    if (buf.gl) {
-      unreachableTextures.unregister(buf);
-      deleteTextures(buf.gl);
-      buf.gl = null;
-    }
+    buf.gl = null;
+    if (slot) this.residency.release(slot);
+    else this.stats.live--;
   }
 
   destroy(): void {
@@ -513,7 +522,7 @@ function asFlatTexture(quads: any, size: number): Handle {
 }
 
 /** A second view of a flat texture: Array(4) per texel (kernels read 4 consecutive cells with one fetch). */
-function asQuadTexture(flat: any, size: number): { delete(): void } {
+function asQuadTexture(flat: any, size: number): GlTexture {
   const n = Math.ceil(size / 4);
   return new GLTextureArray4Float({ ...flat, texture: flat.texture, output: [n], dimensions: [n, 1, 1] });
 }

@@ -29,6 +29,11 @@ export interface BackendOptions {
   wasmFma?: boolean;
   /** MiB of packed weight panels the direct kernel keeps (TSNN_WASM_PANEL_CACHE_MB; default 64) */
   wasmPanelCacheMb?: number;
+  /**
+   * MiB of GL textures the `gpu` device keeps on the GPU (TSNN_GL_TEXTURE_BUDGET_MB; default 256): past it the
+   * least recently used are spilled to host memory and uploaded again when next used (gl-residency.ts)
+   */
+  glTextureBudgetMb?: number;
   /** 'always': split every large kernel over threads instead of timing split against whole (TSNN_SPLIT) */
   split?: 'auto' | 'always';
   /**
@@ -99,6 +104,11 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
     env: 'TSNN_WASM_PANEL_CACHE_MB',
     parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : undefined),
     check: (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number of MiB >= 0'),
+  },
+  glTextureBudgetMb: {
+    env: 'TSNN_GL_TEXTURE_BUDGET_MB',
+    parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : undefined),
+    check: (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a number of MiB > 0'),
   },
   split: {
     env: 'TSNN_SPLIT',
