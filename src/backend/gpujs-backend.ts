@@ -148,7 +148,7 @@ export interface KernelTracer {
 export const tracing: { tracer: KernelTracer | null } = { tracer: null };
 
 export interface BackendStats {
-  /** GL: host arrays uploaded to textures (once per buffer, plus reuploads) */
+  /** GL: host arrays uploaded to textures (once per buffer; a spilled buffer uploaded again counts in reuploads) */
   uploads: number;
   /** GL: buffers spilled to the host uploaded again because a kernel read them */
   reuploads: number;

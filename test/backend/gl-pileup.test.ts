@@ -46,7 +46,7 @@ describe('GL texture spill warning (gl-pileup.ts)', () => {
     const warned = await warnings(async () => {
       const p = new TexturePileup();
       for (let k = 0; k < 100; k++) p.made();
-      p.spilled(256, 900);
+      p.spilled(123, 900);
     });
     expect(warned).to.have.length(1);
     expect(warned[0]).to.match(/need more than that: raise the budget/);
