@@ -87,6 +87,30 @@ describe('GL texture budget: option', () => {
     w.dispose();
   });
 
+  it('a budget below one kernel: each kernel keeps its own inputs and output resident until it is done; same values', () => {
+    manualSeed(5);
+    const a0 = rand([9, 16]).sub(0.5);
+    const b0 = rand([16, 12]).sub(0.5);
+    const chain = () => {
+      const a = a0.to('gpu');
+      const b = b0.to('gpu');
+      const h = noGrad(() => a.matmul(b).relu());
+      const out = noGrad(() => h.add(h.mul(h)).sum(1).add(a.sum(1)).sub(b.mean()));
+      return { out: Array.from(out.dataSync()), h: Array.from(h.dataSync()) };
+    };
+    const want = chain();
+    const s = gl().stats;
+    setBackendOptions({ glTextureBudgetMb: 0.001 }); // 1 KiB: less than one texture is charged
+    const spills0 = s.spills;
+    const got = chain();
+    const resident = s.resident;
+    setBackendOptions({ glTextureBudgetMb: undefined });
+    expect(s.spills - spills0, 'spilled after every kernel').to.be.at.least(8);
+    expect(got).to.deep.equal(want);
+    // after the last kernel, nothing but its own inputs and output is resident (earlier tests' leftovers spilled too)
+    expect(resident).to.be.at.most(3);
+  });
+
   it('a finalizer after a spill deletes nothing twice; one for a resident buffer deletes its texture once', async () => {
     const s = gl().stats;
     const settle = async () => {
