@@ -33,19 +33,16 @@ export class TexturePileup {
   }
 
   /** Called when a texture is spilled to host memory because resident textures exceeded `budgetMb`. */
-  spilled(budgetMb: number, resident: number): void {
+  spilled(budgetMb: number): void {
     if (this.warned) return;
     this.warned = true;
-    // more textures made since the last turn than are resident: a loop that does not yield, most likely
-    const why =
-      this.sinceTurn > resident
-        ? `${this.sinceTurn} textures were made since the event loop last turned: a loop that never yields keeps the ` +
-          'textures of its dropped tensors until finalizers run, which is only when it yields. Yield once per step ' +
-          '(`await loss.data()`) or free each step with tidy(), `using` or dispose() to avoid the read-backs.'
-        : 'the tensors in use need more than that: raise the budget to avoid the read-backs.';
+    // which of the two it is cannot be told from here: one long synchronous step also makes many textures
     warnOnce(
       `GL textures exceeded the budget of ${budgetMb} MiB (setBackendOptions({ glTextureBudgetMb })): the least recently used ` +
-        `are being spilled to host memory (read back, uploaded again when next used). ${why} (docs/MEMORY.md)`,
+        `are being spilled to host memory (read back, uploaded again when next used); ${this.sinceTurn} textures were made ` +
+        'since the event loop last turned. In a loop that never yields, these are mostly the textures of dropped tensors, ' +
+        'which finalizers delete only when it yields: yield once per step (`await loss.data()`) or free each step with ' +
+        'tidy(), `using` or dispose() to avoid the read-backs. If the tensors one step uses need more, raise the budget. (docs/MEMORY.md)',
     );
   }
 }

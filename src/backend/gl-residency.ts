@@ -138,7 +138,7 @@ export class Residency {
       slot.counted = false;
       this.stats.live--;
     }
-    this.pileup.spilled(glBudget.mb, this.stats.resident);
+    this.pileup.spilled(glBudget.mb);
   }
 
   /** The buffer was released: its texture goes now (if resident) and so does its host copy. */
