@@ -56,9 +56,11 @@ describe('GL texture budget: option', () => {
     // kernel outputs: textures with no host copy, so spilling them needs a read-back
     const x = noGrad(() => a.mul(3));
     const w = noGrad(() => b.mul(2));
+    // the tiled kernel reads x a texel at a time (its Array(4) view)
+    expect(matmulVariant({ batch: [], M: 9, K: 16, N: 12, device: 'gpu' })).to.equal('quads');
     const want = noGrad(() => x.matmul(w))
       .dataSync()
-      .slice(); // reads w a texel at a time (Array(4) view)
+      .slice();
     const wantAdd = noGrad(() => x.add(1))
       .dataSync()
       .slice();
