@@ -113,6 +113,22 @@ describe('GL texture budget: option', () => {
     expect(resident).to.be.at.most(3);
   });
 
+  it('the host copy of a spilled buffer is freed by the collector with the buffer, without the event loop turning', () => {
+    const src = rand([1 << 20], { device: 'gpu' });
+    // in a function of its own: a frame's stale registers would keep the tensor alive while it runs
+    const spillOne = (): number => {
+      const t = noGrad(() => src.mul(2));
+      gl().residency.spill(slotOf(t)); // read back: a 4 MiB host copy
+      gc();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const held = spillOne();
+    gc(); // synchronous: no finalizer can run before this returns, so only the collector frees it
+    const freed = (held - process.memoryUsage().arrayBuffers) / 2 ** 20;
+    expect(freed, 'MiB freed').to.be.at.least(3.9);
+    expect(src.shape).to.deep.equal([1 << 20]);
+  });
+
   it('a finalizer after a spill deletes nothing twice; one for a resident buffer deletes its texture once', async () => {
     const s = gl().stats;
     const settle = async () => {
