@@ -6,16 +6,17 @@
  * device here. A 7k-parameter MLP (64-96-10, batch 32) trained with Adam; every 1,000 steps it prints
  * RSS (as the loop left it), then, after a full garbage collection, the V8 heap in use, the host
  * ArrayBuffer memory and the device buffers still reachable (`v8.queryObjects`: what a leak would hold), and
- * on GL the textures not yet deleted (`stats.live`: finalizers delete unreleased ones only when the event
- * loop turns — `settled` is the count once it did), and steps/s over the last 1,000 steps (the collection
- * is outside the timed part).
- *   node dist/bench/soak.js [--steps 10000] [--devices cpu,webasm] [--loops plain,tidy,async]
+ * on GL the textures not yet deleted nor spilled (`stats.live`: finalizers delete unreleased ones only when
+ * the event loop turns — `settled` is the count once it did), the MiB of textures resident and the
+ * textures spilled to host memory per step over the interval (gl-residency.ts: past glTextureBudgetMb), and
+ * steps/s over the last 1,000 steps (the collection is outside the timed part).
+ *   node dist/bench/soak.js [--steps 10000] [--devices cpu,webasm] [--loops plain,tidy,async] [--compiled no,yes] [--budget MiB]
  */
 import { writeFileSync } from 'fs';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { Command } from 'commander';
-import { nn, F, optim, randn, tensor, tidy, manualSeed, deviceReport, Tensor, DeviceName } from '../src';
+import { nn, F, optim, randn, tensor, tidy, manualSeed, deviceReport, setBackendOptions, Tensor, DeviceName } from '../src';
 import { backendFor } from '../src/backend/devices';
 import { DeviceBuffer } from '../src/backend/gpujs-backend';
 
@@ -32,6 +33,8 @@ const opts = new Command()
   .option('--every <n>', 'report interval', (v) => parseInt(v, 10), 1000)
   .option('--devices <list>', 'devices (default: every available one)')
   .option('--loops <list>', 'loops', 'plain,tidy,async')
+  .option('--compiled <list>', 'eager (no) and/or compiled (yes)', 'no,yes')
+  .option('--budget <mb>', 'GL texture budget in MiB (glTextureBudgetMb; default: the default, 256)', parseFloat)
   .option('--json <file>', 'also write the rows as JSON')
   .parse()
   .opts();
@@ -57,6 +60,7 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
     return loss;
   };
   const rows: Record<string, number | string>[] = [];
+  let spills0 = stats.spills;
   let t0 = performance.now();
   for (let i = 1; i <= opts.steps; i++) {
     if (loop === 'plain') step();
@@ -78,8 +82,11 @@ async function run(device: DeviceName, loop: Loop, compiled: boolean): Promise<R
         arrayBuffersMiB: +MiB(m.arrayBuffers),
         liveBuffers: live,
         textures: device === 'gpu' ? stats.live : '-',
+        residentMiB: device === 'gpu' ? +MiB(stats.residentBytes) : '-',
+        spillsPerStep: device === 'gpu' ? +((stats.spills - spills0) / opts.every).toFixed(1) : '-',
         stepsPerSec,
       };
+      spills0 = stats.spills;
       rows.push(row);
       console.log(Object.values(row).join('\t'));
       t0 = performance.now();
@@ -96,11 +103,28 @@ async function main(): Promise<void> {
     deviceReport()
       .filter((d) => d.ok)
       .map((d) => d.device)) as DeviceName[];
-  console.log(`node ${process.version}; devices ${devices.join(', ')}; ${opts.steps} steps per run`);
-  console.log(['device', 'loop', 'compiled', 'step', 'rssMiB', 'heapMiB', 'arrayBuffersMiB', 'liveBuffers', 'textures', 'steps/s'].join('\t'));
+  if (opts.budget !== undefined) setBackendOptions({ glTextureBudgetMb: opts.budget });
+  console.log(`node ${process.version}; devices ${devices.join(', ')}; ${opts.steps} steps per run; GL texture budget ${opts.budget ?? 'default'}`);
+  console.log(
+    [
+      'device',
+      'loop',
+      'compiled',
+      'step',
+      'rssMiB',
+      'heapMiB',
+      'arrayBuffersMiB',
+      'liveBuffers',
+      'textures',
+      'residentMiB',
+      'spills/step',
+      'steps/s',
+    ].join('\t'),
+  );
   const all: Record<string, number | string>[] = [];
   for (const device of devices)
-    for (const loop of opts.loops.split(',') as Loop[]) for (const compiled of [false, true]) all.push(...(await run(device, loop, compiled)));
+    for (const loop of opts.loops.split(',') as Loop[])
+      for (const compiled of opts.compiled.split(',')) all.push(...(await run(device, loop, compiled === 'yes')));
   if (opts.json) writeFileSync(opts.json, JSON.stringify(all, null, 1) + '\n');
 }
 

@@ -4,39 +4,19 @@
  * imports it back, so none of them forms an import circle through the Backend.
  */
 import type { DeviceName } from './device';
+import { GlSlot, GlTexture, Residency } from './gl-residency';
 
 /** What a kernel reads: a device buffer or a host array to upload. */
 export type Handle = Float32Array | { toArray(): any; delete(): void; size?: number[] };
-
-/**
- * Deletes the GL texture of a buffer that became unreachable without an explicit release (no dispose, no
- * tidy): GPU memory the garbage collector cannot see. The held value never references the buffer, so
- * registering does not keep it alive. Host buffers (cpu, webasm) are not registered at all: their memory is
- * the Float32Array, which the collector frees with the buffer, even inside a synchronous loop, where a
- * registry entry per buffer would itself pile up (~5 KB a step) until the event loop turned.
- */
-export const unreachableTextures = new FinalizationRegistry<GlTextures>((held) => {
-  held.stats.live--;
-  deleteTextures(held);
-});
-
-/** The GL textures of one buffer: its values, and the Array(4) view of the same texels once a kernel asked for it. */
-interface GlTextures {
-  stats: BackendStats;
-  texture: { delete(): void };
-  quads: { delete(): void } | null;
-}
-
-export function deleteTextures(t: GlTextures): void {
-  t.quads?.delete();
-  t.texture.delete();
-}
 
 /** What a DeviceBuffer (and whoever holds one) needs of the backend that owns it: the Backend class (gpujs-backend.ts). */
 export interface BufferBackend {
   readonly device: DeviceName;
   readonly stats: BackendStats;
-  readonly pileup: { made(live: number): void };
+  /** GL: tensors live in textures (gl-residency.ts); host backends: in Float32Arrays */
+  readonly resident: boolean;
+  /** GL: the resident textures, bounded by glTextureBudgetMb */
+  readonly residency: Residency;
   /** whether map-style kernels should run on a row grid (KernelBuilder) */
   readonly prefersRowGrid: boolean;
   free(buf: DeviceBuffer): void;
@@ -45,27 +25,31 @@ export interface BufferBackend {
 export class DeviceBuffer {
   refs = 0;
   /**
-   * GL: the values on the host too, where they are known without a read-back (uploaded from the host, or
-   * read back once): buffers are immutable, so this copy never goes stale; a kernel reads the texture.
+   * GL: where the values are (gl-residency.ts): a texture while resident, a host copy where known (uploaded
+   * from the host, read back, or spilled). Null on host backends, and once freed.
    */
-  host: Float32Array | null = null;
-  /** GL: the textures this buffer owns (null on host backends, and on GL until its values are on the GPU) */
-  gl: GlTextures | null = null;
+  gl: GlSlot | null = null;
+  /** The values: a Float32Array on host backends; GL: the slot; null once freed. */
+  handle: Float32Array | GlSlot | null;
   constructor(
     readonly backend: BufferBackend,
-    public handle: Handle | null,
+    values: Float32Array | GlTexture,
     readonly size: number,
   ) {
     backend.stats.live++;
     backend.stats.allocated++;
-    if (handle && !(handle instanceof Float32Array)) this.adoptTexture(handle);
+    if (!backend.resident) {
+      this.handle = values as Float32Array;
+      return;
+    }
+    // a host array stays on the host until a kernel first reads it (then it is kept as the host copy)
+    const host = values instanceof Float32Array ? values : null;
+    this.handle = this.gl = new GlSlot(backend.residency, host);
+    if (!host) backend.residency.adopt(this.gl, values as GlTexture, this, size);
   }
-  /** Takes ownership of a GL texture holding this buffer's values (freed on release, or by the collector). */
-  adoptTexture(texture: { delete(): void }): void {
-    this.gl = { stats: this.backend.stats, texture, quads: null };
-    this.handle = texture as Handle;
-    unreachableTextures.register(this, this.gl, this);
-    this.backend.pileup.made(this.backend.stats.live);
+  /** GL: the values on the host, where known without a read-back (see gl); host backends: null. */
+  get host(): Float32Array | null {
+    return this.gl?.host ?? null;
   }
   retain(): this {
     this.refs++;
@@ -122,13 +106,22 @@ export interface KernelSpec {
 }
 
 export interface BackendStats {
-  /** GL: host arrays uploaded to textures (once per buffer) */
+  /** GL: host arrays uploaded to textures (once per buffer; a spilled buffer uploaded again counts in reuploads) */
   uploads: number;
+  /** GL: buffers spilled to the host uploaded again because a kernel read them */
+  reuploads: number;
+  /** GL: textures on the GPU now, and the bytes charged for them (gl-residency.ts: bounded by glTextureBudgetMb) */
+  resident: number;
+  residentBytes: number;
+  /** GL: textures spilled to host memory over the budget, and how many of those needed a read-back */
+  spills: number;
+  spillReadbacks: number;
   /** GL: textures read back to the host (once per buffer) */
   readbacks: number;
   /**
-   * Buffers not yet freed. GL: textures, until released or finalized. Host backends: buffers not released
-   * explicitly (dispose, tidy, refcount) — the garbage collector frees the others without telling.
+   * Buffers not yet freed. GL: until released, finalized or spilled (a spilled buffer is host memory, which
+   * the collector frees without telling). Host backends: buffers not released explicitly (dispose, tidy,
+   * refcount) — the garbage collector frees the others without telling.
    */
   live: number;
   allocated: number;

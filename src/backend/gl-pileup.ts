@@ -3,13 +3,10 @@
  * the event loop turns (a WeakRef made inside a synchronous loop even keeps its target alive until then).
  * So a training loop that never yields piles up one texture per forward output the user could still hold
  * (autograd frees everything it made itself): nothing can tell a dropped tensor from a kept one without the
- * collector's help. This watches for that pile-up and says once what to do, instead of failing silently
- * later with GL out of memory.
+ * collector's help. The texture budget (gl-residency.ts) bounds them by spilling the least recently used to
+ * host memory, which costs a read-back each; this says once that it happens, why, and how to avoid it.
  */
 import { warnOnce } from '../util/warn-once';
-
-/** Unreleased textures made since the event loop last turned at which the warning is shown. */
-export const PILEUP_WARN_AT = 20000;
 
 const later: (f: () => void) => void = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate ?? ((f) => setTimeout(f, 0));
 
@@ -19,23 +16,33 @@ export function nextTurn(): Promise<void> {
 }
 
 export class TexturePileup {
-  private liveAtTurn = 0;
+  /** textures made since the event loop last turned */
+  sinceTurn = 0;
   private waiting = false;
+  private warned = false;
 
-  /** Called when a texture is made; `live` is the backend's count of textures not yet deleted. */
-  made(live: number): void {
-    if (!this.waiting) {
-      this.waiting = true;
-      this.liveAtTurn = live - 1;
-      later(() => {
-        this.waiting = false;
-      });
-    } else if (live - this.liveAtTurn >= PILEUP_WARN_AT) {
-      warnOnce(
-        `over ${PILEUP_WARN_AT} GL textures were made and not released since the event loop last turned. A loop that ` +
-          'never yields keeps them until it does (finalizers run only then): yield now and then (`await loss.data()`), ' +
-          'or free each step with tidy(), `using` or dispose() (docs/MEMORY.md).',
-      );
-    }
+  /** Called when a texture is made (a kernel output or an upload). */
+  made(): void {
+    this.sinceTurn++;
+    if (this.waiting) return;
+    this.waiting = true;
+    later(() => {
+      this.waiting = false;
+      this.sinceTurn = 0;
+    });
+  }
+
+  /** Called when a texture is spilled to host memory because resident textures exceeded `budgetMb`. */
+  spilled(budgetMb: number): void {
+    if (this.warned) return;
+    this.warned = true;
+    // which of the two it is cannot be told from here: one long synchronous step also makes many textures
+    warnOnce(
+      `GL textures exceeded the budget of ${budgetMb} MiB (setBackendOptions({ glTextureBudgetMb })): the least recently used ` +
+        `are being spilled to host memory (read back, uploaded again when next used); ${this.sinceTurn} textures were made ` +
+        'since the event loop last turned. In a loop that never yields, these are mostly the textures of dropped tensors, ' +
+        'which finalizers delete only when it yields: yield once per step (`await loss.data()`) or free each step with ' +
+        'tidy(), `using` or dispose() to avoid the read-backs. If the tensors one step uses need more, raise the budget. (docs/MEMORY.md)',
+    );
   }
 }

@@ -10,12 +10,13 @@
  * classes are therefore taken from the textures two tiny kernels of this gpu.js instance return.
  */
 import { releaseGlKernel } from './kernel-cache';
+import type { GlTexture } from './gl-residency';
 
 interface TextureClasses {
   /** memory-optimized float texture (GLTextureMemoryOptimized) */
-  flat: new (settings: any) => { delete(): void };
+  flat: new (settings: any) => GlTexture;
   /** Array(4) float texture (GLTextureArray4Float) */
-  quads: new (settings: any) => { delete(): void };
+  quads: new (settings: any) => GlTexture;
 }
 
 const probed = new WeakMap<object, TextureClasses>();
@@ -51,7 +52,7 @@ export function asFlatTexture(gpu: any, quads: any, size: number): any {
 }
 
 /** A second view of a flat texture: Array(4) per texel (kernels read 4 consecutive cells with one fetch). */
-export function asQuadTexture(gpu: any, flat: any, size: number): { delete(): void } {
+export function asQuadTexture(gpu: any, flat: any, size: number): GlTexture {
   const n = Math.ceil(size / 4);
   return new (textureClasses(gpu).quads)({ ...flat, texture: flat.texture, output: [n], dimensions: [n, 1, 1] });
 }

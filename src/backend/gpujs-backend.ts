@@ -9,7 +9,7 @@
  * flat by kernel-output.ts.
  */
 import type { DeviceName } from './device';
-import { DeviceBuffer, deleteTextures, unreachableTextures } from './buffer';
+import { DeviceBuffer } from './buffer';
 import type { BackendStats, Handle, KernelSpec } from './buffer';
 import {
   DeviceLimit,
@@ -36,6 +36,7 @@ import { TexturePileup, nextTurn } from './gl-pileup';
 import { asFlatTexture, asQuadTexture } from './gl-textures';
 import { glSource } from './gl-source';
 import { recycleOutput } from './wasm/out-pool';
+import { GlSlot, GlTexture, Residency } from './gl-residency';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -72,9 +73,23 @@ export { DeviceBuffer } from './buffer';
 export type { BackendStats, BufferBackend, Handle, KernelSpec } from './buffer';
 
 export class Backend {
-  readonly stats: BackendStats = { uploads: 0, readbacks: 0, live: 0, allocated: 0, kernelsCompiled: 0, kernelRuns: 0 };
-  /** GL: warns when textures pile up in a loop that never yields (gl-pileup.ts) */
+  readonly stats: BackendStats = {
+    uploads: 0,
+    reuploads: 0,
+    readbacks: 0,
+    live: 0,
+    allocated: 0,
+    kernelsCompiled: 0,
+    kernelRuns: 0,
+    resident: 0,
+    residentBytes: 0,
+    spills: 0,
+    spillReadbacks: 0,
+  };
+  /** GL: tells why textures are being spilled (a loop that never yields, gl-pileup.ts) */
   readonly pileup = new TexturePileup();
+  /** GL: the resident textures, bounded by glTextureBudgetMb (gl-residency.ts) */
+  readonly residency = new Residency(this.stats, this.pileup);
   private readonly gpu: any;
   /** compiled kernels, bounded (kernel-cache.ts) */
   readonly kernels: KernelCache<any>;
@@ -136,7 +151,9 @@ export class Backend {
       this.limit,
     );
     const t0 = profile.on ? performance.now() : 0;
-    const buf = new DeviceBuffer(this, this.execute(spec), spec.outSize);
+    const buf = new DeviceBuffer(this, this.execute(spec) as Float32Array | GlTexture, spec.outSize);
+    // over the texture budget: spill what this kernel did not use, least recently used first
+    if (this.resident) this.residency.trim();
     if (profile.on) {
       // GL draws are queued: wait for this one so its time is its own
       if (this.resident) this.gpu.context?.finish();
@@ -154,7 +171,7 @@ export class Backend {
     if (this.resident) return this.executeGl(spec);
     const args = spec.inputs.map((b) => {
       if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
-      return b.handle;
+      return b.handle as Float32Array;
     });
     if (spec.native) {
       if (this.resident) throw new Error(`internal: a direct kernel cannot run on '${this.device}'`);
@@ -195,6 +212,8 @@ export class Backend {
    */
   private executeGl(spec: KernelSpec): Handle {
     if (spec.grid || spec.rows4) throw new Error(`internal: grid kernels are not supported on '${this.device}'`);
+    // a new run: what it reads and writes is marked with it, and not spilled before it is done
+    this.residency.runs++;
     const args = spec.inputs.map((b, k) => this.glArgument(b, !!spec.quadInputs?.[k]));
     this.stats.kernelRuns++;
     if (!spec.quads && (spec.loopTotal ?? 0) * 4 <= GL_FRAGMENT_LOOPS) return this.kernel(spec, [spec.outSize], args, 0)(...args, ...spec.scalars);
@@ -213,20 +232,23 @@ export class Backend {
     return asFlatTexture(this.gpu, out, spec.outSize);
   }
 
-  /** What a GL kernel is handed for input `b`: its texture (uploaded now if it is still a host array), or the Array(4) view of it. */
+  /**
+   * What a GL kernel is handed for input `b`: its texture, or the Array(4) view of it. A buffer not on the GPU
+   * (made from a host array, or spilled) is uploaded from its host copy now, which it keeps.
+   */
   private glArgument(b: DeviceBuffer, quads: boolean): Handle {
-    if (b.handle === null) throw new Error('internal: kernel input buffer was already released');
-    if (b.handle instanceof Float32Array) {
-      const host = b.handle;
+    const slot = b.gl;
+    if (b.handle === null || !slot) throw new Error('internal: kernel input buffer was already released');
+    if (!slot.texture) {
+      const host = slot.host!;
       // the identity kernel: gpu.js uploads the array (4 values per texel) and renders the same layout
       const upload = { source: UPLOAD_SOURCE, outSize: host.length, inputs: [], scalars: [] };
-      b.adoptTexture(this.kernel(upload, [host.length], [host], 0)(host));
-      b.host = host;
-      this.stats.uploads++;
-    }
-    if (!quads) return b.handle!;
-    const gl = b.gl!;
-    return (gl.quads ??= asQuadTexture(this.gpu, gl.texture, b.size)) as Handle;
+      if (slot.counted) this.stats.uploads++;
+      else this.stats.reuploads++;
+      this.residency.adopt(slot, this.kernel(upload, [host.length], [host], 0)(host), b, b.size);
+    } else this.residency.touch(slot);
+    if (!quads) return slot.texture as Handle;
+    return (slot.quads ??= asQuadTexture(this.gpu, slot.texture, b.size)) as Handle;
   }
 
   /** The compiled gpu.js kernel of a spec for an output grid and part base (0: whole run), from the cache. */
@@ -314,46 +336,47 @@ export class Backend {
     const h = buf.handle;
     if (h === null) throw new Error('tensor data was released (disposed or freed by tidy())');
     if (h instanceof Float32Array) return h;
-    if (buf.host) return buf.host;
+    if (h.host) return h.host;
     this.stats.readbacks++;
-    const arr = h.toArray();
-    return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr.flat ? arr.flat(3) : arr));
+    const arr = h.texture!.toArray();
+    return (h.host = arr instanceof Float32Array ? arr : Float32Array.from(arr.flat ? arr.flat(3) : arr));
   }
 
   async readAsync(buf: DeviceBuffer): Promise<Float32Array> {
     tracing.tracer?.onRead(buf);
-    const h: any = buf.handle;
-    if (h && !(h instanceof Float32Array) && !buf.host && typeof h.toArray === 'function') {
+    const h = buf.handle;
+    if (h instanceof GlSlot && !h.host && h.texture) {
       this.stats.readbacks++;
-      const arr = await h.toArray();
+      const arr = await h.texture.toArray();
       // headless-gl reads back synchronously, so the await above is only a microtask; a turn of the event
       // loop lets finalizers delete the textures of unreachable tensors (an `await loss.data()` loop stays flat)
       await nextTurn();
-      return (buf.host = arr instanceof Float32Array ? arr : Float32Array.from(arr));
+      return (h.host ??= arr instanceof Float32Array ? arr : Float32Array.from(arr));
     }
     return this.read(buf);
   }
 
-  /** The buffer's values where they are on the host without a read-back (host backends; GL: uploaded or read before), else null. */
+  /** The buffer's values where they are on the host without a read-back (host backends; GL: uploaded, read or spilled before), else null. */
   hostValues(buf: DeviceBuffer): Float32Array | null {
-    return buf.handle instanceof Float32Array ? buf.handle : buf.handle === null ? null : buf.host;
+    const h = buf.handle;
+    return h instanceof Float32Array ? h : h === null ? null : h.host;
   }
 
   free(buf: DeviceBuffer): void {
+    const slot = buf.gl;
     const h = buf.handle;
     buf.handle = null;
-    // a direct kernel's output array goes back to its pool (out-pool.ts): reused without fresh pages
-    if (!this.resident && h instanceof Float32Array) recycleOutput(h);
-    buf.host = null;
-    this.stats.live--;
-    if (buf.gl) {
-      unreachableTextures.unregister(buf);
-      deleteTextures(buf.gl);
-      buf.gl = null;
+    buf.gl = null;
+    if (slot) this.residency.release(slot);
+    else {
+      this.stats.live--;
+      // a direct kernel's output array goes back to its pool (out-pool.ts): reused without fresh pages
+      if (h instanceof Float32Array) recycleOutput(h);
     }
   }
 
   destroy(): void {
+    this.residency.close();
     this.kernels.clear();
     this.pool?.destroy();
     this.pool = null;

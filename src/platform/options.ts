@@ -37,6 +37,11 @@ export interface BackendOptions {
   wasmPanelCacheMb?: number;
   /** MiB of released direct-kernel output arrays kept for reuse (TSNN_WASM_OUT_POOL_MB; default 64; 0: off) */
   wasmOutPoolMb?: number;
+  /**
+   * MiB of GL textures the `gpu` device keeps on the GPU (TSNN_GL_TEXTURE_BUDGET_MB; default 256): past it the
+   * least recently used are spilled to host memory and uploaded again when next used (gl-residency.ts)
+   */
+  glTextureBudgetMb?: number;
   /** 'always': split every large kernel over threads instead of timing split against whole (TSNN_SPLIT) */
   split?: 'auto' | 'always';
   /**
@@ -117,6 +122,11 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
     env: 'TSNN_WASM_OUT_POOL_MB',
     parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : undefined),
     check: (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number of MiB >= 0'),
+  },
+  glTextureBudgetMb: {
+    env: 'TSNN_GL_TEXTURE_BUDGET_MB',
+    parse: (v) => (v !== '' && Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : undefined),
+    check: (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a number of MiB > 0'),
   },
   split: {
     env: 'TSNN_SPLIT',

@@ -6,6 +6,8 @@
  * compute the right values afterwards.
  */
 import { expect } from 'chai';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { Backend, DeviceBuffer } from '../../src/backend/gpujs-backend';
 import { textureClasses } from '../../src/backend/gl-textures';
 import { releaseGlKernel } from '../../src/backend/kernel-cache';
@@ -33,7 +35,7 @@ const TRIPLE = 'function(in0) { return in0[this.thread.x] * 3; }';
       const gpu = (b as any).gpu;
       const classes = textureClasses(gpu);
       expect(run(b, DOUBLE)).to.deep.equal([2, 4, 6, 8, 10, 12]);
-      const out: any = keep(b.run({ source: DOUBLE, outSize: x.length, inputs: [keep(b.upload(x))], scalars: [] })).handle;
+      const out: any = keep(b.run({ source: DOUBLE, outSize: x.length, inputs: [keep(b.upload(x))], scalars: [] })).gl!.texture;
       expect(out.constructor).to.equal(classes.flat);
       expect(classes.quads.name).to.match(/Array4Float/);
     } finally {
@@ -53,5 +55,34 @@ const TRIPLE = 'function(in0) { return in0[this.thread.x] * 3; }';
     } finally {
       destroy(b);
     }
+  });
+
+  it('destroying a backend with unreleased textures: no finalizer touches the dead context afterwards', async () => {
+    // (in a page a texture deleted through a destroyed context throws "Invalid GL context" from the finalizer)
+    v8.setFlagsFromString('--expose-gc');
+    const gc: () => void = vm.runInNewContext('gc');
+    const b = new Backend('gpu');
+    let deletesAfterDestroy = 0;
+    let destroyed = false;
+    (() => {
+      // dropped without release: only a finalizer would delete these textures
+      for (let i = 0; i < 20; i++) {
+        const out = b.run({ source: DOUBLE, outSize: x.length, inputs: [b.upload(x)], scalars: [] });
+        const tex: any = out.gl!.texture;
+        const del = tex.delete.bind(tex);
+        tex.delete = () => {
+          if (destroyed) deletesAfterDestroy++;
+          del();
+        };
+      }
+    })();
+    expect(b.stats.resident).to.be.greaterThan(0);
+    b.destroy();
+    destroyed = true;
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(deletesAfterDestroy).to.equal(0);
   });
 });

@@ -239,6 +239,48 @@ describe('browser: tsnn in Chromium', function () {
       expect(w.err, `gpu compiled: worst ${w.at}`).to.be.at.most(TOLERANCE);
     });
 
+    it('gpu (WebGL2): a loop that never yields stays under a small texture budget, with the losses of an unbounded run', async () => {
+      const r = await page.evaluate(() => {
+        const t = (globalThis as any).t;
+        const stats = t.backendFor('gpu').stats;
+        const run = (budget: number | undefined) => {
+          t.setBackendOptions({ glTextureBudgetMb: budget });
+          t.manualSeed(0);
+          const net = t.nn.Sequential(t.nn.Linear(32, 64), t.nn.ReLU(), t.nn.Linear(64, 4)).to('gpu');
+          const opt = t.optim.Adam(net.parameters(), { lr: 1e-3 });
+          const x = t.randn([16, 32], { device: 'gpu' });
+          const y = t.tensor(
+            Array.from({ length: 16 }, (_, i) => i % 4),
+            { device: 'gpu' },
+          );
+          const live0 = stats.live;
+          const spills0 = stats.spills;
+          const losses: number[] = [];
+          let maxLive = 0;
+          for (let i = 0; i < 60; i++) {
+            opt.zeroGrad();
+            const loss = t.F.crossEntropy(net(x), y);
+            loss.backward();
+            opt.step();
+            losses.push(loss.item());
+            maxLive = Math.max(maxLive, stats.live - live0);
+          }
+          return { losses, maxLive, spills: stats.spills - spills0 };
+        };
+        try {
+          return { bounded: run(0.25), unbounded: run(undefined) };
+        } finally {
+          t.setBackendOptions({ glTextureBudgetMb: undefined });
+        }
+      });
+      expect(r.unbounded.spills).to.equal(0);
+      expect(r.unbounded.maxLive, 'textures pile up without the budget (finalizers wait for the page to yield)').to.be.greaterThan(600);
+      expect(r.bounded.spills, 'spilled').to.be.greaterThan(60);
+      // 0.25 MiB: at most 64 textures resident (each charged 4 KiB at least)
+      expect(r.bounded.maxLive, 'textures neither deleted nor spilled').to.be.lessThan(150);
+      expect(r.bounded.losses).to.deep.equal(r.unbounded.losses);
+    });
+
     it('a .safetensors file goes Node -> page (loadUrl) -> Node byte-identical, on every device', async () => {
       tsnn.manualSeed(3);
       const model = new tsnn.nn.Sequential(new tsnn.nn.Linear(6, 8), new tsnn.nn.ReLU(), new tsnn.nn.Linear(8, 3));
