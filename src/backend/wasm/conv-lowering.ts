@@ -1,0 +1,257 @@
+/**
+ * The direct WebAssembly lowering of conv2d on `webasm`: implicit GEMM. No column matrix is built: each
+ * image is copied once into the arena as zero-padded phase planes (pack-image.ts), where every patch row
+ * is a contiguous run at a per-tap offset, and the 4x8 SIMD tile kernels (conv-kernel.ts) read it there.
+ *  - forward:     y[n]  = W_g [Og, Kg] x patches   (fwd kernel; the bias added as the tile rows are copied out in NCHW)
+ *  - grad input:  gx[n] = col2im(W_g^T x gy[n])    (gx kernel: the product scattered into padded planes, then unpadded)
+ *  - grad weight: gW    = sum_n gy[n] x patches^T  (gw kernel: dot products along the output positions)
+ * Each is a KernelSpec with a `native` runner (like matmul-lowering.ts), so stats, the profiler and graph
+ * capture/replay treat it as one kernel. Single-threaded.
+ *
+ * Switch: `setBackendOptions({ wasmConv: false })` (TSNN_WASM_CONV=off), or the matmul's switch
+ * (`wasmMatmul: false`), keeps conv2d on its gpu.js kernels, the reference the tests compare with.
+ */
+import type { KernelSpec } from '../gpujs-backend';
+import type { StridedRef } from '../kernel-builder';
+import { option } from '../../platform/options';
+import { wasmApi } from './runtime';
+import { gemmEngine, useFma } from './gemm';
+import { wasmMatmulAvailable } from './matmul-lowering';
+import { convModuleBytes, MR, NR } from './conv-kernel';
+import { packA } from './pack';
+import { ConvShape, ImageGrid, imageGrid, packGrad, packImage, unpackImage, View4 } from './pack-image';
+import type { WasmArena } from './arena';
+
+export type { ConvShape } from './pack-image';
+
+/** K block of the forward (as gemm.ts's KC): an A panel of MR x KC floats stays in L1. */
+const KC = 512;
+
+type TileFn = (...args: number[]) => void;
+
+interface ConvEngine {
+  arena: WasmArena;
+  fwd: TileFn[];
+  gx: TileFn[];
+  gw: TileFn[];
+}
+
+let engine: ConvEngine | null = null;
+
+/** The kernels, instantiated over the matmul engine's arena (one memory for all direct kernels). */
+function convEngine(): ConvEngine {
+  if (engine) return engine;
+  const { arena } = gemmEngine();
+  const module = new wasmApi!.Module(convModuleBytes(useFma()));
+  const ex = new wasmApi!.Instance(module, { env: { memory: arena.memory } }).exports;
+  const pick = (p: string) => [0, 1, 2, 3, 4].map((r) => ex[`${p}${r}`] as TileFn);
+  engine = { arena, fwd: pick('fwd'), gx: pick('gx'), gw: pick('gw') };
+  return engine;
+}
+
+/** Whether conv2d on webasm takes this path now. */
+export function wasmConvAvailable(): boolean {
+  return option('wasmConv') !== false && wasmMatmulAvailable();
+}
+
+const view = (data: Float32Array, r: StridedRef): View4 => ({ data, offset: r.offset, strides: r.strides });
+
+/** The weight [O, Cg, kH, kW] as rows [O, Kg]: itself where contiguous, else a gathered copy. */
+function weightRows(data: Float32Array, w: StridedRef, s: ConvShape): { data: Float32Array; offset: number } {
+  const [sO, sC, sH, sW] = w.strides;
+  const Kg = s.Cg * s.kH * s.kW;
+  if (sW === 1 && sH === s.kW && sC === s.kH * s.kW && sO === Kg) return { data, offset: w.offset };
+  const out = new Float32Array(s.O * Kg);
+  let i = 0;
+  for (let o = 0; o < s.O; o++)
+    for (let c = 0; c < s.Cg; c++)
+      for (let kh = 0; kh < s.kH; kh++) for (let kw = 0; kw < s.kW; kw++) out[i++] = data[w.offset + o * sO + c * sC + kh * sH + kw * sW];
+  return { data: out, offset: 0 };
+}
+
+/** Arena blocks for one call, freed together. */
+class Scratch {
+  private readonly blocks: number[] = [];
+  constructor(readonly arena: WasmArena) {}
+  alloc(floats: number): number {
+    const at = this.arena.alloc(floats * 4 + 64, 'conv2d');
+    this.blocks.push(at);
+    return at;
+  }
+  free(): void {
+    for (const b of this.blocks) this.arena.free(b);
+  }
+}
+
+function writeTable(arena: WasmArena, at: number, koff: Int32Array): void {
+  new Int32Array(arena.memory.buffer, at, koff.length).set(koff);
+}
+
+const label = (s: ConvShape, what: string) =>
+  `/* direct wasm conv ${what} */ x[${s.N},${s.C},${s.H},${s.W}] w[${s.O},${s.Cg},${s.kH},${s.kW}] s${s.sh},${s.sw} p${s.ph},${s.pw} d${s.dh},${s.dw} -> [${s.OH},${s.OW}]`;
+
+/** y [N, O, OH, OW] = conv2d(x, w) + bias. */
+export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, bias: StridedRef | null): KernelSpec {
+  const g = imageGrid(s);
+  const G = s.O / s.Og;
+  const { Kg, Pt, Wq } = g;
+  const nT = Pt / NR;
+  const mT = Math.ceil(s.Og / MR);
+  const aFloats = mT * MR * Kg;
+  const outSize = s.N * s.O * s.OH * s.OW;
+  const native = (args: Float32Array[]): Float32Array => {
+    const [X, Wt, B] = args;
+    const e = convEngine();
+    const sc = new Scratch(e.arena);
+    const out = new Float32Array(outSize);
+    try {
+      const aBlock = sc.alloc(G * aFloats);
+      const xBlock = sc.alloc(g.image + g.slack);
+      const cBlock = sc.alloc(s.O * Pt);
+      const tBlock = sc.alloc(Kg);
+      const f32 = e.arena.f32;
+      const wr = weightRows(Wt, w, s);
+      for (let gi = 0; gi < G; gi++) packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: Kg, cs: 1 }, s.Og, Kg, MR);
+      f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
+      writeTable(e.arena, tBlock, g.koff);
+      const xv = view(X, x);
+      const c0 = cBlock >> 2;
+      const plane = s.OH * s.OW;
+      for (let n = 0; n < s.N; n++) {
+        packImage(f32, xBlock >> 2, s, g, xv, n);
+        for (let gi = 0; gi < G; gi++) {
+          const ap = aBlock + gi * aFloats * 4;
+          const bp = xBlock + gi * s.Cg * g.chan * 4;
+          const cp = cBlock + gi * s.Og * Pt * 4;
+          for (let k0 = 0; k0 < Kg; k0 += KC) {
+            const kc = Math.min(KC, Kg - k0);
+            for (let i = 0; i < mT; i++) {
+              const rows = Math.min(MR, s.Og - i * MR);
+              e.fwd[rows](ap + (i * Kg + k0) * MR * 4, bp, cp + i * MR * Pt * 4, nT, kc, Pt * 4, tBlock + k0 * 4, k0 > 0 ? 1 : 0);
+            }
+          }
+        }
+        // the grid's rows into NCHW, dropping the columns past OW, plus the bias (an f32 add, as the gpu.js epilogue)
+        let oi = n * s.O * plane;
+        for (let o = 0; o < s.O; o++) {
+          const bv = bias ? B[bias.offset + o * (bias.strides[0] ?? 1)] : 0;
+          const ci = c0 + o * Pt;
+          for (let oh = 0; oh < s.OH; oh++) {
+            const row = ci + oh * Wq;
+            for (let ow = 0; ow < s.OW; ow++) out[oi++] = f32[row + ow] + bv;
+          }
+        }
+      }
+    } finally {
+      sc.free();
+    }
+    return out;
+  };
+  return {
+    source: label(s, 'forward'),
+    outSize,
+    inputs: bias ? [x.buffer, w.buffer, bias.buffer] : [x.buffer, w.buffer],
+    scalars: [],
+    native,
+    work: Kg,
+    op: 'conv2d',
+  };
+}
+
+/** gx [N, C, H, W] from gy [N, O, OH, OW] and w. */
+export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRef): KernelSpec {
+  const g = imageGrid(s);
+  const G = s.O / s.Og;
+  const { Kg, Pt } = g;
+  const nT = Pt / NR;
+  const mT = Math.ceil(Kg / MR);
+  const aFloats = mT * MR * s.Og;
+  const table = new Int32Array(mT * MR);
+  table.set(g.koff);
+  const imageSize = s.C * s.H * s.W;
+  const native = (args: Float32Array[]): Float32Array => {
+    const [GY, Wt] = args;
+    const e = convEngine();
+    const sc = new Scratch(e.arena);
+    const out = new Float32Array(s.N * imageSize);
+    try {
+      const aBlock = sc.alloc(G * aFloats);
+      const gyBlock = sc.alloc(s.O * Pt);
+      const xBlock = sc.alloc(g.image + g.slack);
+      const tBlock = sc.alloc(table.length);
+      const f32 = e.arena.f32;
+      const wr = weightRows(Wt, w, s);
+      // A = W_g^T [Kg, Og]: the weight's rows read down their columns
+      for (let gi = 0; gi < G; gi++) packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: 1, cs: Kg }, Kg, s.Og, MR);
+      f32.fill(0, gyBlock >> 2, (gyBlock >> 2) + s.O * Pt);
+      writeTable(e.arena, tBlock, table);
+      const gv = view(GY, gy);
+      for (let n = 0; n < s.N; n++) {
+        packGrad(f32, gyBlock >> 2, s, g, gv, n);
+        f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
+        for (let gi = 0; gi < G; gi++) {
+          const ap = aBlock + gi * aFloats * 4;
+          const cb = xBlock + gi * s.Cg * g.chan * 4;
+          for (let k0 = 0; k0 < s.Og; k0 += KC) {
+            const kc = Math.min(KC, s.Og - k0);
+            const bp = gyBlock + (gi * s.Og + k0) * Pt * 4;
+            for (let i = 0; i < mT; i++) {
+              const rows = Math.min(MR, Kg - i * MR);
+              e.gx[rows](ap + (i * s.Og + k0) * MR * 4, bp, cb, nT, kc, Pt * 4, tBlock + i * MR * 4);
+            }
+          }
+        }
+        unpackImage(f32, xBlock >> 2, s, g, out, n * imageSize);
+      }
+    } finally {
+      sc.free();
+    }
+    return out;
+  };
+  return { source: label(s, 'grad input'), outSize: s.N * imageSize, inputs: [gy.buffer, w.buffer], scalars: [], native, work: s.Og, op: 'conv2d' };
+}
+
+/** gW [O, Cg, kH, kW] from gy [N, O, OH, OW] and x. */
+export function wasmConvGradWeightSpec(s: ConvShape, gy: StridedRef, x: StridedRef): KernelSpec {
+  const g: ImageGrid = imageGrid(s, imageGrid(s).Kg % 2);
+  const G = s.O / s.Og;
+  const { Kg, Pt } = g;
+  const ldo = g.koff.length;
+  const native = (args: Float32Array[]): Float32Array => {
+    const [GY, X] = args;
+    const e = convEngine();
+    const sc = new Scratch(e.arena);
+    const out = new Float32Array(s.O * Kg);
+    try {
+      const gyBlock = sc.alloc(s.O * Pt);
+      const xBlock = sc.alloc(g.image + g.slack);
+      const tBlock = sc.alloc(ldo);
+      const oBlock = sc.alloc(s.O * ldo);
+      const f32 = e.arena.f32;
+      f32.fill(0, gyBlock >> 2, (gyBlock >> 2) + s.O * Pt);
+      f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
+      f32.fill(0, oBlock >> 2, (oBlock >> 2) + s.O * ldo);
+      writeTable(e.arena, tBlock, g.koff);
+      const gv = view(GY, gy);
+      const xv = view(X, x);
+      for (let n = 0; n < s.N; n++) {
+        packGrad(f32, gyBlock >> 2, s, g, gv, n);
+        packImage(f32, xBlock >> 2, s, g, xv, n);
+        for (let gi = 0; gi < G; gi++) {
+          const xb = xBlock + gi * s.Cg * g.chan * 4;
+          for (let o0 = 0; o0 < s.Og; o0 += MR) {
+            const o = gi * s.Og + o0;
+            const rows = Math.min(MR, s.Og - o0);
+            e.gw[rows](gyBlock + o * Pt * 4, Pt * 4, xb, tBlock, ldo / 2, Pt / 4, oBlock + o * ldo * 4, ldo * 4);
+          }
+        }
+      }
+      const o0 = oBlock >> 2;
+      for (let o = 0; o < s.O; o++) out.set(f32.subarray(o0 + o * ldo, o0 + o * ldo + Kg), o * Kg);
+    } finally {
+      sc.free();
+    }
+    return out;
+  };
+  return { source: label(s, 'grad weight'), outSize: s.O * Kg, inputs: [gy.buffer, x.buffer], scalars: [], native, work: Pt, op: 'conv2d' };
+}
