@@ -37,13 +37,7 @@ export function directConvAvailable(device: DeviceName): boolean {
   return device === 'webasm' && wasmConvAvailable();
 }
 
-export function directConv(
-  pass: 'forward',
-  s: ConvShape,
-  a: StridedRef,
-  b: StridedRef,
-  bias: StridedRef | null,
-): KernelSpec;
+export function directConv(pass: 'forward', s: ConvShape, a: StridedRef, b: StridedRef, bias: StridedRef | null): KernelSpec;
 export function directConv(pass: 'gradInput' | 'gradWeight', s: ConvShape, a: StridedRef, b: StridedRef): KernelSpec;
 /** forward (x, w, bias), gradInput (gy, w), gradWeight (gy, x) */
 export function directConv(

@@ -19,7 +19,7 @@ import { gemmEngine, useFma } from './gemm';
 import { wasmMatmulAvailable } from './matmul-lowering';
 import { convModuleBytes, MR, NR } from './conv-kernel';
 import { packA } from './pack';
-import { ConvShape, ImageGrid, imageGrid, packGrad, packImage, unpackImage, View4 } from './pack-image';
+import { ConvShape, ImageGrid, imageGrid, imageRuns, gradRuns, gather, scatter } from './pack-image';
 import type { WasmArena } from './arena';
 
 export type { ConvShape } from './pack-image';
@@ -54,7 +54,23 @@ export function wasmConvAvailable(): boolean {
   return option('wasmConv') !== false && wasmMatmulAvailable();
 }
 
-const view = (data: Float32Array, r: StridedRef): View4 => ({ data, offset: r.offset, strides: r.strides });
+/** Image runs of a [N, C, H, W] view (element strides). */
+const runsOf = (s: ConvShape, g: ImageGrid, r: StridedRef) => imageRuns(s, g, r.strides[1], r.strides[2], r.strides[3]);
+const gradRunsOf = (s: ConvShape, g: ImageGrid, r: StridedRef) => gradRuns(s, g, r.strides[1], r.strides[2], r.strides[3]);
+
+/** Grid rows [O, Pt] of image n into NCHW `out`, dropping the columns past OW, plus the bias (an f32 add, as the gpu.js epilogue). */
+function copyOut(out: Float32Array, oi: number, f32: Float32Array, c0: number, s: ConvShape, g: ImageGrid, bias: Float32Array | null): void {
+  const { Pt, Wq } = g;
+  const { O, OH, OW } = s;
+  for (let o = 0; o < O; o++) {
+    const bv = bias ? bias[o] : 0;
+    const ci = c0 + o * Pt;
+    for (let oh = 0; oh < OH; oh++) {
+      const row = ci + oh * Wq;
+      for (let ow = 0; ow < OW; ow++) out[oi++] = f32[row + ow] + bv;
+    }
+  }
+}
 
 /** The weight [O, Cg, kH, kW] as rows [O, Kg]: itself where contiguous, else a gathered copy. */
 function weightRows(data: Float32Array, w: StridedRef, s: ConvShape): { data: Float32Array; offset: number } {
@@ -99,6 +115,7 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
   const mT = Math.ceil(s.Og / MR);
   const aFloats = mT * MR * Kg;
   const outSize = s.N * s.O * s.OH * s.OW;
+  const xRuns = runsOf(s, g, x);
   const native = (args: Float32Array[]): Float32Array => {
     const [X, Wt, B] = args;
     const e = convEngine();
@@ -111,14 +128,18 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
       const tBlock = sc.alloc(Kg);
       const f32 = e.arena.f32;
       const wr = weightRows(Wt, w, s);
-      for (let gi = 0; gi < G; gi++) packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: Kg, cs: 1 }, s.Og, Kg, MR);
+      for (let gi = 0; gi < G; gi++)
+        packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: Kg, cs: 1 }, s.Og, Kg, MR);
       f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
       writeTable(e.arena, tBlock, g.koff);
-      const xv = view(X, x);
-      const c0 = cBlock >> 2;
+      let bv: Float32Array | null = null;
+      if (bias) {
+        bv = new Float32Array(s.O);
+        for (let o = 0; o < s.O; o++) bv[o] = B[bias.offset + o * (bias.strides[0] ?? 1)];
+      }
       const plane = s.OH * s.OW;
       for (let n = 0; n < s.N; n++) {
-        packImage(f32, xBlock >> 2, s, g, xv, n);
+        gather(f32, xBlock >> 2, X, x.offset + n * x.strides[0], xRuns);
         for (let gi = 0; gi < G; gi++) {
           const ap = aBlock + gi * aFloats * 4;
           const bp = xBlock + gi * s.Cg * g.chan * 4;
@@ -131,16 +152,7 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
             }
           }
         }
-        // the grid's rows into NCHW, dropping the columns past OW, plus the bias (an f32 add, as the gpu.js epilogue)
-        let oi = n * s.O * plane;
-        for (let o = 0; o < s.O; o++) {
-          const bv = bias ? B[bias.offset + o * (bias.strides[0] ?? 1)] : 0;
-          const ci = c0 + o * Pt;
-          for (let oh = 0; oh < s.OH; oh++) {
-            const row = ci + oh * Wq;
-            for (let ow = 0; ow < s.OW; ow++) out[oi++] = f32[row + ow] + bv;
-          }
-        }
+        copyOut(out, n * s.O * plane, f32, cBlock >> 2, s, g, bv);
       }
     } finally {
       sc.free();
@@ -169,6 +181,9 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
   const table = new Int32Array(mT * MR);
   table.set(g.koff);
   const imageSize = s.C * s.H * s.W;
+  const gRuns = gradRunsOf(s, g, gy);
+  // gx is made contiguous; the cells no tap reads stay 0
+  const outRuns = imageRuns(s, g, s.H * s.W, s.W, 1);
   const native = (args: Float32Array[]): Float32Array => {
     const [GY, Wt] = args;
     const e = convEngine();
@@ -182,12 +197,12 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
       const f32 = e.arena.f32;
       const wr = weightRows(Wt, w, s);
       // A = W_g^T [Kg, Og]: the weight's rows read down their columns
-      for (let gi = 0; gi < G; gi++) packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: 1, cs: Kg }, Kg, s.Og, MR);
+      for (let gi = 0; gi < G; gi++)
+        packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: 1, cs: Kg }, Kg, s.Og, MR);
       f32.fill(0, gyBlock >> 2, (gyBlock >> 2) + s.O * Pt);
       writeTable(e.arena, tBlock, table);
-      const gv = view(GY, gy);
       for (let n = 0; n < s.N; n++) {
-        packGrad(f32, gyBlock >> 2, s, g, gv, n);
+        gather(f32, gyBlock >> 2, GY, gy.offset + n * gy.strides[0], gRuns);
         f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
         for (let gi = 0; gi < G; gi++) {
           const ap = aBlock + gi * aFloats * 4;
@@ -201,7 +216,7 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
             }
           }
         }
-        unpackImage(f32, xBlock >> 2, s, g, out, n * imageSize);
+        scatter(out, n * imageSize, f32, xBlock >> 2, outRuns);
       }
     } finally {
       sc.free();
@@ -217,6 +232,8 @@ export function wasmConvGradWeightSpec(s: ConvShape, gy: StridedRef, x: StridedR
   const G = s.O / s.Og;
   const { Kg, Pt } = g;
   const ldo = g.koff.length;
+  const gRuns = gradRunsOf(s, g, gy);
+  const xRuns = runsOf(s, g, x);
   const native = (args: Float32Array[]): Float32Array => {
     const [GY, X] = args;
     const e = convEngine();
@@ -232,11 +249,9 @@ export function wasmConvGradWeightSpec(s: ConvShape, gy: StridedRef, x: StridedR
       f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
       f32.fill(0, oBlock >> 2, (oBlock >> 2) + s.O * ldo);
       writeTable(e.arena, tBlock, g.koff);
-      const gv = view(GY, gy);
-      const xv = view(X, x);
       for (let n = 0; n < s.N; n++) {
-        packGrad(f32, gyBlock >> 2, s, g, gv, n);
-        packImage(f32, xBlock >> 2, s, g, xv, n);
+        gather(f32, gyBlock >> 2, GY, gy.offset + n * gy.strides[0], gRuns);
+        gather(f32, xBlock >> 2, X, x.offset + n * x.strides[0], xRuns);
         for (let gi = 0; gi < G; gi++) {
           const xb = xBlock + gi * s.Cg * g.chan * 4;
           for (let o0 = 0; o0 < s.Og; o0 += MR) {

@@ -70,22 +70,33 @@ export function imageGrid(s: ConvShape, pad = 0): ImageGrid {
   return { Hq, Wq, plane, chan, image: s.C * chan, slack: Wq + 2 * NR + 8, Pt, Kg, koff };
 }
 
-/** Element strides of a 4-D [N, C, H, W] view and its offset. */
-export interface View4 {
-  data: Float32Array;
-  offset: number;
-  strides: readonly number[];
+/**
+ * The row runs one image's copy is made of, the same for every image: run t copies `count[t]` cells from
+ * source element `src[t]` (+ the image's base, every `step` elements) to float `dst[t]` of the block.
+ */
+export interface Runs {
+  src: Int32Array;
+  dst: Int32Array;
+  count: Int32Array;
+  step: number;
+}
+
+function runs(list: number[][], step: number): Runs {
+  return {
+    src: Int32Array.from(list, (r) => r[0]),
+    dst: Int32Array.from(list, (r) => r[1]),
+    count: Int32Array.from(list, (r) => r[2]),
+    step,
+  };
 }
 
 /**
- * Visits every input cell (n fixed) that some tap reads: fn(src index, dst float index in the image
- * block at `at`), row run by row run. The padding cells are never visited (they stay as they are).
+ * The input cells some tap reads, as runs from a [C, H, W] image with element strides [sC, sH, sW] into
+ * the phase planes. The padding cells are in no run (they stay as they are: zero them once).
  */
-function eachCell(s: ConvShape, g: ImageGrid, x: View4, n: number, at: number, fn: (src: number, dst: number, count: number, sStep: number) => void): void {
-  const [sN, sC, sH, sW] = x.strides;
-  for (let c = 0; c < s.C; c++) {
-    const cSrc = x.offset + n * sN + c * sC;
-    const cDst = at + c * g.chan;
+export function imageRuns(s: ConvShape, g: ImageGrid, sC: number, sH: number, sW: number): Runs {
+  const list: number[][] = [];
+  for (let c = 0; c < s.C; c++)
     for (let ih = 0; ih < s.H; ih++) {
       const r = ih + s.ph;
       const i = Math.floor(r / s.sh);
@@ -96,43 +107,39 @@ function eachCell(s: ConvShape, g: ImageGrid, x: View4, n: number, at: number, f
         if (iw0 >= s.W) continue;
         const j0 = (iw0 + s.pw - b) / s.sw;
         const count = Math.min(Math.ceil((s.W - iw0) / s.sw), g.Wq - j0);
-        if (count <= 0) continue;
-        fn(cSrc + ih * sH + iw0 * sW, cDst + (a * s.sw + b) * g.plane + i * g.Wq + j0, count, s.sw * sW);
+        if (count > 0) list.push([c * sC + ih * sH + iw0 * sW, c * g.chan + (a * s.sw + b) * g.plane + i * g.Wq + j0, count]);
       }
     }
+  return runs(list, s.sw * sW);
+}
+
+/** gy's cells [O, OH, OW] (element strides sO, sH, sW) as runs into grid rows [O, Pt]: cell (o, oh*Wq + ow). */
+export function gradRuns(s: ConvShape, g: ImageGrid, sO: number, sH: number, sW: number): Runs {
+  const list: number[][] = [];
+  for (let o = 0; o < s.O; o++) for (let oh = 0; oh < s.OH; oh++) list.push([o * sO + oh * sH, o * g.Pt + oh * g.Wq, s.OW]);
+  return runs(list, sW);
+}
+
+/** Copies the runs from `src` (image base `base`) into `dst` at float `at`. */
+export function gather(dst: Float32Array, at: number, src: Float32Array, base: number, r: Runs): void {
+  const { step } = r;
+  for (let t = 0; t < r.src.length; t++) {
+    const si = base + r.src[t];
+    const di = at + r.dst[t];
+    const n = r.count[t];
+    if (step === 1) for (let q = 0; q < n; q++) dst[di + q] = src[si + q];
+    else for (let q = 0; q < n; q++) dst[di + q] = src[si + q * step];
   }
 }
 
-/** Image n of x into the phase planes at float `at` of `dst` (padding cells untouched: zero them once). */
-export function packImage(dst: Float32Array, at: number, s: ConvShape, g: ImageGrid, x: View4, n: number): void {
-  const src = x.data;
-  eachCell(s, g, x, n, at, (si, di, count, step) => {
-    if (step === 1) for (let t = 0; t < count; t++) dst[di + t] = src[si + t];
-    else for (let t = 0; t < count; t++) dst[di + t] = src[si + t * step];
-  });
-}
-
-/** The inverse: gx[n] (contiguous [C, H, W] at `outAt`) from the planes; cells no tap reads get 0. */
-export function unpackImage(src: Float32Array, at: number, s: ConvShape, g: ImageGrid, out: Float32Array, outAt: number): void {
-  const HW = s.H * s.W;
-  out.fill(0, outAt, outAt + s.C * HW);
-  eachCell(s, g, { data: out, offset: outAt, strides: [s.C * HW, HW, s.W, 1] }, 0, at, (oi, si, count, step) => {
-    for (let t = 0; t < count; t++) out[oi + t * step] = src[si + t];
-  });
-}
-
-/** gy[n] (any strides) into grid rows [O, Pt] at `at`: cell (o, oh*Wq + ow); the other cells untouched (zero). */
-export function packGrad(dst: Float32Array, at: number, s: ConvShape, g: ImageGrid, gy: View4, n: number): void {
-  const [sN, sO, sH, sW] = gy.strides;
-  const src = gy.data;
-  for (let o = 0; o < s.O; o++) {
-    const oSrc = gy.offset + n * sN + o * sO;
-    const oDst = at + o * g.Pt;
-    for (let oh = 0; oh < s.OH; oh++) {
-      const si = oSrc + oh * sH;
-      const di = oDst + oh * g.Wq;
-      if (sW === 1) for (let ow = 0; ow < s.OW; ow++) dst[di + ow] = src[si + ow];
-      else for (let ow = 0; ow < s.OW; ow++) dst[di + ow] = src[si + ow * sW];
-    }
+/** The inverse of `gather`: the runs' cells of `src` (at float `at`) back to `dst` (image base `base`). */
+export function scatter(dst: Float32Array, base: number, src: Float32Array, at: number, r: Runs): void {
+  const { step } = r;
+  for (let t = 0; t < r.src.length; t++) {
+    const di = base + r.src[t];
+    const si = at + r.dst[t];
+    const n = r.count[t];
+    if (step === 1) for (let q = 0; q < n; q++) dst[di + q] = src[si + q];
+    else for (let q = 0; q < n; q++) dst[di + q * step] = src[si + q];
   }
 }
