@@ -290,7 +290,9 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
 
 /** The same runners with TSNN_WASM_MATMUL=gpujs, labelled apart (not a tsnn form the pairs pick from). */
 function gpujsMatmulRunners(rs: Runner[]): Runner[] {
-  return rs.filter((r) => r.variant !== 'direct' && r.variant !== 'implicit').map((r) => ({ ...r, impl: 'tsnn, gpu.js matmul', env: { ...r.env, TSNN_WASM_MATMUL: 'gpujs' } }));
+  return rs
+    .filter((r) => r.variant !== 'direct' && r.variant !== 'implicit')
+    .map((r) => ({ ...r, impl: 'tsnn, gpu.js matmul', env: { ...r.env, TSNN_WASM_MATMUL: 'gpujs' } }));
 }
 
 // ---- TensorFlow.js ------------------------------------------------------------------------------------

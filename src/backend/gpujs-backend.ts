@@ -31,6 +31,7 @@ import { option } from '../platform/options';
 import { glMode } from '../platform/gl';
 import { takeKernelFault } from './kernel-faults';
 import { TexturePileup, nextTurn } from './gl-pileup';
+import { recycleHostArray } from './host-pool';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const gpujs = require('gpu.js');
@@ -453,6 +454,8 @@ export class Backend {
   }
 
   free(buf: DeviceBuffer): void {
+    // a direct kernel's output goes back to its pool (host-pool.ts ignores every other array)
+    if (buf.handle instanceof Float32Array) recycleHostArray(buf.handle);
     buf.handle = null;
     buf.host = null;
     this.stats.live--;

@@ -15,7 +15,13 @@
  *    The lanes of the tiled matmul run along output positions P, where cols and gy are contiguous.
  *    A 1x1, stride-1, unpadded convolution needs no unfold/fold (cols is x itself). Large batches are
  *    cut into chunks so one cols buffer stays below COLS_LIMIT cells; cols is kept for the backward.
- * `TSNN_CONV=direct|im2col` forces a variant (tests, bench); im2col runs on every backend when forced.
+ *  - 'implicit' (webasm, where the direct WebAssembly kernels run): implicit GEMM with no column matrix
+ *    (src/backend/wasm/conv-lowering.ts): the image is copied once into zero-padded phase planes in the
+ *    wasm arena, where each patch row is a contiguous run, and the SIMD tile kernels read it in place;
+ *    grad input scatters W^T @ gy back into those planes, grad weight is gy against the same runs.
+ *    Switched off by `wasmConv: false` / `wasmMatmul: false` (then im2col, the reference it is tested on).
+ * `TSNN_CONV=direct|im2col|implicit` forces a variant (tests, bench); im2col runs on every backend when
+ * forced, implicit falls back to im2col on webasm without the direct kernels and to direct elsewhere.
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';

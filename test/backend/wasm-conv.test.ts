@@ -5,7 +5,8 @@
  * strided (non-contiguous) inputs and output gradients; a compiled graph replaying it; the switch.
  */
 import { expect } from 'chai';
-import { nn, ops, Tensor, tensor, deviceReport, setBackendOptions } from '../../src';
+import { nn, ops, Tensor, tensor, deviceReport, setBackendOptions, tidy } from '../../src';
+import { clearHostPool, hostPoolStats, recycleHostArray, takeHostArray } from '../../src/backend/host-pool';
 import { wasmFeatures } from '../../src/backend/wasm/features';
 import { profile } from '../../src/backend/gpujs-backend';
 import type { Conv2dOptions } from '../../src/ops/conv';
@@ -255,6 +256,44 @@ function randomCases(count: number, seed: number): Case[] {
       const ref = reference(c, got.X, got.W, got.B, got.GY, got.OH, got.OW);
       expectWithin(got.y, ref.y, ref.yBound, 'output');
       expectWithin(got.gw, ref.gw, ref.gwBound, 'grad weight');
+    });
+  });
+});
+
+describe('host output pool (src/backend/host-pool.ts)', () => {
+  it('hands a freed output array to the next taker of that size, never an array it did not make', () => {
+    clearHostPool();
+    const a = takeHostArray(5000);
+    a.fill(7);
+    recycleHostArray(a);
+    const b = takeHostArray(5000);
+    expect(b).to.equal(a);
+    const user = new Float32Array(5000);
+    recycleHostArray(user);
+    expect(takeHostArray(5000)).to.not.equal(user);
+    // small arrays are not pooled
+    const s = takeHostArray(10);
+    recycleHostArray(s);
+    expect(takeHostArray(10)).to.not.equal(s);
+  });
+
+  (available ? it : it.skip)('a recycled grad-input array is zeroed where no tap reads (1x1, stride 2)', () => {
+    withImplicit(true, () => {
+      const run = () =>
+        tidy(() => {
+          const x = rand([2, 3, 41, 41], 61, true);
+          const w = rand([4, 3, 1, 1], 62, true);
+          ops.conv2d(x, w, null, { stride: 2 }).sum().backward();
+          return Array.from(x.grad!.dataSync());
+        });
+      const first = run();
+      // a same-size output filled with garbage and freed: the next grad input may be handed it
+      tidy(() => ops.conv2d(rand([2, 3, 41, 41], 63), rand([3, 3, 1, 1], 64), null).add(5));
+      const hits = hostPoolStats.hits;
+      const second = run();
+      expect(hostPoolStats.hits).to.be.greaterThan(hits);
+      expect(second).to.deep.equal(first);
+      expect(first.filter((v) => v === 0).length).to.be.greaterThan(0);
     });
   });
 });

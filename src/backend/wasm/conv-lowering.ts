@@ -21,6 +21,7 @@ import { convModuleBytes, MR, NR } from './conv-kernel';
 import { packA } from './pack';
 import { ConvShape, ImageGrid, imageGrid, imageRuns, gradRuns, gather, scatter } from './pack-image';
 import type { WasmArena } from './arena';
+import { takeHostArray } from '../host-pool';
 
 export type { ConvShape } from './pack-image';
 
@@ -120,7 +121,7 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
     const [X, Wt, B] = args;
     const e = convEngine();
     const sc = new Scratch(e.arena);
-    const out = new Float32Array(outSize);
+    const out = takeHostArray(outSize);
     try {
       const aBlock = sc.alloc(G * aFloats);
       const xBlock = sc.alloc(g.image + g.slack);
@@ -184,11 +185,14 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
   const gRuns = gradRunsOf(s, g, gy);
   // gx is made contiguous; the cells no tap reads stay 0
   const outRuns = imageRuns(s, g, s.H * s.W, s.W, 1);
+  const covered = outRuns.count.reduce((a, b) => a + b, 0);
   const native = (args: Float32Array[]): Float32Array => {
     const [GY, Wt] = args;
     const e = convEngine();
     const sc = new Scratch(e.arena);
-    const out = new Float32Array(s.N * imageSize);
+    const out = takeHostArray(s.N * imageSize);
+    // input cells no tap reads (a stride past the kernel's reach) get no run: zero, in a reused array too
+    if (covered < imageSize) out.fill(0);
     try {
       const aBlock = sc.alloc(G * aFloats);
       const gyBlock = sc.alloc(s.O * Pt);
@@ -238,7 +242,7 @@ export function wasmConvGradWeightSpec(s: ConvShape, gy: StridedRef, x: StridedR
     const [GY, X] = args;
     const e = convEngine();
     const sc = new Scratch(e.arena);
-    const out = new Float32Array(s.O * Kg);
+    const out = takeHostArray(s.O * Kg);
     try {
       const gyBlock = sc.alloc(s.O * Pt);
       const xBlock = sc.alloc(g.image + g.slack);
