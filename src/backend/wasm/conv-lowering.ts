@@ -111,7 +111,7 @@ const label = (s: ConvShape, what: string) =>
 export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, bias: StridedRef | null): KernelSpec {
   const g = imageGrid(s);
   const G = s.O / s.Og;
-  const { Kg, Pt, Wq } = g;
+  const { Kg, Pt } = g;
   const nT = Pt / NR;
   const mT = Math.ceil(s.Og / MR);
   const aFloats = mT * MR * Kg;
