@@ -19,6 +19,7 @@ import { gemmEngine, useFma } from './gemm';
 import { wasmMatmulAvailable } from './matmul-lowering';
 import { convModuleBytes, MR, NR } from './conv-kernel';
 import { packA } from './pack';
+import { PanelCache } from './panel-cache';
 import { ConvShape, ImageGrid, imageGrid, imageRuns, gradRuns, gather, scatter } from './pack-image';
 import type { WasmArena } from './arena';
 import { takeHostArray } from '../host-pool';
@@ -32,6 +33,8 @@ type TileFn = (...args: number[]) => void;
 
 interface ConvEngine {
   arena: WasmArena;
+  /** packed weight panels kept per weight array (inference packs each layer's weight once) */
+  weights: PanelCache;
   fwd: TileFn[];
   gx: TileFn[];
   gw: TileFn[];
@@ -46,7 +49,7 @@ function convEngine(): ConvEngine {
   const module = new wasmApi!.Module(convModuleBytes(useFma()));
   const ex = new wasmApi!.Instance(module, { env: { memory: arena.memory } }).exports;
   const pick = (p: string) => [0, 1, 2, 3, 4].map((r) => ex[`${p}${r}`] as TileFn);
-  engine = { arena, fwd: pick('fwd'), gx: pick('gx'), gw: pick('gw') };
+  engine = { arena, weights: new PanelCache(arena), fwd: pick('fwd'), gx: pick('gx'), gw: pick('gw') };
   return engine;
 }
 
@@ -86,6 +89,31 @@ function weightRows(data: Float32Array, w: StridedRef, s: ConvShape): { data: Fl
   return { data: out, offset: 0 };
 }
 
+/**
+ * The weight packed as A panels, per group: `fwd` W_g [Og, Kg], `gx` W_g^T [Kg, Og]. Kept in the engine's
+ * panel cache from a weight array's second use (a weight read by every inference step is packed once);
+ * otherwise a scratch block of this call.
+ */
+function packedWeights(e: ConvEngine, sc: Scratch, Wt: Float32Array, w: StridedRef, s: ConvShape, pass: 'fwd' | 'gx'): number {
+  const G = s.O / s.Og;
+  const Kg = s.Cg * s.kH * s.kW;
+  const [rows, depth] = pass === 'fwd' ? [s.Og, Kg] : [Kg, s.Og];
+  const panel = Math.ceil(rows / MR) * MR * depth;
+  const bytes = G * panel * 4;
+  const wr = weightRows(Wt, w, s);
+  const key = wr.data === Wt ? Wt : null;
+  // the cache's view key: this pass's orientation, the weight's place, and (K, N) = (Kg, O*Og), which fix the groups
+  const view = { data: Wt, offset: w.offset, rs: pass === 'fwd' ? Kg : 1, cs: pass === 'fwd' ? 1 : Kg };
+  const cached = e.weights.get(key, view, Kg, s.O * 65536 + s.Og);
+  if (cached >= 0) return cached;
+  const at = e.arena.alloc(bytes, 'conv2d');
+  const f32 = e.arena.f32;
+  for (let gi = 0; gi < G; gi++)
+    packA(f32, (at >> 2) + gi * panel, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: view.rs, cs: view.cs }, rows, depth, MR);
+  if (!(key && e.weights.put(key, view, Kg, s.O * 65536 + s.Og, at, bytes))) sc.adopt(at);
+  return at;
+}
+
 /** Arena blocks for one call, freed together. */
 class Scratch {
   private readonly blocks: number[] = [];
@@ -94,6 +122,10 @@ class Scratch {
     const at = this.arena.alloc(floats * 4 + 64, 'conv2d');
     this.blocks.push(at);
     return at;
+  }
+  /** a block allocated elsewhere, freed with these */
+  adopt(at: number): void {
+    this.blocks.push(at);
   }
   free(): void {
     for (const b of this.blocks) this.arena.free(b);
@@ -123,14 +155,11 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
     const sc = new Scratch(e.arena);
     const out = takeHostArray(outSize);
     try {
-      const aBlock = sc.alloc(G * aFloats);
+      const aBlock = packedWeights(e, sc, Wt, w, s, 'fwd');
       const xBlock = sc.alloc(g.image + g.slack);
       const cBlock = sc.alloc(s.O * Pt);
       const tBlock = sc.alloc(Kg);
       const f32 = e.arena.f32;
-      const wr = weightRows(Wt, w, s);
-      for (let gi = 0; gi < G; gi++)
-        packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: Kg, cs: 1 }, s.Og, Kg, MR);
       f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
       writeTable(e.arena, tBlock, g.koff);
       let bv: Float32Array | null = null;
@@ -194,15 +223,12 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
     // input cells no tap reads (a stride past the kernel's reach) get no run: zero, in a reused array too
     if (covered < imageSize) out.fill(0);
     try {
-      const aBlock = sc.alloc(G * aFloats);
+      // A = W_g^T [Kg, Og]: the weight's rows read down their columns
+      const aBlock = packedWeights(e, sc, Wt, w, s, 'gx');
       const gyBlock = sc.alloc(s.O * Pt);
       const xBlock = sc.alloc(g.image + g.slack);
       const tBlock = sc.alloc(table.length);
       const f32 = e.arena.f32;
-      const wr = weightRows(Wt, w, s);
-      // A = W_g^T [Kg, Og]: the weight's rows read down their columns
-      for (let gi = 0; gi < G; gi++)
-        packA(f32, (aBlock >> 2) + gi * aFloats, { data: wr.data, offset: wr.offset + gi * s.Og * Kg, rs: 1, cs: Kg }, Kg, s.Og, MR);
       f32.fill(0, gyBlock >> 2, (gyBlock >> 2) + s.O * Pt);
       writeTable(e.arena, tBlock, table);
       for (let n = 0; n < s.N; n++) {
