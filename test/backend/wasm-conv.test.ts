@@ -156,6 +156,8 @@ const fixed: Case[] = [
   { x: [2, 6, 9, 10], w: [9, 6, 3, 3], bias: true, opts: { padding: [1, 1] }, stridedX: true },
   // K past the forward's K block (512 taps) and Og not a multiple of the 4-row tile
   { x: [1, 60, 5, 5], w: [6, 60, 3, 3], bias: true, opts: { padding: [1, 1] } },
+  // images in chunks (4 of ~16K floats fit the forward's chunk): 5 images = a chunk of 4 and 1
+  { x: [5, 8, 30, 30], w: [8, 8, 3, 3], bias: true, opts: { padding: [1, 1] } },
   // a 1x1 with stride 2 (ResNet's downsampling shortcut), odd channel counts
   { x: [2, 7, 9, 9], w: [5, 7, 1, 1], bias: false, opts: { stride: [2, 2] } },
 ];

@@ -28,6 +28,8 @@ export type { ConvShape } from './pack-image';
 
 /** K block of the forward (as gemm.ts's KC): an A panel of MR x KC floats stays in L1. */
 const KC = 512;
+/** floats of images plus their outputs the forward keeps at once (about an L2 cache) */
+const CHUNK_FLOATS = 65536;
 
 type TileFn = (...args: number[]) => void;
 
@@ -149,6 +151,7 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
   const aFloats = mT * MR * Kg;
   const outSize = s.N * s.O * s.OH * s.OW;
   const xRuns = runsOf(s, g, x);
+  const nb = Math.max(1, Math.min(s.N, Math.floor(CHUNK_FLOATS / (g.image + g.slack + s.O * Pt))));
   const native = (args: Float32Array[]): Float32Array => {
     const [X, Wt, B] = args;
     const e = convEngine();
@@ -156,11 +159,13 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
     const out = takeHostArray(outSize);
     try {
       const aBlock = packedWeights(e, sc, Wt, w, s, 'fwd');
-      const xBlock = sc.alloc(g.image + g.slack);
-      const cBlock = sc.alloc(s.O * Pt);
+      // images in chunks of `nb`: each A panel (MR x KC floats) is read once per chunk, not once per image
+      const xStride = g.image + g.slack;
+      const xBlock = sc.alloc(nb * xStride);
+      const cBlock = sc.alloc(nb * s.O * Pt);
       const tBlock = sc.alloc(Kg);
       const f32 = e.arena.f32;
-      f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
+      f32.fill(0, xBlock >> 2, (xBlock >> 2) + nb * xStride);
       writeTable(e.arena, tBlock, g.koff);
       let bv: Float32Array | null = null;
       if (bias) {
@@ -168,21 +173,24 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
         for (let o = 0; o < s.O; o++) bv[o] = B[bias.offset + o * (bias.strides[0] ?? 1)];
       }
       const plane = s.OH * s.OW;
-      for (let n = 0; n < s.N; n++) {
-        gather(f32, xBlock >> 2, X, x.offset + n * x.strides[0], xRuns);
+      for (let n0 = 0; n0 < s.N; n0 += nb) {
+        const nc = Math.min(nb, s.N - n0);
+        for (let j = 0; j < nc; j++) gather(f32, (xBlock >> 2) + j * xStride, X, x.offset + (n0 + j) * x.strides[0], xRuns);
         for (let gi = 0; gi < G; gi++) {
           const ap = aBlock + gi * aFloats * 4;
-          const bp = xBlock + gi * s.Cg * g.chan * 4;
-          const cp = cBlock + gi * s.Og * Pt * 4;
           for (let k0 = 0; k0 < Kg; k0 += KC) {
             const kc = Math.min(KC, Kg - k0);
             for (let i = 0; i < mT; i++) {
               const rows = Math.min(MR, s.Og - i * MR);
-              e.fwd[rows](ap + (i * Kg + k0) * MR * 4, bp, cp + i * MR * Pt * 4, nT, kc, Pt * 4, tBlock + k0 * 4, k0 > 0 ? 1 : 0);
+              for (let j = 0; j < nc; j++) {
+                const bp = xBlock + (j * xStride + gi * s.Cg * g.chan) * 4;
+                const cp = cBlock + (j * s.O + gi * s.Og + i * MR) * Pt * 4;
+                e.fwd[rows](ap + (i * Kg + k0) * MR * 4, bp, cp, nT, kc, Pt * 4, tBlock + k0 * 4, k0 > 0 ? 1 : 0);
+              }
             }
           }
         }
-        copyOut(out, n * s.O * plane, f32, cBlock >> 2, s, g, bv);
+        for (let j = 0; j < nc; j++) copyOut(out, (n0 + j) * s.O * plane, f32, (cBlock >> 2) + j * s.O * Pt, s, g, bv);
       }
     } finally {
       sc.free();
