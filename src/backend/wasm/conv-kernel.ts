@@ -243,11 +243,84 @@ function gwFunction(rows: number, fma: boolean): Code {
   return c;
 }
 
-/** The module: fwd1..fwd4, gx1..gx4, gw1..gw4 over an imported memory. */
+/**
+ * copy: (dst, src, runs, n, bias, per): n runs of (src byte offset, dst byte offset, count) i32 triples at
+ * `runs`; each copies `count` floats from src + offset to dst + offset, adding the float at `bias`, which
+ * moves to the next float every `per` runs (an output channel's rows; point it at a zero for a plain copy).
+ * Four floats a step, then one at a time.
+ */
+function copyFunction(): Code {
+  const c = new Code(['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [DST, SRC, RUNS, N, BIAS, PER] = [0, 1, 2, 3, 4, 5];
+  const s = c.local('i32');
+  const d = c.local('i32');
+  const cnt = c.local('i32');
+  const left = c.local('i32');
+  const bv = c.local('v128');
+  const loadBias = () => {
+    c.get(BIAS);
+    f32Load(c);
+    c.bytes.push(0xfd);
+    uleb(0x13, c.bytes); // f32x4.splat
+    c.set(bv);
+  };
+  loadBias();
+  c.get(PER).set(left);
+  c.block(() => {
+    c.get(N).op('i32.eqz').brIf(0);
+    c.loop(() => {
+      c.get(SRC).get(RUNS);
+      i32Load(c, 0);
+      c.op('i32.add').set(s);
+      c.get(DST).get(RUNS);
+      i32Load(c, 4);
+      c.op('i32.add').set(d);
+      c.get(RUNS);
+      i32Load(c, 8);
+      c.set(cnt);
+      c.get(RUNS).i32(12).op('i32.add').set(RUNS);
+      c.block(() => {
+        c.get(cnt).i32(4).op('i32.lt_s').brIf(0);
+        c.loop(() => {
+          c.get(d).get(s).simd('v128.load', 0).get(bv).simd('f32x4.add').simd('v128.store', 0);
+          c.get(s).i32(16).op('i32.add').set(s);
+          c.get(d).i32(16).op('i32.add').set(d);
+          c.get(cnt).i32(4).op('i32.sub').tee(cnt).i32(4).op('i32.ge_s').brIf(0);
+        });
+      });
+      c.block(() => {
+        c.get(cnt).op('i32.eqz').brIf(0);
+        c.loop(() => {
+          c.get(d).get(s);
+          f32Load(c);
+          c.get(bv);
+          extractLane(c, 0);
+          f32Add(c);
+          f32Store(c);
+          c.get(s).i32(4).op('i32.add').set(s);
+          c.get(d).i32(4).op('i32.add').set(d);
+          c.get(cnt).i32(1).op('i32.sub').tee(cnt).brIf(0);
+        });
+      });
+      // the next bias value after `per` runs
+      c.block(() => {
+        c.get(left).i32(1).op('i32.sub').tee(left).brIf(0);
+        c.get(PER).set(left);
+        c.get(BIAS).i32(4).op('i32.add').set(BIAS);
+        loadBias();
+      });
+      c.get(N).i32(1).op('i32.sub').tee(N).brIf(0);
+    });
+  });
+  return c;
+}
+
+/** The module: fwd1..fwd4, gx1..gx4, gw1..gw4, copy over an imported memory. */
 export function convModuleBytes(fma: boolean): Uint8Array {
   const funcs: FunctionDef[] = [];
   for (let r = 1; r <= MR; r++) funcs.push({ name: `fwd${r}`, code: tileFunction('fwd', r, fma) });
   for (let r = 1; r <= MR; r++) funcs.push({ name: `gx${r}`, code: tileFunction('gx', r, fma) });
   for (let r = 1; r <= MR; r++) funcs.push({ name: `gw${r}`, code: gwFunction(r, fma) });
+  funcs.push({ name: 'copy', code: copyFunction() });
   return encodeModule(funcs, { pages: 1 });
 }

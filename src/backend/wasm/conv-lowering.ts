@@ -40,6 +40,7 @@ interface ConvEngine {
   fwd: TileFn[];
   gx: TileFn[];
   gw: TileFn[];
+  copy: TileFn;
 }
 
 let engine: ConvEngine | null = null;
@@ -51,7 +52,7 @@ function convEngine(): ConvEngine {
   const module = new wasmApi!.Module(convModuleBytes(useFma()));
   const ex = new wasmApi!.Instance(module, { env: { memory: arena.memory } }).exports;
   const pick = (p: string) => [0, 1, 2, 3, 4].map((r) => ex[`${p}${r}`] as TileFn);
-  engine = { arena, weights: new PanelCache(arena), fwd: pick('fwd'), gx: pick('gx'), gw: pick('gw') };
+  engine = { arena, weights: new PanelCache(arena), fwd: pick('fwd'), gx: pick('gx'), gw: pick('gw'), copy: ex.copy as TileFn };
   return engine;
 }
 
@@ -63,20 +64,6 @@ export function wasmConvAvailable(): boolean {
 /** Image runs of a [N, C, H, W] view (element strides). */
 const runsOf = (s: ConvShape, g: ImageGrid, r: StridedRef) => imageRuns(s, g, r.strides[1], r.strides[2], r.strides[3]);
 const gradRunsOf = (s: ConvShape, g: ImageGrid, r: StridedRef) => gradRuns(s, g, r.strides[1], r.strides[2], r.strides[3]);
-
-/** Grid rows [O, Pt] of image n into NCHW `out`, dropping the columns past OW, plus the bias (an f32 add, as the gpu.js epilogue). */
-function copyOut(out: Float32Array, oi: number, f32: Float32Array, c0: number, s: ConvShape, g: ImageGrid, bias: Float32Array | null): void {
-  const { Pt, Wq } = g;
-  const { O, OH, OW } = s;
-  for (let o = 0; o < O; o++) {
-    const bv = bias ? bias[o] : 0;
-    const ci = c0 + o * Pt;
-    for (let oh = 0; oh < OH; oh++) {
-      const row = ci + oh * Wq;
-      for (let ow = 0; ow < OW; ow++) out[oi++] = f32[row + ow] + bv;
-    }
-  }
-}
 
 /** The weight [O, Cg, kH, kW] as rows [O, Kg]: itself where contiguous, else a gathered copy. */
 function weightRows(data: Float32Array, w: StridedRef, s: ConvShape): { data: Float32Array; offset: number } {
@@ -134,6 +121,17 @@ class Scratch {
   }
 }
 
+/** Row runs (element offsets, contiguous rows) as the copy kernel's (src bytes, dst bytes, count) triples. */
+function byteRuns(src: Int32Array, dst: Int32Array, count: Int32Array): Int32Array {
+  const t = new Int32Array(src.length * 3);
+  for (let i = 0; i < src.length; i++) {
+    t[3 * i] = src[i] * 4;
+    t[3 * i + 1] = dst[i] * 4;
+    t[3 * i + 2] = count[i];
+  }
+  return t;
+}
+
 function writeTable(arena: WasmArena, at: number, koff: Int32Array): void {
   new Int32Array(arena.memory.buffer, at, koff.length).set(koff);
 }
@@ -151,7 +149,19 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
   const aFloats = mT * MR * Kg;
   const outSize = s.N * s.O * s.OH * s.OW;
   const xRuns = runsOf(s, g, x);
-  const nb = Math.max(1, Math.min(s.N, Math.floor(CHUNK_FLOATS / (g.image + g.slack + s.O * Pt))));
+  const CHW = s.C * s.H * s.W;
+  const plane = s.OH * s.OW;
+  const nb = Math.max(1, Math.min(s.N, Math.floor(CHUNK_FLOATS / (g.image + g.slack + s.O * Pt + CHW + s.O * plane))));
+  // a contiguous x is copied into the arena a chunk at a time and spread into the planes by the copy kernel
+  const [sN, sC, sH, sW] = x.strides;
+  const xDense = xRuns.step === 1 && sH === s.W && sC === s.H * s.W && (sN === CHW || s.N === 1);
+  const xTable = byteRuns(xRuns.src, xRuns.dst, xRuns.count);
+  // the grid rows [O, Pt] to NCHW rows, a bias value every OH rows
+  const outRuns = Int32Array.from({ length: s.O * s.OH * 3 }, (_, i) => {
+    const r = Math.floor(i / 3);
+    const [o, oh] = [Math.floor(r / s.OH), r % s.OH];
+    return [(o * Pt + oh * g.Wq) * 4, r * s.OW * 4, s.OW][i % 3];
+  });
   const native = (args: Float32Array[]): Float32Array => {
     const [X, Wt, B] = args;
     const e = convEngine();
@@ -164,18 +174,25 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
       const xBlock = sc.alloc(nb * xStride);
       const cBlock = sc.alloc(nb * s.O * Pt);
       const tBlock = sc.alloc(Kg);
+      const stage = sc.alloc(nb * Math.max(CHW, s.O * plane));
+      const xt = sc.alloc(xTable.length);
+      const ot = sc.alloc(outRuns.length);
+      const bBlock = sc.alloc(s.O + 1);
       const f32 = e.arena.f32;
       f32.fill(0, xBlock >> 2, (xBlock >> 2) + nb * xStride);
       writeTable(e.arena, tBlock, g.koff);
-      let bv: Float32Array | null = null;
-      if (bias) {
-        bv = new Float32Array(s.O);
-        for (let o = 0; o < s.O; o++) bv[o] = B[bias.offset + o * (bias.strides[0] ?? 1)];
-      }
-      const plane = s.OH * s.OW;
+      writeTable(e.arena, xt, xTable);
+      writeTable(e.arena, ot, outRuns);
+      // the bias (or zeros) at bBlock; bBlock + 4*O is a zero for plain copies
+      for (let o = 0; o <= s.O; o++) f32[(bBlock >> 2) + o] = bias && o < s.O ? B[bias.offset + o * (bias.strides[0] ?? 1)] : 0;
+      const zero = bBlock + s.O * 4;
       for (let n0 = 0; n0 < s.N; n0 += nb) {
         const nc = Math.min(nb, s.N - n0);
-        for (let j = 0; j < nc; j++) gather(f32, (xBlock >> 2) + j * xStride, X, x.offset + (n0 + j) * x.strides[0], xRuns);
+        if (xDense) {
+          const at = x.offset + n0 * CHW;
+          f32.set(X.subarray(at, at + nc * CHW), stage >> 2);
+          for (let j = 0; j < nc; j++) e.copy(xBlock + j * xStride * 4, stage + j * CHW * 4, xt, xRuns.src.length, zero, 1 << 30);
+        } else for (let j = 0; j < nc; j++) gather(f32, (xBlock >> 2) + j * xStride, X, x.offset + (n0 + j) * sN, xRuns);
         for (let gi = 0; gi < G; gi++) {
           const ap = aBlock + gi * aFloats * 4;
           for (let k0 = 0; k0 < Kg; k0 += KC) {
@@ -190,7 +207,9 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
             }
           }
         }
-        for (let j = 0; j < nc; j++) copyOut(out, (n0 + j) * s.O * plane, f32, (cBlock >> 2) + j * s.O * Pt, s, g, bv);
+        // the grid's rows into NCHW, dropping the columns past OW, plus the bias (an f32 add, as the gpu.js epilogue)
+        for (let j = 0; j < nc; j++) e.copy(stage + j * s.O * plane * 4, cBlock + j * s.O * Pt * 4, ot, s.O * s.OH, bBlock, s.OH);
+        out.set(f32.subarray(stage >> 2, (stage >> 2) + nc * s.O * plane), n0 * s.O * plane);
       }
     } finally {
       sc.free();
