@@ -153,7 +153,7 @@ export function wasmConvForwardSpec(s: ConvShape, x: StridedRef, w: StridedRef, 
   const plane = s.OH * s.OW;
   const nb = Math.max(1, Math.min(s.N, Math.floor(CHUNK_FLOATS / (g.image + g.slack + s.O * Pt + CHW + s.O * plane))));
   // a contiguous x is copied into the arena a chunk at a time and spread into the planes by the copy kernel
-  const [sN, sC, sH, sW] = x.strides;
+  const [sN, sC, sH] = x.strides;
   const xDense = xRuns.step === 1 && sH === s.W && sC === s.H * s.W && (sN === CHW || s.N === 1);
   const xTable = byteRuns(xRuns.src, xRuns.dst, xRuns.count);
   // the grid rows [O, Pt] to NCHW rows, a bias value every OH rows
