@@ -20,7 +20,7 @@ import { wasmMatmulAvailable } from './matmul-lowering';
 import { convModuleBytes, MR, NR } from './conv-kernel';
 import { packA } from './pack';
 import { PanelCache } from './panel-cache';
-import { ConvShape, ImageGrid, imageGrid, imageRuns, gradRuns, gather, scatter } from './pack-image';
+import { ConvShape, ImageGrid, imageGrid, imageRuns, gradRuns, gather, scatter, Runs } from './pack-image';
 import type { WasmArena } from './arena';
 import { takeHostArray } from '../host-pool';
 
@@ -132,6 +132,45 @@ function byteRuns(src: Int32Array, dst: Int32Array, count: Int32Array): Int32Arr
   return t;
 }
 
+/**
+ * Copies image n of a host array into an arena block along `runs`: through the wasm copy kernel where the
+ * runs are contiguous on both sides and the image is one dense range (staged with one `set`), else by JS.
+ */
+class Spreader {
+  private readonly table: Int32Array | null;
+  private tableAt = -1;
+  constructor(
+    private readonly runs: Runs,
+    /** element stride between images, and the image's dense extent (0: not dense) */
+    private readonly imageStride: number,
+    private readonly dense: number,
+  ) {
+    this.table = dense > 0 && runs.step === 1 ? byteRuns(runs.src, runs.dst, runs.count) : null;
+  }
+  /** scratch this call needs: the table and a staging block */
+  prepare(e: ConvEngine, sc: Scratch): { stage: number; zero: number } {
+    if (!this.table) return { stage: -1, zero: -1 };
+    this.tableAt = sc.alloc(this.table.length);
+    writeTable(e.arena, this.tableAt, this.table);
+    const zero = sc.alloc(1);
+    e.arena.f32[zero >> 2] = 0;
+    return { stage: sc.alloc(this.dense), zero };
+  }
+  run(e: ConvEngine, f32: Float32Array, dstFloat: number, src: Float32Array, offset: number, n: number, p: { stage: number; zero: number }): void {
+    const at = offset + n * this.imageStride;
+    if (!this.table) return gather(f32, dstFloat, src, at, this.runs);
+    f32.set(src.subarray(at, at + this.dense), p.stage >> 2);
+    e.copy(dstFloat * 4, p.stage, this.tableAt, this.runs.src.length, p.zero, 1 << 30);
+  }
+}
+
+/** The dense extent of image-major 4-D strides (contiguous within an image), else 0. */
+function denseExtent(r: StridedRef): number {
+  const [, d1, d2, d3] = r.shape;
+  const [, s1, s2, s3] = r.strides;
+  return s3 === 1 && (d2 === 1 || s2 === d3) && (d1 === 1 || s1 === d2 * d3) ? d1 * d2 * d3 : 0;
+}
+
 function writeTable(arena: WasmArena, at: number, koff: Int32Array): void {
   new Int32Array(arena.memory.buffer, at, koff.length).set(koff);
 }
@@ -238,7 +277,7 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
   const table = new Int32Array(mT * MR);
   table.set(g.koff);
   const imageSize = s.C * s.H * s.W;
-  const gRuns = gradRunsOf(s, g, gy);
+  const gSpread = new Spreader(gradRunsOf(s, g, gy), gy.strides[0], denseExtent(gy));
   // gx is made contiguous; the cells no tap reads stay 0
   const outRuns = imageRuns(s, g, s.H * s.W, s.W, 1);
   const covered = outRuns.count.reduce((a, b) => a + b, 0);
@@ -252,6 +291,7 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
     try {
       // A = W_g^T [Kg, Og]: the weight's rows read down their columns
       const aBlock = packedWeights(e, sc, Wt, w, s, 'gx');
+      const gp = gSpread.prepare(e, sc);
       const gyBlock = sc.alloc(s.O * Pt);
       const xBlock = sc.alloc(g.image + g.slack);
       const tBlock = sc.alloc(table.length);
@@ -259,7 +299,7 @@ export function wasmConvGradInputSpec(s: ConvShape, gy: StridedRef, w: StridedRe
       f32.fill(0, gyBlock >> 2, (gyBlock >> 2) + s.O * Pt);
       writeTable(e.arena, tBlock, table);
       for (let n = 0; n < s.N; n++) {
-        gather(f32, gyBlock >> 2, GY, gy.offset + n * gy.strides[0], gRuns);
+        gSpread.run(e, f32, gyBlock >> 2, GY, gy.offset, n, gp);
         f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
         for (let gi = 0; gi < G; gi++) {
           const ap = aBlock + gi * aFloats * 4;
@@ -289,8 +329,8 @@ export function wasmConvGradWeightSpec(s: ConvShape, gy: StridedRef, x: StridedR
   const G = s.O / s.Og;
   const { Kg, Pt } = g;
   const ldo = g.koff.length;
-  const gRuns = gradRunsOf(s, g, gy);
-  const xRuns = runsOf(s, g, x);
+  const gSpread = new Spreader(gradRunsOf(s, g, gy), gy.strides[0], denseExtent(gy));
+  const xSpread = new Spreader(runsOf(s, g, x), x.strides[0], denseExtent(x));
   const native = (args: Float32Array[]): Float32Array => {
     const [GY, X] = args;
     const e = convEngine();
@@ -301,14 +341,16 @@ export function wasmConvGradWeightSpec(s: ConvShape, gy: StridedRef, x: StridedR
       const xBlock = sc.alloc(g.image + g.slack);
       const tBlock = sc.alloc(ldo);
       const oBlock = sc.alloc(s.O * ldo);
+      const gp = gSpread.prepare(e, sc);
+      const xp = xSpread.prepare(e, sc);
       const f32 = e.arena.f32;
       f32.fill(0, gyBlock >> 2, (gyBlock >> 2) + s.O * Pt);
       f32.fill(0, xBlock >> 2, (xBlock >> 2) + g.image + g.slack);
       f32.fill(0, oBlock >> 2, (oBlock >> 2) + s.O * ldo);
       writeTable(e.arena, tBlock, g.koff);
       for (let n = 0; n < s.N; n++) {
-        gather(f32, gyBlock >> 2, GY, gy.offset + n * gy.strides[0], gRuns);
-        gather(f32, xBlock >> 2, X, x.offset + n * x.strides[0], xRuns);
+        gSpread.run(e, f32, gyBlock >> 2, GY, gy.offset, n, gp);
+        xSpread.run(e, f32, xBlock >> 2, X, x.offset, n, xp);
         for (let gi = 0; gi < G; gi++) {
           const xb = xBlock + gi * s.Cg * g.chan * 4;
           for (let o0 = 0; o0 < s.Og; o0 += MR) {
