@@ -209,7 +209,8 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
       const x = tsnn.rand([N, C, H, W], { device, requiresGrad: true });
       const w = tsnn.rand([O, C, K, K], { device, requiresGrad: true });
       const gy = tsnn.rand([N, O, H, W], { device });
-      for (const variant of ['direct', 'im2col']) {
+      // implicit: the direct WebAssembly implicit GEMM (webasm's own choice; elsewhere it falls back)
+      for (const variant of device === 'webasm' ? ['direct', 'im2col', 'implicit'] : ['direct', 'im2col']) {
         const r = { ...base, variant, env: { ...env, TSNN_CONV: variant }, mode: 'eager' as const };
         if (id === 'conv_fwd') out.push({ ...r, fn: () => tidy(() => noGrad(() => void tsnn.F.conv2d(x, w, null, { padding: 1 }).dataSync())) });
         else {
@@ -239,6 +240,11 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
       out.push({ ...base, mode: 'eager', fn: () => tidy(() => noGrad(() => void eager(x).dataSync())) });
       if (compiled) out.push({ ...base, mode: 'compiled', fn: () => tidy(() => noGrad(() => void compiled(x).dataSync())) });
       else out.push({ ...base, mode: 'compiled', fn: () => undefined, failed: 'nn.compile not available' });
+      if (device === 'webasm') {
+        // before the implicit GEMM: its convolutions on im2col + the wasm matmul (TSNN_WASM_CONV=off)
+        const off = { ...base, variant: 'im2col', env: { ...env, TSNN_WASM_CONV: 'off' } };
+        out.push({ ...off, mode: 'eager', fn: () => tidy(() => noGrad(() => void eager(x).dataSync())) });
+      }
       continue;
     }
     if (id === 'matmul') {
@@ -284,7 +290,9 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
 
 /** The same runners with TSNN_WASM_MATMUL=gpujs, labelled apart (not a tsnn form the pairs pick from). */
 function gpujsMatmulRunners(rs: Runner[]): Runner[] {
-  return rs.filter((r) => r.variant !== 'direct').map((r) => ({ ...r, impl: 'tsnn, gpu.js matmul', env: { ...r.env, TSNN_WASM_MATMUL: 'gpujs' } }));
+  return rs
+    .filter((r) => r.variant !== 'direct' && r.variant !== 'implicit')
+    .map((r) => ({ ...r, impl: 'tsnn, gpu.js matmul', env: { ...r.env, TSNN_WASM_MATMUL: 'gpujs' } }));
 }
 
 // ---- TensorFlow.js ------------------------------------------------------------------------------------
@@ -617,7 +625,7 @@ async function main(): Promise<void> {
   );
   if (cases.some((c) => c.startsWith('conv')))
     notes.push(
-      'conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks im2col on webasm for this shape and the direct kernels on cpu and gpu',
+      'conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks the implicit GEMM on webasm for this shape and the direct kernels on cpu and gpu',
     );
   if (cases.includes('resnet18_eval'))
     notes.push(

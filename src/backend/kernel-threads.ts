@@ -14,6 +14,7 @@ import { option } from '../platform/options';
 import { cpuCount } from '../platform/threads';
 import type { DeviceBuffer, Handle, KernelSpec } from './buffer';
 import { copyInto, unpackRows4Into } from './kernel-output';
+import { isShared } from '../util/shared-memory';
 
 /** Below this much work (threads x inner-loop iterations) a kernel runs on one thread: a split costs ~0.1 ms. */
 export const SPLIT_WORK = 1 << 21;
@@ -76,7 +77,7 @@ export function runPart(kernel: any, part: KernelPart, spec: KernelSpec, args: H
 export function shareBuffer(b: DeviceBuffer): Float32Array {
   const h = b.handle;
   if (!(h instanceof Float32Array)) throw new Error('internal: kernel input buffer was already released');
-  if (h.buffer instanceof SharedArrayBuffer) return h;
+  if (isShared(h.buffer)) return h;
   const shared = new Float32Array(new SharedArrayBuffer(h.length * 4));
   shared.set(h);
   b.handle = shared;

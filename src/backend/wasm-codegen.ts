@@ -25,6 +25,7 @@
 import { option } from '../platform/options';
 import { Artefact, findArtefact, storeArtefact } from './wasm-artefacts';
 import { takeOutput } from './wasm/out-pool';
+import { isShared } from '../util/shared-memory';
 
 const PINNED_GPUJS = '2.24.1';
 
@@ -227,7 +228,7 @@ function makeKernelClass(gpujs: any): any {
  * outputs reused), with the same values. Shared memories (worker threads) keep gpu.js's slice.
  */
 function pooledSlice(f32: Float32Array): void {
-  if (f32.buffer instanceof SharedArrayBuffer || Object.prototype.hasOwnProperty.call(f32, 'slice')) return;
+  if (isShared(f32.buffer) || Object.prototype.hasOwnProperty.call(f32, 'slice')) return;
   Object.defineProperty(f32, 'slice', {
     value: (begin: number, end: number) => {
       const out = takeOutput(end - begin);

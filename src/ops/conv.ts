@@ -15,7 +15,13 @@
  *    The lanes of the tiled matmul run along output positions P, where cols and gy are contiguous.
  *    A 1x1, stride-1, unpadded convolution needs no unfold/fold (cols is x itself). Large batches are
  *    cut into chunks so one cols buffer stays below COLS_LIMIT cells; cols is kept for the backward.
- * `TSNN_CONV=direct|im2col` forces a variant (tests, bench); im2col runs on every backend when forced.
+ *  - 'implicit' (webasm, where the direct WebAssembly kernels run): implicit GEMM with no column matrix
+ *    (src/backend/wasm/conv-lowering.ts): the image is copied once into zero-padded phase planes in the
+ *    wasm arena, where each patch row is a contiguous run, and the SIMD tile kernels read it in place;
+ *    grad input scatters W^T @ gy back into those planes, grad weight is gy against the same runs.
+ *    Switched off by `wasmConv: false` / `wasmMatmul: false` (then im2col, the reference it is tested on).
+ * `TSNN_CONV=direct|im2col|implicit` forces a variant (tests, bench); im2col runs on every backend when
+ * forced, implicit falls back to im2col on webasm without the direct kernels and to direct elsewhere.
  */
 import { Tensor } from '../tensor/tensor';
 import { record } from '../autograd/node';
@@ -29,7 +35,7 @@ import { contiguousStrides, fmtShape, numelOf } from '../tensor/shape';
 import { cat, contiguous, reshape } from './shape';
 import { sum } from './reduce';
 import { matmulKernel, MatmulEpilogue, MatmulShape } from './matmul';
-import { directMatmul, RowBias } from '../backend/direct-lowering';
+import { directMatmul, RowBias, directConv, directConvAvailable } from '../backend/direct-lowering';
 import {
   Pair,
   pair,
@@ -138,7 +144,24 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const device = commonDevice('conv2d', x, weight, bias);
   const g = geometry(x, weight, bias, opts);
   const b = bias ?? null;
-  if (convVariant(g, device) === 'direct') {
+  const variant = convVariant(g, device);
+  if (variant === 'implicit') {
+    const run = (spec: ReturnType<typeof directConv>, shape: number[]) => Tensor.fromBuffer(backendFor(device).run(spec), shape);
+    const y = run(directConv('forward', g, ref(x), ref(weight), b ? ref(b) : null), [g.N, g.O, g.OH, g.OW]);
+    return record(
+      y,
+      'conv2d',
+      [x, weight, b],
+      (gy) => [
+        x.requiresGrad ? run(directConv('gradInput', g, ref(gy), ref(weight)), [g.N, g.C, g.H, g.W]) : null,
+        weight.requiresGrad ? run(directConv('gradWeight', g, ref(gy), ref(x)), [g.O, g.Cg, g.kH, g.kW]) : null,
+        b && b.requiresGrad ? convGradBias(g, gy) : null,
+      ],
+      [x, weight],
+      convAttrs(g),
+    );
+  }
+  if (variant === 'direct') {
     const y = convForward(g, x, weight, b, device);
     return record(
       y,
@@ -171,7 +194,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   return out;
 }
 
-type ConvVariant = 'direct' | 'im2col';
+type ConvVariant = 'direct' | 'im2col' | 'implicit';
 
 /**
  * Which kernels run a convolution (TSNN_CONV=direct|im2col forces one, on any backend). im2col pays an
@@ -185,8 +208,11 @@ function convVariant(g: ConvGeom, device: DeviceName): ConvVariant {
   // nothing to multiply: the direct kernels handle empty shapes
   if (g.N * g.O * g.Cg === 0) return 'direct';
   const forced = option('conv');
+  if (forced === 'implicit') return directConvAvailable(device) ? 'implicit' : device === 'webasm' ? 'im2col' : 'direct';
   if (forced === 'direct' || forced === 'im2col') return forced;
   if (device !== 'webasm') return 'direct';
+  // the direct WebAssembly implicit GEMM (no column matrix), wherever a group has a few output channels
+  if (directConvAvailable(device) && g.Og >= IMPLICIT_MIN_OG) return 'implicit';
   const Kg = g.Cg * g.kH * g.kW;
   const macs = g.N * g.O * g.OH * g.OW * Kg;
   const minOg = g.Og === g.O ? IM2COL_MIN_OG : IM2COL_MIN_OG_GROUPED;
@@ -325,6 +351,8 @@ function convGradBias(g: ConvGeom, gy: Tensor): Tensor {
  * about the same fraction of a millisecond.
  */
 const IM2COL_MIN_K = 4;
+/** below this, most of the 4-row tile of the implicit GEMM would be idle (depthwise: 1 of 4) */
+const IMPLICIT_MIN_OG = 2;
 const IM2COL_MIN_OG = 8;
 const IM2COL_MIN_OG_GROUPED = 16;
 const IM2COL_MIN_MACS = 1 << 18;

@@ -26,11 +26,13 @@ export interface BackendOptions {
   /** force one matmul kernel variant (TSNN_MATMUL); default: chosen per shape and device */
   matmul?: 'flat' | 'rowvec' | 'tiled4' | 'quads';
   /** force one conv2d kernel variant (TSNN_CONV); default: chosen per shape and device */
-  conv?: 'direct' | 'im2col';
+  conv?: 'direct' | 'im2col' | 'implicit';
   /** most elements of one im2col column buffer (TSNN_CONV_COLS; tests of the chunked path lower it) */
   convCols?: number;
   /** webasm matmul on the direct WebAssembly SIMD kernel (TSNN_WASM_MATMUL=gpujs or off: false; default true) */
   wasmMatmul?: boolean;
+  /** webasm conv2d on the direct WebAssembly implicit-GEMM kernels (TSNN_WASM_CONV=off: false; default true) */
+  wasmConv?: boolean;
   /** relaxed-SIMD FMA in the direct kernel where the runtime validates it (TSNN_WASM_FMA=off: false; default true) */
   wasmFma?: boolean;
   /** MiB of packed weight panels the direct kernel keeps (TSNN_WASM_PANEL_CACHE_MB; default 64) */
@@ -95,8 +97,8 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
   },
   conv: {
     env: 'TSNN_CONV',
-    parse: (v) => (v === 'direct' || v === 'im2col' ? v : undefined),
-    check: (v) => (v === 'direct' || v === 'im2col' ? null : "'direct' or 'im2col'"),
+    parse: (v) => (v === 'direct' || v === 'im2col' || v === 'implicit' ? v : undefined),
+    check: (v) => (v === 'direct' || v === 'im2col' || v === 'implicit' ? null : "'direct', 'im2col' or 'implicit'"),
   },
   convCols: {
     env: 'TSNN_CONV_COLS',
@@ -106,6 +108,11 @@ const SPEC: { [K in Key]-?: OptionSpec<BackendOptions[K]> } = {
   wasmMatmul: {
     env: 'TSNN_WASM_MATMUL',
     parse: (v) => (v === 'gpujs' || v === 'off' ? false : undefined),
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  wasmConv: {
+    env: 'TSNN_WASM_CONV',
+    parse: (v) => (v === 'off' ? false : undefined),
     check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
   },
   wasmFma: {

@@ -258,12 +258,13 @@ function withConv<T>(variant: string, fn: () => T): T {
 }
 
 /**
- * Every device with every conv variant: each device's own choice (direct on cpu and GL, either per shape on
- * webasm) and each forced, since a user can force either anywhere (TSNN_CONV). Forced im2col on cpu costs
+ * Every device with every conv variant: each device's own choice (direct on cpu and GL, the implicit GEMM
+ * on webasm) and each forced, since a user can force either anywhere (TSNN_CONV). Forced im2col on cpu costs
  * ~30 s a step here, on GL ~16 s; TSNN_RESNET18=own keeps to the variants a device picks itself.
  */
 const runs = testDevices().flatMap((device) =>
-  ['direct', 'im2col']
+  // implicit: the direct WebAssembly implicit GEMM, webasm only (it is webasm's own choice there)
+  (device === 'webasm' ? ['direct', 'im2col', 'implicit'] : ['direct', 'im2col'])
     .filter((v) => process.env.TSNN_RESNET18 !== 'own' || device === 'webasm' || v === 'direct')
     .map((variant) => [device, variant] as const),
 );

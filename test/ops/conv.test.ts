@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { tensor, ops, backendFor, noGrad, Tensor } from '../../src';
 import { testDevices, expectClose, checkGrad, fixture } from '../helpers';
+import { directConvAvailable } from '../../src/backend/direct-lowering';
+import { profile } from '../../src/backend/gpujs-backend';
 
 const { conv2d } = ops;
 
@@ -146,7 +148,7 @@ for (const device of testDevices()) {
 }
 
 /** Runs fn with conv2d's variant forced (TSNN_CONV) and, optionally, a small im2col chunk limit. */
-function withConv<T>(variant: 'direct' | 'im2col', fn: () => T, colsLimit?: number): T {
+function withConv<T>(variant: 'direct' | 'im2col' | 'implicit', fn: () => T, colsLimit?: number): T {
   const saved = [process.env.TSNN_CONV, process.env.TSNN_CONV_COLS];
   process.env.TSNN_CONV = variant;
   if (colsLimit) process.env.TSNN_CONV_COLS = String(colsLimit);
@@ -229,7 +231,7 @@ for (const device of testDevices()) {
 
     for (const c of VARIANT_CASES) {
       it(`im2col equals the direct kernels: ${c.name}`, () => {
-        const run = (variant: 'direct' | 'im2col') =>
+        const run = (variant: 'direct' | 'im2col' | 'implicit') =>
           withConv(
             variant,
             () => {
@@ -259,6 +261,14 @@ for (const device of testDevices()) {
         expectClose(i.gx, d.gx, 1e-4, 1e-4, 'grad input');
         expectClose(i.gw, d.gw, 1e-4, 1e-4, 'grad weight');
         if (d.gb) expectClose(i.gb!, d.gb, 1e-4, 1e-4, 'grad bias');
+        if (device === 'webasm') {
+          // the implicit GEMM (src/backend/wasm/conv-lowering.ts; im2col where it is switched off)
+          const m = run('implicit');
+          expectClose(m.y, d.y, 1e-4, 1e-4, 'implicit output');
+          expectClose(m.gx, d.gx, 1e-4, 1e-4, 'implicit grad input');
+          expectClose(m.gw, d.gw, 1e-4, 1e-4, 'implicit grad weight');
+          if (d.gb) expectClose(m.gb!, d.gb, 1e-4, 1e-4, 'implicit grad bias');
+        }
       });
     }
 
@@ -291,14 +301,22 @@ for (const device of testDevices()) {
       }
     });
 
-    it('chooses im2col on webasm for a ResNet-block convolution, the direct kernel elsewhere', () => {
+    it('chooses the implicit GEMM on webasm for a ResNet-block convolution (im2col without it), the direct kernel elsewhere', () => {
       const x = rnd([2, 16, 14, 14], 51);
       const w = rnd([16, 16, 3, 3], 52);
       const stats = backendFor(device).stats;
-      const runs0 = stats.kernelRuns;
-      noGrad(() => conv2d(x, w, null, { padding: 1 }));
-      // direct: one kernel; im2col: unfold + matmul
-      expect(stats.kernelRuns - runs0).to.equal(device === 'webasm' ? 2 : 1);
+      const implicit = device === 'webasm' && directConvAvailable(device);
+      profile.on = true;
+      profile.kernels.clear();
+      try {
+        const runs0 = stats.kernelRuns;
+        noGrad(() => conv2d(x, w, null, { padding: 1 }));
+        // direct and implicit: one kernel; im2col: unfold + matmul
+        expect(stats.kernelRuns - runs0).to.equal(device === 'webasm' && !implicit ? 2 : 1);
+        expect([...profile.kernels.keys()].some((k) => k.includes('direct wasm conv forward'))).to.equal(implicit);
+      } finally {
+        profile.on = false;
+      }
     });
   });
 }

@@ -13,6 +13,7 @@
  * key it is (its contents change).
  */
 import { option } from '../../platform/options';
+import { isShared } from '../../util/shared-memory';
 
 const mine = new WeakSet<Float32Array>();
 const free = new Map<number, Float32Array[]>();
@@ -42,7 +43,7 @@ export function takeOutput(n: number): Float32Array {
 
 /** A released buffer's array: kept for the next takeOutput of its size if this pool made it and there is room. */
 export function recycleOutput(a: Float32Array): void {
-  if (!mine.has(a) || a.buffer instanceof SharedArrayBuffer) return;
+  if (!mine.has(a) || isShared(a.buffer)) return;
   if (held + a.byteLength > budget()) return;
   for (const f of forgetters) f(a);
   let list = free.get(a.length);
