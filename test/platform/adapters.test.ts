@@ -58,7 +58,7 @@ describe('platform: setBackendOptions', () => {
     setBackendOptions({ threads: 2 });
     expect(() => setBackendOptions({ threads: 1, conv: 'fast' as any })).to.throw(
       TypeError,
-      /option 'conv' must be 'direct' or 'im2col', got "fast"/,
+      /option 'conv' must be 'direct', 'im2col' or 'implicit', got "fast"/,
     );
     expect(() => setBackendOptions({ threads: 0 })).to.throw(TypeError, /option 'threads' must be a positive integer, got 0/);
     expect(() => setBackendOptions({ thread: 1 } as any)).to.throw(TypeError, /unknown option 'thread'/);

@@ -56,6 +56,11 @@ function convEngine(): ConvEngine {
   return engine;
 }
 
+/** Drops the packed conv weights kept in the arena (tests that count the arena's blocks in use). */
+export function clearConvWeights(): void {
+  engine?.weights.clear();
+}
+
 /** Whether conv2d on webasm takes this path now. */
 export function wasmConvAvailable(): boolean {
   return option('wasmConv') !== false && wasmMatmulAvailable();
