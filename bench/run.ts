@@ -198,8 +198,8 @@ function compileFn(): ((m: nn.Module) => any) | null {
 function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runner[] {
   const out: Runner[] = [];
   const compile = compileFn();
-  // one ResNet-18 (and its compiled form) per device, shared by the thread counts: 11.7M parameters
-  let resnet: { eager: nn.Module; compiled: any; x: Tensor } | null = null;
+  // one ResNet-18 (and its compiled form) per device and batch, shared by the thread counts: 11.7M parameters
+  const resnet = new Map<number, { eager: nn.Module; compiled: any; x: Tensor }>();
   for (const threads of threadings) {
     const env = { TSNN_THREADS: String(threads) };
     const base = { impl: 'tsnn', device, threads: threadings.length > 1 || threads > 1 ? threads : undefined, env };
@@ -229,14 +229,17 @@ function tsnnRunners(id: CaseId, device: DeviceName, threadings: number[]): Runn
       }
       continue;
     }
-    if (id === 'resnet18_eval') {
-      if (!resnet) {
+    if (id === 'resnet18_eval' || id === 'resnet18_eval_b16') {
+      const batch = id === 'resnet18_eval' ? 2 : 16;
+      let r = resnet.get(batch);
+      if (!r) {
         tsnn.manualSeed(3);
         const eager = new ResNet18().to(device);
         eager.eval();
-        resnet = { eager, compiled: compile ? compile(eager) : null, x: tsnn.rand([2, 3, 64, 64], { device }) };
+        r = { eager, compiled: compile ? compile(eager) : null, x: tsnn.rand([batch, 3, 64, 64], { device }) };
+        resnet.set(batch, r);
       }
-      const { eager, compiled, x } = resnet;
+      const { eager, compiled, x } = r;
       out.push({ ...base, mode: 'eager', fn: () => tidy(() => noGrad(() => void eager(x).dataSync())) });
       if (compiled) out.push({ ...base, mode: 'compiled', fn: () => tidy(() => noGrad(() => void compiled(x).dataSync())) });
       else out.push({ ...base, mode: 'compiled', fn: () => undefined, failed: 'nn.compile not available' });
@@ -356,6 +359,7 @@ async function tfjsRunners(cases: CaseId[]): Promise<{ note: string; runners: Ma
     }),
   );
   runners.set('resnet18_eval', { impl: 'tfjs-wasm', device: 'wasm', mode: '-', fn: () => undefined, failed: 'no TF.js ResNet-18 in this bench' });
+  runners.set('resnet18_eval_b16', { impl: 'tfjs-wasm', device: 'wasm', mode: '-', fn: () => undefined, failed: 'no TF.js ResNet-18 in this bench' });
   return { note: `TF.js ${tf.version_core} wasm backend (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`, runners };
 }
 
@@ -603,7 +607,7 @@ async function main(): Promise<void> {
       const runners: Runner[] = [];
       for (const d of order) runners.push(...tsnnRunners(id, d, d === best ? [...threadCounts].reverse() : [backendFor(d).threads]));
       // before/after on webasm: the same forms with matmul on the gpu.js kernel instead of the direct wasm gemm
-      if (best === 'webasm' && id !== 'resnet18_eval' && o.ablation)
+      if (best === 'webasm' && !id.startsWith('resnet18') && o.ablation)
         runners.push(...gpujsMatmulRunners(tsnnRunners(id, best, [...threadCounts].reverse())));
       const tfRunner = tf?.runners.get(id);
       if (tfRunner) runners.push(tfRunner);
@@ -627,9 +631,9 @@ async function main(): Promise<void> {
     notes.push(
       'conv cases: tsnn rows name the conv2d variant (forced with TSNN_CONV); without it conv2d picks the implicit GEMM on webasm for this shape and the direct kernels on cpu and gpu',
     );
-  if (cases.includes('resnet18_eval'))
+  if (cases.some((c) => c.startsWith('resnet18')))
     notes.push(
-      'resnet18_eval: samples/resnet/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench',
+      'resnet18_eval(_b16): samples/resnet/resnet18.ts (torchvision layout, its state-dict keys) vs torchvision.models.resnet18(), both eval mode, no autograd; no TF.js version in this bench',
     );
   const pairs = casePairs(
     CASES.filter((c) => cases.includes(c.id)),

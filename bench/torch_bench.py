@@ -24,7 +24,7 @@ import os
 import sys
 import time
 
-CASES = ['matmul', 'mlp_fwd_b256', 'mlp_fwd_b1', 'mlp_train_b256', 'conv_fwd', 'conv_train', 'resnet18_eval']
+CASES = ['matmul', 'mlp_fwd_b256', 'mlp_fwd_b1', 'mlp_train_b256', 'conv_fwd', 'conv_train', 'resnet18_eval', 'resnet18_eval_b16']
 # substrings of mapped library file names that are BLAS implementations
 BLAS_NAMES = ('libblas', 'libopenblas', 'libmkl', 'libblis', 'libcblas', 'libflexiblas', 'libatlas', 'libsatlas', 'libtatlas')
 EXIT_REFUSED = 3
@@ -241,12 +241,14 @@ def make_cases(torch, wanted):
 
         fns['conv_fwd'] = (lambda: torch.nn.functional.conv2d(cx, cw, padding=1), False)
         fns['conv_train'] = (conv_train, True)
-    if 'resnet18_eval' in wanted:
+    if 'resnet18_eval' in wanted or 'resnet18_eval_b16' in wanted:
         import torchvision
 
         model = torchvision.models.resnet18().eval()
         rx = torch.rand(2, 3, 64, 64)
+        rx16 = torch.rand(16, 3, 64, 64)
         fns['resnet18_eval'] = (lambda: model(rx), False)
+        fns['resnet18_eval_b16'] = (lambda: model(rx16), False)
     return fns
 
 

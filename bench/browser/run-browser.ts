@@ -66,7 +66,7 @@ export async function runBrowserBench(o: BrowserRunOptions): Promise<void> {
         throw new Error(`the bench page did not start${errors.length ? `: ${errors.join('; ')}` : ''}`);
       });
     const opts: BrowserBenchOptions = {
-      cases: o.cases.filter((c) => c !== 'resnet18_eval'),
+      cases: o.cases.filter((c) => !c.startsWith('resnet18')),
       devices: o.devices ? o.devices.split(',') : null,
       warmup: o.warmup,
       rounds: o.rounds,
@@ -74,7 +74,7 @@ export async function runBrowserBench(o: BrowserRunOptions): Promise<void> {
       tfjs: o.tfjs,
       minRoundMs: MIN_ROUND_MS,
     };
-    console.error(`browser bench in Chromium ${browser.version()}: cases ${opts.cases.join(', ')} (resnet18_eval: Node only)`);
+    console.error(`browser bench in Chromium ${browser.version()}: cases ${opts.cases.join(', ')} (resnet18_eval, resnet18_eval_b16: Node only)`);
     const doc: BrowserBenchDoc = await page.evaluate(
       (x) => (globalThis as unknown as { tsnnBench: { run(o: BrowserBenchOptions): Promise<BrowserBenchDoc> } }).tsnnBench.run(x),
       opts,
