@@ -16,23 +16,15 @@
  */
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
 import type { WorkerFault } from './kernel-faults';
-import { DEAD, DONE, RUNNING, SLOTS, STATUS } from './pool-control';
+import { DEAD, DONE, SLOTS } from './pool-control';
+import { HANG_FACTOR, JobPool, SLICE_MS } from './job-pool';
+import type { JobFailure, PendingJob } from './job-pool';
 import type { PoolWorkerData } from './pool-worker';
 import { codegenOn } from './wasm-codegen';
 import { option } from '../platform/options';
 
-/**
- * A running part is deemed hung once it has run HANG_FACTOR times as long as the calling thread's own part
- * (parts are equal shares of one kernel) after the calling thread finished that part, and at least
- * HANG_FLOOR_MS: generous, because on a loaded machine a worker may get a fraction of a core.
- */
-export const HANG_FACTOR = 20;
-export const HANG_FLOOR_MS = 1000;
-/** A worker that has not started running a job's (compiled) kernel this long after the job was posted, or
- *  finished it if the kernel is new to it (its own start-up, loading gpu.js, compiling), is deemed stuck. */
-export const START_LIMIT_MS = 30_000;
-/** Longest single Atomics.wait: between waits the deadlines are checked (a missed wake-up costs at most this). */
-const SLICE_MS = 20;
+export { HANG_FACTOR, HANG_FLOOR_MS, START_LIMIT_MS } from './job-pool';
+export type { JobFailure, PendingJob } from './job-pool';
 
 /** What a worker needs to run one part. */
 export interface PartJob {
@@ -47,22 +39,6 @@ export interface PartJob {
   grid: number[];
   offset: number;
   size: number;
-}
-
-/** A posted job. */
-export interface PendingJob {
-  slot: number;
-  id: number;
-  postedAt: number;
-  fault?: WorkerFault;
-  terminated?: boolean;
-}
-
-/** Why a job failed, and whether its worker never got as far as starting up. */
-export interface JobFailure {
-  slot: number;
-  why: string;
-  startup: boolean;
 }
 
 /**
@@ -82,102 +58,64 @@ interface PoolWorker {
   ctrl: Int32Array;
 }
 
-export class WorkerPool implements KernelWorkerPool {
-  private readonly slots: (PoolWorker | null)[] = [];
+// not exported: its protected hooks name worker_threads types, which the package's declarations must not
+class WorkerPool extends JobPool<PoolWorker> implements KernelWorkerPool {
   private watchdog: Worker | null = null;
-  private lastId = 0;
 
   constructor(
     private readonly mode: string,
     /** compiled kernels each worker keeps (kernel-cache.ts) */
     private readonly kernelCache: number,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Posts a part to worker `slot` (started, or restarted after a failure, on demand). */
   post(slot: number, job: PartJob, fault?: WorkerFault): PendingJob {
     const w = this.worker(slot);
-    this.lastId = this.lastId >= 0x3fffffff ? 1 : this.lastId + 1;
-    const id = this.lastId;
+    const id = this.nextId();
     w.port.postMessage({ id, ...job, dst: job.dst.buffer, fault, wasmCodegen: codegenOn(), kernelCacheDir: option('kernelCacheDir') });
     return { slot, id, postedAt: performance.now(), fault };
   }
 
-  /**
-   * Blocks until every job in `pending` is settled: done, failed, or its worker dead or hung (then
-   * terminated and replaced). Waits for all of them even after a failure, so no part is left running to
-   * write into memory later. `mainMs`: how long the calling thread took for its own part.
-   */
-  waitAll(pending: PendingJob[], mainMs: number): JobFailure[] {
-    const waitStart = performance.now();
-    const hangMs = Math.max(HANG_FLOOR_MS, HANG_FACTOR * mainMs);
-    const failures: JobFailure[] = [];
-    for (const job of pending) {
-      const failure = this.settle(job, waitStart, hangMs);
-      if (!failure) continue;
-      this.retire(job.slot);
-      failures.push(failure);
-    }
-    return failures;
-  }
-
   destroy(): void {
-    for (let k = 0; k < this.slots.length; k++) this.retire(k);
+    super.destroy();
     void this.watchdog?.terminate();
     this.watchdog = null;
   }
 
-  private settle(job: PendingJob, waitStart: number, hangMs: number): JobFailure | null {
-    const w = this.slots[job.slot];
-    if (!w) return { slot: job.slot, why: 'was shut down', startup: false };
-    const c = w.ctrl;
-    for (;;) {
-      const done = Atomics.load(c, DONE);
-      if (done === job.id) {
-        if (Atomics.load(c, STATUS) === 1) return null;
-        return { slot: job.slot, why: `threw: ${this.errorOf(w, job.id) ?? 'no message'}`, startup: false };
-      }
-      if (Atomics.load(c, DEAD) === 1) {
-        const startup = this.errorOf(w, 0);
-        return {
-          slot: job.slot,
-          why: startup ? `failed to start: ${startup}` : 'died (its thread ended: exited, crashed or was terminated)',
-          startup: startup !== null,
-        };
-      }
-      const running = Atomics.load(c, RUNNING) === job.id;
-      if (running && job.fault === 'terminate' && !job.terminated) {
-        job.terminated = true; // test hook (kernel-faults.ts): the calling thread kills the worker mid-kernel
-        void w.worker.terminate();
-      }
-      const now = performance.now();
-      if (running && now - waitStart > hangMs)
-        return {
-          slot: job.slot,
-          why: `hung (still running ${Math.round(now - waitStart)} ms after the calling thread finished its own part in ${Math.round(hangMs / HANG_FACTOR)} ms)`,
-          startup: false,
-        };
-      if (!running && now - job.postedAt > START_LIMIT_MS)
-        return { slot: job.slot, why: `did not start the kernel within ${START_LIMIT_MS / 1000} s`, startup: false };
-      Atomics.wait(c, DONE, done, SLICE_MS);
-    }
+  protected deathOf(w: PoolWorker): { why: string; startup: boolean } | null {
+    if (Atomics.load(w.ctrl, DEAD) !== 1) return null;
+    const startup = this.errorOf(w, 0);
+    return {
+      why: startup ? `failed to start: ${startup}` : 'died (its thread ended: exited, crashed or was terminated)',
+      startup: startup !== null,
+    };
+  }
+
+  protected hangWhy(ms: number, hangMs: number): string {
+    return `hung (still running ${Math.round(ms)} ms after the calling thread finished its own part in ${Math.round(hangMs / HANG_FACTOR)} ms)`;
+  }
+
+  protected waitForChange(c: Int32Array, done: number): void {
+    Atomics.wait(c, DONE, done, SLICE_MS);
+  }
+
+  protected terminate(w: PoolWorker): void {
+    void w.worker.terminate();
+  }
+
+  protected retired(w: PoolWorker): void {
+    w.port.close();
   }
 
   /** The error a worker posted for job `id` (0: its start-up), dropping older messages. */
-  private errorOf(w: PoolWorker, id: number): string | null {
+  protected errorOf(w: PoolWorker, id: number): string | null {
     for (let m = receiveMessageOnPort(w.port); m; m = receiveMessageOnPort(w.port)) {
       const msg = m.message as { id: number; error: string };
       if (msg.id === id) return msg.error.split('\n')[0];
     }
     return null;
-  }
-
-  /** Terminates worker `slot` (dead, broken or hung): the next job on the slot starts a fresh one. */
-  private retire(slot: number): void {
-    const w = this.slots[slot];
-    if (!w) return;
-    this.slots[slot] = null;
-    w.port.close();
-    void w.worker.terminate();
   }
 
   private worker(slot: number): PoolWorker {
@@ -241,4 +179,9 @@ function poolWorkerScript(): string {
       `tsnn: the worker-thread script is not built (dist/src/backend/pool-worker-script.js; \`npm run build\` makes it): ${e instanceof Error ? e.message : e}`,
     );
   }
+}
+
+/** Node's pool of kernel worker threads (platform/threads.ts makes one). */
+export function createNodeWorkerPool(mode: string, kernelCache: number): KernelWorkerPool {
+  return new WorkerPool(mode, kernelCache);
 }

@@ -16,7 +16,10 @@
  * calling thread runs that part itself). A worker that dies cannot be seen while the page spins: it shows as
  * a part that does not finish (the same hang limits as Node), and is then terminated and replaced.
  */
-import type { JobFailure, KernelWorkerPool, PartJob, PendingJob } from '../backend/worker-pool';
+import type { KernelWorkerPool, PartJob } from '../backend/worker-pool';
+import { JobPool, SLICE_MS } from '../backend/job-pool';
+import type { PendingJob } from '../backend/job-pool';
+import { DONE, RUNNING, STATUS } from '../backend/pool-control';
 import type { WorkerFault } from '../backend/kernel-faults';
 import { KernelCache, releaseHostKernel } from '../backend/kernel-cache';
 import { copyInto, flatWasmOutput, unpackRows4Into } from '../backend/kernel-output';
@@ -28,21 +31,12 @@ declare const __tsnn_bundle_url: string | undefined;
 
 export const WORKER_NAME = 'tsnn-kernel-worker';
 
-/** Control block: Int32 slots, then an error text (UTF-16 code units) from ERROR_AT. */
-const DONE = 0; // id of the last job settled
-const STATUS = 1; // 1: it succeeded, 2: it failed (text below)
-const RUNNING = 2; // id of the job whose compiled kernel is running
+/** Control block: DONE, STATUS and RUNNING as in Node's (pool-control.ts), READY, then an error text (UTF-16 code units) from ERROR_AT. */
 const READY = 3; // 1 once the worker has set up gpu.js
 const ERROR_LENGTH = 4;
 const ERROR_AT = 32; // bytes
 const CTRL_BYTES = 2048;
 const ERROR_CHARS = (CTRL_BYTES - ERROR_AT) / 2;
-
-/** As worker-pool.ts (Node): a part is hung after HANG_FACTOR x the calling thread's own part, at least HANG_FLOOR_MS. */
-const HANG_FACTOR = 20;
-const HANG_FLOOR_MS = 1000;
-const START_LIMIT_MS = 30_000;
-const SLICE_MS = 20;
 
 /** Cores here (navigator.hardwareConcurrency). */
 export function cpuCount(): number {
@@ -105,73 +99,40 @@ function errorText(c: Int32Array): string {
   return s;
 }
 
-class WebWorkerPool implements KernelWorkerPool {
-  private readonly slots: (PoolWorker | null)[] = [];
-  private lastId = 0;
-
+class WebWorkerPool extends JobPool<PoolWorker> implements KernelWorkerPool {
   constructor(
     private readonly mode: string,
     private readonly kernelCache: number,
-  ) {}
+  ) {
+    super();
+  }
 
   post(slot: number, job: PartJob, fault?: WorkerFault): PendingJob | null {
     const w = this.worker(slot);
     if (!w || Atomics.load(w.ctrl, READY) !== 1) return null;
-    this.lastId = this.lastId >= 0x3fffffff ? 1 : this.lastId + 1;
-    const id = this.lastId;
+    const id = this.nextId();
     w.worker.postMessage({ id, ...job, dst: job.dst.buffer, fault, wasmCodegen: codegenOn() });
     return { slot, id, postedAt: performance.now(), fault };
   }
 
-  waitAll(pending: PendingJob[], mainMs: number): JobFailure[] {
-    const waitStart = performance.now();
-    const hangMs = Math.max(HANG_FLOOR_MS, HANG_FACTOR * mainMs);
-    const failures: JobFailure[] = [];
-    for (const job of pending) {
-      const failure = this.settle(job, waitStart, hangMs);
-      if (!failure) continue;
-      this.retire(job.slot);
-      failures.push(failure);
-    }
-    return failures;
+  protected errorOf(w: PoolWorker): string | null {
+    return errorText(w.ctrl) || null;
   }
 
-  destroy(): void {
-    for (let k = 0; k < this.slots.length; k++) this.retire(k);
+  /** A page cannot see a worker die while it spins: a dead worker shows as a part that does not finish. */
+  protected deathOf(): null {
+    return null;
   }
 
-  private settle(job: PendingJob, waitStart: number, hangMs: number): JobFailure | null {
-    const w = this.slots[job.slot];
-    if (!w) return { slot: job.slot, why: 'was shut down', startup: false };
-    const c = w.ctrl;
-    for (;;) {
-      const done = Atomics.load(c, DONE);
-      if (done === job.id) {
-        if (Atomics.load(c, STATUS) === 1) return null;
-        return { slot: job.slot, why: `threw: ${errorText(c) || 'no message'}`, startup: false };
-      }
-      const running = Atomics.load(c, RUNNING) === job.id;
-      if (running && job.fault === 'terminate' && !job.terminated) {
-        job.terminated = true; // test hook (kernel-faults.ts)
-        w.worker.terminate();
-      }
-      const now = performance.now();
-      if (running && now - waitStart > hangMs)
-        return {
-          slot: job.slot,
-          why: `hung or died (part still unfinished ${Math.round(now - waitStart)} ms after the calling thread's own)`,
-          startup: false,
-        };
-      if (!running && now - job.postedAt > START_LIMIT_MS)
-        return { slot: job.slot, why: `did not start the kernel within ${START_LIMIT_MS / 1000} s`, startup: false };
-      waitChange(c, DONE, done, SLICE_MS);
-    }
+  protected hangWhy(ms: number): string {
+    return `hung or died (part still unfinished ${Math.round(ms)} ms after the calling thread's own)`;
   }
 
-  private retire(slot: number): void {
-    const w = this.slots[slot];
-    if (!w) return;
-    this.slots[slot] = null;
+  protected waitForChange(c: Int32Array, done: number): void {
+    waitChange(c, DONE, done, SLICE_MS);
+  }
+
+  protected terminate(w: PoolWorker): void {
     w.worker.terminate();
   }
 

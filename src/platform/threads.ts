@@ -3,7 +3,7 @@
  * threads.browser.ts (Web Workers in a cross-origin-isolated page, one thread otherwise).
  */
 import * as os from 'os';
-import { WorkerPool } from '../backend/worker-pool';
+import { createNodeWorkerPool } from '../backend/worker-pool';
 import type { KernelWorkerPool } from '../backend/worker-pool';
 
 /** Cores here. */
@@ -18,5 +18,5 @@ export function threadsUnavailable(): string | null {
 
 /** A pool of kernel worker threads for a gpu.js mode, each keeping `kernelCache` compiled kernels. */
 export function createWorkerPool(mode: string, kernelCache: number): KernelWorkerPool {
-  return new WorkerPool(mode, kernelCache);
+  return createNodeWorkerPool(mode, kernelCache);
 }
