@@ -5,13 +5,13 @@
  * strided (non-contiguous) inputs and output gradients; a compiled graph replaying it; the switch.
  */
 import { expect } from 'chai';
-import { nn, ops, Tensor, tensor, deviceReport, setBackendOptions, tidy } from '../../src';
+import { nn, ops, Tensor, tensor, setBackendOptions, tidy } from '../../src';
 import { outPoolStats } from '../../src/backend/wasm/out-pool';
-import { wasmFeatures } from '../../src/backend/wasm/features';
 import { profile } from '../../src/backend/gpujs-backend';
 import type { Conv2dOptions } from '../../src/ops/conv';
+import { directAvailable } from './wasm-direct';
 
-const available = deviceReport().some((d) => d.device === 'webasm' && d.ok) && wasmFeatures().simd;
+const available = directAvailable;
 
 /** Runs f with conv2d forced onto the implicit GEMM (true) or with the direct wasm conv switched off (false). */
 function withImplicit<T>(on: boolean, f: () => T): T {

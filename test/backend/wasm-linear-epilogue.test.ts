@@ -5,23 +5,12 @@
  * stale packed panels, gpu.js webasm kernel outputs too; arrays a caller handed in never reused.
  */
 import { expect } from 'chai';
-import { nn, noGrad, ops, optim, Tensor, tensor, deviceReport, F } from '../../src';
-import { wasmMatmulConfig } from '../../src/backend/wasm/matmul-lowering';
-import { wasmFeatures } from '../../src/backend/wasm/features';
+import { nn, noGrad, ops, optim, Tensor, tensor, F } from '../../src';
 import { outPoolStats } from '../../src/backend/wasm/out-pool';
 import { backendFor } from '../../src/backend/devices';
+import { directAvailable, withDirect } from './wasm-direct';
 
-const available = deviceReport().some((d) => d.device === 'webasm' && d.ok) && wasmFeatures().simd;
-
-function withDirect<T>(on: boolean, f: () => T): T {
-  const was = wasmMatmulConfig.enabled;
-  wasmMatmulConfig.enabled = on;
-  try {
-    return f();
-  } finally {
-    wasmMatmulConfig.enabled = was;
-  }
-}
+const available = directAvailable;
 
 /** Deterministic values in [-1, 1), some exactly 0. */
 function values(n: number, seed: number): Float32Array {

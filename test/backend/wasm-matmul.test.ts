@@ -7,8 +7,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { nn, noGrad, ops, Tensor, tensor, deviceReport } from '../../src';
-import { wasmMatmulConfig } from '../../src/backend/wasm/matmul-lowering';
+import { nn, noGrad, ops, Tensor, tensor } from '../../src';
 import { wasmFeatures } from '../../src/backend/wasm/features';
 import { gemmEngine, MR, NR } from '../../src/backend/wasm/gemm';
 import { WasmArena } from '../../src/backend/wasm/arena';
@@ -16,19 +15,9 @@ import { clearConvWeights } from '../../src/backend/wasm/conv-lowering';
 import { Code, encodeModule } from '../../src/backend/wasm/emitter';
 import { backendFor } from '../../src/backend/devices';
 import { profile } from '../../src/backend/gpujs-backend';
+import { directAvailable, withDirect } from './wasm-direct';
 
-const available = deviceReport().some((d) => d.device === 'webasm' && d.ok) && wasmFeatures().simd;
-
-/** Runs f with the direct path on (true) or the gpu.js kernel (false). */
-function withDirect<T>(on: boolean, f: () => T): T {
-  const was = wasmMatmulConfig.enabled;
-  wasmMatmulConfig.enabled = on;
-  try {
-    return f();
-  } finally {
-    wasmMatmulConfig.enabled = was;
-  }
-}
+const available = directAvailable;
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
